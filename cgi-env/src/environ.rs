@@ -1,0 +1,562 @@
+//! [`Environ`]: an ordered set of CGI variables whose names and values are bytes.
+
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::error::EnvironError;
+
+/// Where the bytes of one name or value live.
+///
+/// `store` is the index of a wire segment, or [`OWNED`] for the environ's own buffer.
+/// Offsets are `u32`: no variable set either protocol can carry comes near 4 GiB, and
+/// small slots keep the index at 24 bytes per variable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    store: u32,
+    start: u32,
+    len: u32,
+}
+
+const OWNED: u32 = u32::MAX;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    name: Slot,
+    value: Slot,
+}
+
+/// Identifies a wire buffer added with [`Environ::add_segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentId(u32);
+
+/// An ordered set of CGI/1.1 variables: the environ that FastCGI PARAMS and uwsgi vars both
+/// carry.
+///
+/// Names and values are raw bytes. CGI values may hold any byte, and a gateway must pass them
+/// on unchanged, so nothing here assumes UTF-8.
+///
+/// # Zero-copy
+///
+/// A decoder hands the received buffer to [`Environ::add_segment`] and then records each
+/// variable as two ranges into it with [`Environ::push_segment_var`]. No name or value is
+/// copied and no reference count is touched per variable: the environ holds the segment
+/// `Bytes` once and an index of offsets. Variables added with [`Environ::insert`] or
+/// [`Environ::append`] are copied into a buffer the environ owns.
+///
+/// # Duplicates
+///
+/// A decoded environ keeps every variable the peer sent, in order, duplicates included.
+/// [`Environ::get`] answers with the **last** value for a name, as PHP-FPM and uWSGI do.
+/// [`Environ::insert`] leaves exactly one variable of that name.
+///
+/// # Example
+///
+/// ```
+/// use cgi_env::Environ;
+///
+/// let mut env = Environ::new();
+/// env.insert("REQUEST_METHOD", "GET");
+/// env.insert("QUERY_STRING", "a=1");
+/// env.insert("REQUEST_METHOD", "POST");
+/// assert_eq!(env.get("REQUEST_METHOD"), Some(&b"POST"[..]));
+/// assert_eq!(env.len(), 2);
+/// // 1-byte lengths for both pairs in FastCGI; two u16 lengths per pair in uwsgi.
+/// assert_eq!(env.fastcgi_encoded_len(), 2 + 14 + 4 + 2 + 12 + 3);
+/// assert_eq!(env.uwsgi_encoded_len(), 4 + 14 + 4 + 4 + 12 + 3);
+/// ```
+#[derive(Clone, Default)]
+pub struct Environ {
+    /// The first wire segment, kept apart so that the common case (one received buffer)
+    /// costs no allocation for the segment list.
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+    owned: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Environ {
+    /// An empty environ.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty environ with room for `vars` variables in its index.
+    pub fn with_capacity(vars: usize) -> Self {
+        Environ {
+            entries: Vec::with_capacity(vars),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a received buffer whose bytes variables will point into, without copying it.
+    ///
+    /// # Errors
+    /// [`EnvironError::TooLarge`] when the buffer is 4 GiB or more, or when more than
+    /// `u32::MAX - 1` segments were added.
+    pub fn add_segment(&mut self, bytes: Bytes) -> Result<SegmentId, EnvironError> {
+        if u32::try_from(bytes.len()).is_err() {
+            return Err(EnvironError::TooLarge);
+        }
+        if self.first.is_none() {
+            self.first = Some(bytes);
+            return Ok(SegmentId(0));
+        }
+        let id = u32::try_from(self.more.len() + 1)
+            .ok()
+            .filter(|&id| id != OWNED)
+            .ok_or(EnvironError::TooLarge)?;
+        self.more.push(bytes);
+        Ok(SegmentId(id))
+    }
+
+    /// Appends a variable whose name and value are ranges of a segment added with
+    /// [`Environ::add_segment`]. Nothing is copied.
+    ///
+    /// # Errors
+    /// [`EnvironError::UnknownSegment`] for a segment this environ does not hold, and
+    /// [`EnvironError::RangeOutOfBounds`] when a range is reversed or runs past the segment.
+    pub fn push_segment_var(
+        &mut self,
+        segment: SegmentId,
+        name: Range<usize>,
+        value: Range<usize>,
+    ) -> Result<(), EnvironError> {
+        let len = self
+            .segment(segment.0)
+            .ok_or(EnvironError::UnknownSegment)?
+            .len();
+        let name = checked_slot(segment.0, &name, len)?;
+        let value = checked_slot(segment.0, &value, len)?;
+        self.entries.push(Entry { name, value });
+        Ok(())
+    }
+
+    /// Appends a variable, keeping any earlier variable of the same name (duplicates are
+    /// legal on the wire; [`Environ::get`] then answers with the last one). The bytes are
+    /// copied into the environ.
+    pub fn append(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let name = self.own(name.as_ref());
+        let value = self.own(value.as_ref());
+        self.entries.push(Entry { name, value });
+    }
+
+    /// Sets `name` to `value`. The first variable of that name keeps its position and takes
+    /// the new value, later duplicates are removed; a new name goes to the end.
+    pub fn insert(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let name = name.as_ref();
+        let value = value.as_ref();
+        match self.position(name) {
+            Some(first) => {
+                let value = self.own(value);
+                if let Some(entry) = self.entries.get_mut(first) {
+                    entry.value = value;
+                }
+                self.remove_after(first, name);
+            }
+            None => self.append(name, value),
+        }
+    }
+
+    /// Removes every variable named `name` and returns the last value it had.
+    pub fn remove(&mut self, name: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let name = name.as_ref();
+        let last = self.get(name).map(<[u8]>::to_vec);
+        if last.is_some() {
+            let mut entries = std::mem::take(&mut self.entries);
+            entries.retain(|entry| self.slot_bytes(entry.name) != name);
+            self.entries = entries;
+        }
+        last
+    }
+
+    /// The value of the last variable named `name` (names compare byte for byte).
+    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&[u8]> {
+        let name = name.as_ref();
+        self.entries
+            .iter()
+            .rev()
+            .find(|entry| self.slot_bytes(entry.name) == name)
+            .map(|entry| self.slot_bytes(entry.value))
+    }
+
+    /// The value of `name` as UTF-8 text, or `None` when it is absent or not UTF-8.
+    pub fn get_str(&self, name: impl AsRef<[u8]>) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Whether a variable named `name` is present (possibly with an empty value).
+    pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {
+        self.position(name.as_ref()).is_some()
+    }
+
+    /// The number of variables, duplicates counted.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no variables.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes every variable and releases the wire segments.
+    pub fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+        self.owned.clear();
+        self.entries.clear();
+    }
+
+    /// The variables in order, as `(name, value)` byte slices.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            environ: self,
+            entries: self.entries.iter(),
+        }
+    }
+
+    /// The variable at `index` in order, duplicates counted.
+    pub fn get_index(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.entries
+            .get(index)
+            .map(|entry| (self.slot_bytes(entry.name), self.slot_bytes(entry.value)))
+    }
+
+    /// Total bytes of all names and values, without any framing.
+    pub fn content_len(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| e.name.len as usize + e.value.len as usize)
+            .sum()
+    }
+
+    /// The exact number of bytes these variables take as FastCGI name-value pairs: a 1-byte
+    /// length for names and values up to 127 bytes, 4 bytes above.
+    pub fn fastcgi_encoded_len(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| fastcgi_pair_len(e.name.len as usize, e.value.len as usize))
+            .sum()
+    }
+
+    /// The exact number of bytes these variables take as a uwsgi vars block: a u16 length
+    /// before each name and each value. The result may exceed 65535, which the uwsgi
+    /// header cannot express; the uwsgi encoder refuses such a block.
+    pub fn uwsgi_encoded_len(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| 4 + e.name.len as usize + e.value.len as usize)
+            .sum()
+    }
+
+    fn position(&self, name: &[u8]) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|entry| self.slot_bytes(entry.name) == name)
+    }
+
+    fn remove_after(&mut self, first: usize, name: &[u8]) {
+        let mut entries = std::mem::take(&mut self.entries);
+        let mut index = 0;
+        entries.retain(|entry| {
+            let keep = index <= first || self.slot_bytes(entry.name) != name;
+            index += 1;
+            keep
+        });
+        self.entries = entries;
+    }
+
+    fn segment(&self, store: u32) -> Option<&Bytes> {
+        match store {
+            0 => self.first.as_ref(),
+            n => self.more.get(n as usize - 1),
+        }
+    }
+
+    fn own(&mut self, bytes: &[u8]) -> Slot {
+        // The owned buffer only grows while variables are replaced; compact it once it
+        // holds more dead bytes than live ones, so repeated `insert`s stay bounded.
+        if self.owned.len() > 4096 && self.owned.len() / 2 > self.owned_live_len() {
+            self.compact_owned();
+        }
+        let start = self.owned.len();
+        self.owned.extend_from_slice(bytes);
+        Slot {
+            store: OWNED,
+            start: start as u32,
+            len: bytes.len() as u32,
+        }
+    }
+
+    fn owned_live_len(&self) -> usize {
+        self.entries
+            .iter()
+            .flat_map(|e| [e.name, e.value])
+            .filter(|s| s.store == OWNED)
+            .map(|s| s.len as usize)
+            .sum()
+    }
+
+    fn compact_owned(&mut self) {
+        let mut owned = Vec::with_capacity(self.owned_live_len());
+        for entry in &mut self.entries {
+            for slot in [&mut entry.name, &mut entry.value] {
+                if slot.store == OWNED {
+                    let start = slot.start as usize;
+                    let bytes = self
+                        .owned
+                        .get(start..start + slot.len as usize)
+                        .unwrap_or_default();
+                    slot.start = owned.len() as u32;
+                    owned.extend_from_slice(bytes);
+                }
+            }
+        }
+        self.owned = owned;
+    }
+
+    fn slot_bytes(&self, slot: Slot) -> &[u8] {
+        let store: &[u8] = if slot.store == OWNED {
+            &self.owned
+        } else {
+            self.segment(slot.store).map_or(&[][..], |b| &b[..])
+        };
+        let start = slot.start as usize;
+        // Slots are checked when they are made, so the fallback is never taken.
+        store
+            .get(start..start + slot.len as usize)
+            .unwrap_or_default()
+    }
+}
+
+fn checked_slot(
+    store: u32,
+    range: &Range<usize>,
+    segment_len: usize,
+) -> Result<Slot, EnvironError> {
+    if range.start > range.end || range.end > segment_len {
+        return Err(EnvironError::RangeOutOfBounds {
+            start: range.start,
+            end: range.end,
+            segment_len,
+        });
+    }
+    // The segment is shorter than 4 GiB (checked in add_segment), so these fit.
+    Ok(Slot {
+        store,
+        start: range.start as u32,
+        len: (range.end - range.start) as u32,
+    })
+}
+
+/// Bytes one FastCGI name-value pair takes for a name and value of these lengths.
+pub const fn fastcgi_pair_len(name_len: usize, value_len: usize) -> usize {
+    fastcgi_length_len(name_len) + fastcgi_length_len(value_len) + name_len + value_len
+}
+
+const fn fastcgi_length_len(len: usize) -> usize {
+    if len < 128 { 1 } else { 4 }
+}
+
+/// Iterator over an environ's variables in order; see [`Environ::iter`].
+#[derive(Clone)]
+pub struct Iter<'a> {
+    environ: &'a Environ,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let entry = self.entries.next()?;
+        Some((
+            self.environ.slot_bytes(entry.name),
+            self.environ.slot_bytes(entry.value),
+        ))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let entry = self.entries.next_back()?;
+        Some((
+            self.environ.slot_bytes(entry.name),
+            self.environ.slot_bytes(entry.value),
+        ))
+    }
+}
+
+impl<'a> IntoIterator for &'a Environ {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Environ {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut env = Environ::new();
+        env.extend(iter);
+        env
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Environ {
+    /// Appends each pair, duplicates kept, as [`Environ::append`] does.
+    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
+        for (name, value) in iter {
+            self.append(name, value);
+        }
+    }
+}
+
+/// Two environs are equal when they hold the same variables in the same order, wherever
+/// their bytes are stored.
+impl PartialEq for Environ {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Environ {}
+
+impl fmt::Debug for Environ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(n, v)| (Escaped(n), Escaped(v))))
+            .finish()
+    }
+}
+
+/// Shows bytes as a quoted string with non-printable bytes escaped.
+struct Escaped<'a>(&'a [u8]);
+
+impl fmt::Debug for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_vars_point_into_the_segment() {
+        let wire = Bytes::from_static(b"NAMEvalueOTHERx");
+        let mut env = Environ::new();
+        let seg = env.add_segment(wire.clone()).unwrap();
+        env.push_segment_var(seg, 0..4, 4..9).unwrap();
+        env.push_segment_var(seg, 9..14, 14..15).unwrap();
+        assert_eq!(env.get("NAME"), Some(&b"value"[..]));
+        assert_eq!(env.get("OTHER"), Some(&b"x"[..]));
+        assert_eq!(
+            env.get("NAME").unwrap().as_ptr(),
+            wire[4..].as_ptr(),
+            "value must point into the wire buffer"
+        );
+    }
+
+    #[test]
+    fn out_of_bounds_ranges_are_refused() {
+        let mut env = Environ::new();
+        let seg = env.add_segment(Bytes::from_static(b"abc")).unwrap();
+        assert!(matches!(
+            env.push_segment_var(seg, 0..4, 0..0),
+            Err(EnvironError::RangeOutOfBounds {
+                end: 4,
+                segment_len: 3,
+                ..
+            })
+        ));
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = 2..1;
+        assert!(env.push_segment_var(seg, 0..1, reversed).is_err());
+        assert_eq!(
+            env.push_segment_var(SegmentId(7), 0..1, 0..1),
+            Err(EnvironError::UnknownSegment)
+        );
+        assert!(env.is_empty());
+    }
+
+    #[test]
+    fn several_segments() {
+        let mut env = Environ::new();
+        let a = env.add_segment(Bytes::from_static(b"AB")).unwrap();
+        let b = env.add_segment(Bytes::from_static(b"CD")).unwrap();
+        env.push_segment_var(b, 0..1, 1..2).unwrap();
+        env.push_segment_var(a, 0..1, 1..2).unwrap();
+        let vars: Vec<_> = env.iter().collect();
+        assert_eq!(vars, vec![(&b"C"[..], &b"D"[..]), (&b"A"[..], &b"B"[..])]);
+    }
+
+    #[test]
+    fn duplicates_last_wins_and_insert_dedups() {
+        let mut env: Environ = [("A", "1"), ("B", "2"), ("A", "3")].into_iter().collect();
+        assert_eq!(env.get("A"), Some(&b"3"[..]));
+        assert_eq!(env.len(), 3);
+        env.insert("A", "4");
+        assert_eq!(env.len(), 2);
+        let vars: Vec<_> = env.iter().collect();
+        assert_eq!(vars, vec![(&b"A"[..], &b"4"[..]), (&b"B"[..], &b"2"[..])]);
+    }
+
+    #[test]
+    fn remove_returns_last_value() {
+        let mut env: Environ = [("A", "1"), ("B", "2"), ("A", "3")].into_iter().collect();
+        assert_eq!(env.remove("A"), Some(b"3".to_vec()));
+        assert!(!env.contains("A"));
+        assert_eq!(env.len(), 1);
+        assert_eq!(env.remove("A"), None);
+    }
+
+    #[test]
+    fn replacing_many_times_keeps_owned_buffer_bounded() {
+        let mut env = Environ::new();
+        let value = vec![b'x'; 1000];
+        for _ in 0..10_000 {
+            env.insert("BIG", &value);
+        }
+        assert!(
+            env.owned.len() < 16 * 1024,
+            "owned grew to {}",
+            env.owned.len()
+        );
+        assert_eq!(env.get("BIG"), Some(&value[..]));
+    }
+
+    #[test]
+    fn encoded_lengths_cross_the_127_boundary() {
+        let mut env = Environ::new();
+        env.append(vec![b'n'; 127], vec![b'v'; 128]);
+        assert_eq!(env.fastcgi_encoded_len(), 1 + 4 + 127 + 128);
+        assert_eq!(env.uwsgi_encoded_len(), 4 + 127 + 128);
+        assert_eq!(env.content_len(), 255);
+    }
+
+    #[test]
+    fn debug_escapes_bytes() {
+        let env: Environ = [(&b"A"[..], &b"x\n\xff"[..])].into_iter().collect();
+        assert_eq!(format!("{env:?}"), r#"{"A": "x\n\xff"}"#);
+    }
+
+    #[test]
+    fn equality_ignores_storage() {
+        let mut wire = Environ::new();
+        let seg = wire.add_segment(Bytes::from_static(b"AB")).unwrap();
+        wire.push_segment_var(seg, 0..1, 1..2).unwrap();
+        let owned: Environ = [("A", "B")].into_iter().collect();
+        assert_eq!(wire, owned);
+    }
+}
