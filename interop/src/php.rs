@@ -1,0 +1,115 @@
+//! php-fpm (FastCGI application server) and php-cgi (plain CGI program).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::peer::{Peer, free_port, require};
+use crate::scratch::ScratchDir;
+
+/// A running php-fpm pool listening on a loopback port.
+#[derive(Debug)]
+pub struct PhpFpm {
+    /// The FastCGI port.
+    pub port: u16,
+    /// The folder that holds the scripts (`docroot/`).
+    pub docroot: PathBuf,
+    peer: Peer,
+}
+
+impl PhpFpm {
+    /// Starts `php-fpm8.2` as root (`-R`) with a static pool of `children` workers,
+    /// `/ping` and `/status` enabled, and waits until it answers `/ping` (asked with
+    /// libfcgi's `cgi-fcgi`, so readiness does not depend on the crates under test).
+    ///
+    /// # Panics
+    /// When php-fpm or cgi-fcgi is missing, or php-fpm does not get ready in 10 s.
+    pub fn start(dir: &ScratchDir, children: u32) -> PhpFpm {
+        let fpm = require("php-fpm8.2", "php-fpm");
+        let cgi_fcgi = require("cgi-fcgi", "libfcgi-bin");
+        let port = free_port();
+        let root = dir.path();
+        let docroot = root.join("docroot");
+        std::fs::create_dir_all(&docroot).unwrap_or_else(|e| panic!("mkdir docroot: {e}"));
+        let config = format!(
+            "[global]\n\
+             pid = {root}/fpm.pid\n\
+             error_log = {root}/fpm-error.log\n\
+             daemonize = no\n\
+             [pool]\n\
+             listen = 127.0.0.1:{port}\n\
+             pm = static\n\
+             pm.max_children = {children}\n\
+             pm.status_path = /status\n\
+             ping.path = /ping\n\
+             catch_workers_output = yes\n",
+            root = root.display()
+        );
+        let conf = dir.write("php-fpm.conf", config);
+        let mut command = Command::new(fpm);
+        command.args(["-F", "-R", "-n", "-y"]).arg(&conf);
+        // Without a php.ini, log messages go to the FastCGI stderr stream (fastcgi.logging).
+        command.args(["-d", "log_errors=1", "-d", "display_errors=0"]);
+        let mut peer = Peer::spawn("php-fpm", command, "QUIT", &root.join("php-fpm.out"));
+        peer.wait_ready(Duration::from_secs(10), || {
+            let out = Command::new(&cgi_fcgi)
+                .env_clear()
+                .env("SCRIPT_NAME", "/ping")
+                .env("SCRIPT_FILENAME", "/ping")
+                .env("REQUEST_METHOD", "GET")
+                .args(["-bind", "-connect", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cgi-fcgi: {e}"))?;
+            if out.stdout.ends_with(b"pong") {
+                Ok(())
+            } else {
+                Err(format!("ping answered {:?}", String::from_utf8_lossy(&out.stdout)))
+            }
+        });
+        PhpFpm { port, docroot, peer }
+    }
+
+    /// Writes a script into the document root and returns its absolute path.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn script(&self, name: &str, source: &str) -> PathBuf {
+        let path = self.docroot.join(name);
+        std::fs::write(&path, source).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// What php-fpm printed so far.
+    pub fn log(&self) -> String {
+        self.peer.log()
+    }
+}
+
+/// Runs `php-cgi` once as a plain CGI program: `vars` as its whole environment, `body` on
+/// stdin; returns its exit status and output.
+///
+/// # Panics
+/// When php-cgi is missing or cannot be run.
+pub fn run_php_cgi<'a>(vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>, body: &[u8], cwd: &Path) -> Output {
+    use std::os::unix::ffi::OsStrExt;
+    let php_cgi = require("php-cgi", "php-cgi");
+    let mut command = Command::new(php_cgi);
+    command.arg("-n").env_clear().current_dir(cwd);
+    for (name, value) in vars {
+        command.env(std::ffi::OsStr::from_bytes(name), std::ffi::OsStr::from_bytes(value));
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start php-cgi: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(body);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("php-cgi: {e}"))
+}
