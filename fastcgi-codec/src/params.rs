@@ -1,0 +1,591 @@
+//! Name-value pairs: the PARAMS stream decoded into an [`Environ`] without copying, an
+//! [`Environ`] encoded into PARAMS records, and the GET_VALUES management exchange.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use cgi_env::{Environ, fastcgi_pair_len};
+
+use crate::encoder::{Chunks, RecordEncoder};
+use crate::error::{EncodeError, Violation};
+use crate::record::RecordType;
+
+/// The longest name or value a 4-byte length can express (2^31 − 1).
+pub const MAX_PAIR_FIELD_LEN: u32 = 0x7FFF_FFFF;
+
+/// GET_VALUES name: most concurrent transport connections.
+pub const FCGI_MAX_CONNS: &str = "FCGI_MAX_CONNS";
+/// GET_VALUES name: most concurrent requests.
+pub const FCGI_MAX_REQS: &str = "FCGI_MAX_REQS";
+/// GET_VALUES name: "1" when the application multiplexes connections, "0" otherwise.
+pub const FCGI_MPXS_CONNS: &str = "FCGI_MPXS_CONNS";
+
+/// Reads one length field: `Some((length, bytes used))`, or `None` when `bytes` ends
+/// before the field does. A 4-byte encoding of a small value is accepted.
+pub fn read_length(bytes: &[u8]) -> Option<(u32, usize)> {
+    let (&first, rest) = bytes.split_first()?;
+    if first & 0x80 == 0 {
+        return Some((u32::from(first), 1));
+    }
+    let [b1, b2, b3] = *rest.get(..3)? else {
+        return None;
+    };
+    Some((u32::from_be_bytes([first & 0x7F, b1, b2, b3]), 4))
+}
+
+/// The two length fields of a pair: `Some((name_len, value_len, header_len))`, or `None`
+/// when `bytes` ends before they do.
+pub fn read_pair_header(bytes: &[u8]) -> Option<(u32, u32, usize)> {
+    let (name_len, used) = read_length(bytes)?;
+    let (value_len, used2) = read_length(bytes.get(used..)?)?;
+    Some((name_len, value_len, used + used2))
+}
+
+/// Writes a length field: 1 byte up to 127, 4 bytes above.
+///
+/// # Errors
+/// [`EncodeError::LengthTooLong`] above 2^31 − 1.
+pub fn write_length(len: usize, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    if let Ok(small) = u8::try_from(len)
+        && small < 0x80
+    {
+        dst.put_u8(small);
+        return Ok(());
+    }
+    let field = u32::try_from(len)
+        .ok()
+        .filter(|&l| l <= MAX_PAIR_FIELD_LEN)
+        .ok_or(EncodeError::LengthTooLong { len })?;
+    dst.put_u32(field | 0x8000_0000);
+    Ok(())
+}
+
+/// Writes one name-value pair.
+///
+/// # Errors
+/// [`EncodeError::LengthTooLong`] when the name or value is longer than 2^31 − 1.
+pub fn write_pair(name: &[u8], value: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+    check_field(name.len())?;
+    check_field(value.len())?;
+    dst.reserve(fastcgi_pair_len(name.len(), value.len()));
+    write_length(name.len(), dst)?;
+    write_length(value.len(), dst)?;
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(value);
+    Ok(())
+}
+
+fn check_field(len: usize) -> Result<(), EncodeError> {
+    if u32::try_from(len).is_ok_and(|l| l <= MAX_PAIR_FIELD_LEN) {
+        Ok(())
+    } else {
+        Err(EncodeError::LengthTooLong { len })
+    }
+}
+
+/// Size of a pair from its header, in u64 so that lengths near 2^31 cannot wrap.
+fn pair_size(name_len: u32, value_len: u32, header_len: usize) -> u64 {
+    header_len as u64 + u64::from(name_len) + u64::from(value_len)
+}
+
+/// Decodes the pairs of one complete buffer (a GET_VALUES or GET_VALUES_RESULT body):
+/// names and values are slices of `content`.
+///
+/// # Errors
+/// [`Violation::PairOverrun`] when a pair's lengths run past the end of `content`.
+pub fn decode_pairs(content: &Bytes) -> Result<Vec<(Bytes, Bytes)>, Violation> {
+    let mut pairs = Vec::new();
+    let mut offset = 0;
+    while let Some(rest) = content.get(offset..).filter(|rest| !rest.is_empty()) {
+        let overrun = |name_len, value_len| Violation::PairOverrun {
+            offset,
+            name_len,
+            value_len,
+            available: rest.len(),
+        };
+        let (name_len, value_len, header_len) =
+            read_pair_header(rest).ok_or_else(|| overrun(0, 0))?;
+        let size = pair_size(name_len, value_len, header_len);
+        if size > rest.len() as u64 {
+            return Err(overrun(name_len, value_len));
+        }
+        // All three fit in `rest.len()`, checked above.
+        let name_start = offset + header_len;
+        let value_start = name_start + name_len as usize;
+        let end = value_start + value_len as usize;
+        pairs.push((
+            content.slice(name_start..value_start),
+            content.slice(value_start..end),
+        ));
+        offset = end;
+    }
+    Ok(pairs)
+}
+
+/// Decodes a PARAMS stream into an [`Environ`], record by record.
+///
+/// Each record's content is added to the environ as a segment and every pair inside it is
+/// recorded as two ranges: no name or value is copied. A pair split across two records
+/// (the spec allows it; nginx and PHP never do it) is gathered in a small buffer of its
+/// own, the one copy this decoder makes, and added as a segment of its own.
+///
+/// Lengths are checked in 64-bit arithmetic against the limit before any byte is kept, so
+/// lengths near 2^31 neither wrap nor allocate (the CVE-2025-23016 shape).
+///
+/// ```
+/// use bytes::Bytes;
+/// use fastcgi_codec::ParamsDecoder;
+///
+/// let mut decoder = ParamsDecoder::new(64 * 1024);
+/// decoder.feed(Bytes::from_static(b"\x0e\x03REQUEST_METHODGET\x0c\x00QUER")).unwrap();
+/// decoder.feed(Bytes::from_static(b"Y_STRING")).unwrap();
+/// let env = decoder.finish().unwrap();
+/// assert_eq!(env.get("REQUEST_METHOD"), Some(&b"GET"[..]));
+/// assert_eq!(env.get("QUERY_STRING"), Some(&b""[..]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ParamsDecoder {
+    environ: Environ,
+    /// Bytes of a pair that started in an earlier record.
+    partial: Vec<u8>,
+    total: usize,
+    limit: usize,
+}
+
+impl ParamsDecoder {
+    /// A decoder that accepts at most `limit` bytes of PARAMS content.
+    pub fn new(limit: usize) -> Self {
+        ParamsDecoder {
+            environ: Environ::new(),
+            partial: Vec::new(),
+            total: 0,
+            limit,
+        }
+    }
+
+    /// PARAMS content bytes received so far.
+    pub fn received(&self) -> usize {
+        self.total
+    }
+
+    /// Adds one PARAMS record's content.
+    ///
+    /// # Errors
+    /// [`Violation::ParamsTooLarge`] past the limit, [`Violation::PairTooLarge`] for a pair
+    /// that alone exceeds it.
+    pub fn feed(&mut self, content: Bytes) -> Result<(), Violation> {
+        self.total = self
+            .total
+            .checked_add(content.len())
+            .filter(|&total| total <= self.limit)
+            .ok_or(Violation::ParamsTooLarge { limit: self.limit })?;
+        let mut rest = content;
+        if !self.partial.is_empty() {
+            let used = self.continue_partial(&rest)?;
+            let _ = rest.split_to(used);
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut segment = None;
+        let mut offset = 0;
+        while let Some(tail) = rest.get(offset..).filter(|tail| !tail.is_empty()) {
+            let Some((name_len, value_len, header_len)) = read_pair_header(tail) else {
+                self.partial.extend_from_slice(tail);
+                break;
+            };
+            let size = pair_size(name_len, value_len, header_len);
+            self.check_pair_size(size)?;
+            if size > tail.len() as u64 {
+                self.partial.extend_from_slice(tail);
+                break;
+            }
+            let seg = if let Some(seg) = segment {
+                seg
+            } else {
+                let seg = self.add_segment(rest.clone())?;
+                segment = Some(seg);
+                seg
+            };
+            let name_start = offset + header_len;
+            let value_start = name_start + name_len as usize;
+            let end = value_start + value_len as usize;
+            self.environ
+                .push_segment_var(seg, name_start..value_start, value_start..end)
+                .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })?;
+            offset = end;
+        }
+        Ok(())
+    }
+
+    fn check_pair_size(&self, size: u64) -> Result<(), Violation> {
+        if size > self.limit as u64 {
+            return Err(Violation::PairTooLarge {
+                len: size,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_segment(&mut self, bytes: Bytes) -> Result<cgi_env::SegmentId, Violation> {
+        self.environ
+            .add_segment(bytes)
+            .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })
+    }
+
+    /// Moves bytes of `content` into the pending pair until it is complete; returns how
+    /// many bytes were used.
+    fn continue_partial(&mut self, content: &[u8]) -> Result<usize, Violation> {
+        let mut used = 0;
+        // First complete the two length fields (at most 8 bytes).
+        let (name_len, value_len, header_len) = loop {
+            if let Some(header) = read_pair_header(&self.partial) {
+                break header;
+            }
+            let Some(&byte) = content.get(used) else {
+                return Ok(used);
+            };
+            self.partial.push(byte);
+            used += 1;
+        };
+        let size = pair_size(name_len, value_len, header_len);
+        self.check_pair_size(size)?;
+        // size ≤ limit, which is a usize.
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let want = size.saturating_sub(self.partial.len());
+        let available = content.len().saturating_sub(used);
+        let take = want.min(available);
+        self.partial
+            .extend_from_slice(content.get(used..used + take).unwrap_or_default());
+        used += take;
+        if self.partial.len() == size {
+            let pair = Bytes::from(std::mem::take(&mut self.partial));
+            let seg = self.add_segment(pair)?;
+            let value_start = header_len + name_len as usize;
+            self.environ
+                .push_segment_var(seg, header_len..value_start, value_start..size)
+                .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })?;
+        }
+        Ok(used)
+    }
+
+    /// Ends the stream and returns the environ.
+    ///
+    /// # Errors
+    /// [`Violation::TruncatedPair`] when the stream ended inside a pair.
+    pub fn finish(self) -> Result<Environ, Violation> {
+        if self.partial.is_empty() {
+            Ok(self.environ)
+        } else {
+            Err(Violation::TruncatedPair {
+                pending: self.partial.len(),
+            })
+        }
+    }
+}
+
+/// Checks that every pair of `environ` fits one record of at most `max` bytes.
+fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
+    for (name, value) in environ {
+        check_field(name.len())?;
+        check_field(value.len())?;
+        let len = fastcgi_pair_len(name.len(), value.len());
+        if len > max {
+            return Err(EncodeError::PairTooLarge { len, max });
+        }
+    }
+    Ok(())
+}
+
+/// Encodes `environ` as PARAMS records for `request_id`, followed by the empty PARAMS
+/// record. Pairs are never split across records (PHP-FPM refuses that), and a record
+/// carries at most [`RecordEncoder::max_content`] bytes (65528 when padding).
+///
+/// Nothing is written when an error is returned.
+///
+/// # Errors
+/// [`EncodeError::PairTooLarge`] when a single pair does not fit one record,
+/// [`EncodeError::LengthTooLong`] for a name or value over 2^31 − 1 bytes.
+pub fn encode_params(
+    environ: &Environ,
+    request_id: u16,
+    encoder: &mut RecordEncoder,
+    out: &mut Chunks,
+) -> Result<(), EncodeError> {
+    let max = encoder.max_content();
+    check_environ(environ, max)?;
+    let mut content = BytesMut::with_capacity(environ.fastcgi_encoded_len().min(max));
+    for (name, value) in environ {
+        if content.len() + fastcgi_pair_len(name.len(), value.len()) > max {
+            encoder.record(
+                RecordType::Params,
+                request_id,
+                content.split().freeze(),
+                out,
+            )?;
+        }
+        write_pair(name, value, &mut content)?;
+    }
+    if !content.is_empty() {
+        encoder.record(RecordType::Params, request_id, content.freeze(), out)?;
+    }
+    encoder.stream_end(RecordType::Params, request_id, out);
+    Ok(())
+}
+
+/// The copying path of [`encode_params`]: the records are appended to `dst`.
+///
+/// # Errors
+/// As [`encode_params`]; nothing is written on error.
+pub fn encode_params_into(
+    environ: &Environ,
+    request_id: u16,
+    encoder: &RecordEncoder,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let max = encoder.max_content();
+    check_environ(environ, max)?;
+    let mut content = BytesMut::with_capacity(environ.fastcgi_encoded_len().min(max));
+    for (name, value) in environ {
+        if content.len() + fastcgi_pair_len(name.len(), value.len()) > max {
+            encoder.record_into(RecordType::Params, request_id, &content, dst)?;
+            content.clear();
+        }
+        write_pair(name, value, &mut content)?;
+    }
+    if !content.is_empty() {
+        encoder.record_into(RecordType::Params, request_id, &content, dst)?;
+    }
+    encoder.stream_into(RecordType::Params, request_id, &[], true, dst);
+    Ok(())
+}
+
+/// The values of a GET_VALUES_RESULT (or what an application answers with). A name the
+/// peer left out is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Values {
+    /// FCGI_MAX_CONNS.
+    pub max_conns: Option<u32>,
+    /// FCGI_MAX_REQS.
+    pub max_reqs: Option<u32>,
+    /// FCGI_MPXS_CONNS.
+    pub mpxs_conns: Option<bool>,
+}
+
+impl Values {
+    /// Reads the values from decoded pairs; unknown names and unparsable values are
+    /// ignored.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut values = Values::default();
+        for (name, value) in pairs {
+            let number = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u32>().ok());
+            match name {
+                n if n == FCGI_MAX_CONNS.as_bytes() => values.max_conns = number,
+                n if n == FCGI_MAX_REQS.as_bytes() => values.max_reqs = number,
+                n if n == FCGI_MPXS_CONNS.as_bytes() => values.mpxs_conns = number.map(|n| n != 0),
+                _ => {}
+            }
+        }
+        values
+    }
+
+    /// The answer to a GET_VALUES query for `names`: the names this set knows, with
+    /// their values, as pair content.
+    pub fn answer<'a>(&self, names: impl IntoIterator<Item = &'a [u8]>) -> BytesMut {
+        let mut content = BytesMut::new();
+        for name in names {
+            let value = match name {
+                n if n == FCGI_MAX_CONNS.as_bytes() => self.max_conns.map(|v| v.to_string()),
+                n if n == FCGI_MAX_REQS.as_bytes() => self.max_reqs.map(|v| v.to_string()),
+                n if n == FCGI_MPXS_CONNS.as_bytes() => {
+                    self.mpxs_conns.map(|v| u8::from(v).to_string())
+                }
+                _ => None,
+            };
+            if let Some(value) = value
+                && content.len() + fastcgi_pair_len(name.len(), value.len()) <= 65528
+            {
+                // Known names are short: the lengths cannot be too long.
+                let _ = write_pair(name, value.as_bytes(), &mut content);
+            }
+        }
+        content
+    }
+}
+
+/// The content of a GET_VALUES query for the three standard names.
+pub fn get_values_query() -> BytesMut {
+    let mut content = BytesMut::new();
+    for name in [FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS] {
+        // Short constant names: cannot fail.
+        let _ = write_pair(name.as_bytes(), b"", &mut content);
+    }
+    content
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decoder::RecordDecoder;
+    use crate::encoder::Padding;
+
+    #[test]
+    fn four_byte_encoding_of_small_lengths_is_accepted() {
+        let wire = Bytes::from_static(b"\x80\x00\x00\x01\x80\x00\x00\x02AXY");
+        let pairs = decode_pairs(&wire).unwrap();
+        assert_eq!(
+            pairs,
+            vec![(Bytes::from_static(b"A"), Bytes::from_static(b"XY"))]
+        );
+    }
+
+    #[test]
+    fn lengths_cross_the_127_boundary() {
+        for len in [0usize, 1, 127, 128, 129, 300] {
+            let mut dst = BytesMut::new();
+            write_pair(&vec![b'n'; len], &vec![b'v'; len], &mut dst).unwrap();
+            assert_eq!(dst.len(), fastcgi_pair_len(len, len));
+            let pairs = decode_pairs(&dst.freeze()).unwrap();
+            assert_eq!(pairs[0].0.len(), len);
+            assert_eq!(pairs[0].1.len(), len);
+        }
+    }
+
+    #[test]
+    fn huge_lengths_neither_wrap_nor_allocate() {
+        // name length 2^31 - 1, value length 2^31 - 1: CVE-2025-23016 shape.
+        let wire = Bytes::from_static(b"\xff\xff\xff\xff\xff\xff\xff\xffAB");
+        let err = decode_pairs(&wire).unwrap_err();
+        assert!(matches!(
+            err,
+            Violation::PairOverrun {
+                offset: 0,
+                name_len: 0x7FFF_FFFF,
+                value_len: 0x7FFF_FFFF,
+                available: 10
+            }
+        ));
+        let mut decoder = ParamsDecoder::new(1 << 20);
+        let err = decoder.feed(wire).unwrap_err();
+        assert_eq!(
+            err,
+            Violation::PairTooLarge {
+                len: 8 + 2 * 0x7FFF_FFFF,
+                limit: 1 << 20
+            }
+        );
+        assert!(
+            decoder.partial.capacity() < 64,
+            "nothing reserved for the pair"
+        );
+    }
+
+    #[test]
+    fn a_pair_split_in_its_length_field_is_joined() {
+        let mut dst = BytesMut::new();
+        write_pair(&[b'N'; 200], b"value", &mut dst).unwrap();
+        write_pair(b"B", b"2", &mut dst).unwrap();
+        let wire = dst.freeze();
+        for cut in 0..wire.len() {
+            let mut decoder = ParamsDecoder::new(4096);
+            decoder.feed(wire.slice(..cut)).unwrap();
+            decoder.feed(wire.slice(cut..)).unwrap();
+            let env = decoder.finish().unwrap();
+            assert_eq!(env.get(vec![b'N'; 200]), Some(&b"value"[..]), "cut {cut}");
+            assert_eq!(env.get("B"), Some(&b"2"[..]));
+            assert_eq!(env.len(), 2);
+        }
+    }
+
+    #[test]
+    fn pairs_inside_one_record_are_not_copied() {
+        let wire = Bytes::from_static(b"\x01\x02ABC\x01\x01DE");
+        let mut decoder = ParamsDecoder::new(100);
+        decoder.feed(wire.clone()).unwrap();
+        let env = decoder.finish().unwrap();
+        assert_eq!(env.get("A").unwrap().as_ptr(), wire[3..].as_ptr());
+        assert_eq!(env.get("D").unwrap().as_ptr(), wire[8..].as_ptr());
+    }
+
+    #[test]
+    fn params_limit_and_truncation() {
+        let mut decoder = ParamsDecoder::new(10);
+        decoder.feed(Bytes::from_static(b"\x01\x01AB")).unwrap();
+        assert_eq!(
+            decoder.feed(Bytes::from_static(b"\x01\x05ABCDEFG")),
+            Err(Violation::ParamsTooLarge { limit: 10 })
+        );
+        let mut decoder = ParamsDecoder::new(100);
+        decoder.feed(Bytes::from_static(b"\x05\x05ABC")).unwrap();
+        assert_eq!(
+            decoder.finish(),
+            Err(Violation::TruncatedPair { pending: 5 })
+        );
+    }
+
+    #[test]
+    fn encoding_never_splits_a_pair_and_caps_records() {
+        let mut env = Environ::new();
+        for i in 0..40 {
+            env.append(format!("NAME_{i}"), vec![b'x'; 4000]);
+        }
+        let mut encoder = RecordEncoder::new(Padding::Align8);
+        let mut out = Chunks::new();
+        encode_params(&env, 1, &mut encoder, &mut out).unwrap();
+        let mut bytes = out.to_bytes_mut();
+        let mut decoder = RecordDecoder::new();
+        let mut params = ParamsDecoder::new(1 << 20);
+        let mut lens = Vec::new();
+        while let Some(record) = decoder.decode(&mut bytes).unwrap() {
+            lens.push(record.content.len());
+            // Every record holds whole pairs.
+            decode_pairs(&record.content).unwrap();
+            params.feed(record.content).unwrap();
+        }
+        assert!(lens.iter().all(|&l| l <= 65528));
+        assert_eq!(lens.last(), Some(&0));
+        assert!(lens.len() > 2);
+        assert_eq!(params.finish().unwrap(), env);
+        let mut copied = BytesMut::new();
+        encode_params_into(&env, 1, &encoder, &mut copied).unwrap();
+        let mut again = Chunks::new();
+        encode_params(&env, 1, &mut encoder, &mut again).unwrap();
+        assert_eq!(copied, again.to_bytes_mut());
+    }
+
+    #[test]
+    fn a_pair_too_large_for_one_record_is_an_error() {
+        let mut env = Environ::new();
+        env.append("SMALL", "1");
+        env.append("BIG", vec![b'x'; 65528]);
+        let mut out = Chunks::new();
+        let err =
+            encode_params(&env, 1, &mut RecordEncoder::new(Padding::Align8), &mut out).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::PairTooLarge {
+                len: 1 + 4 + 3 + 65528,
+                max: 65528
+            }
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn values_answer_and_parse() {
+        let query = get_values_query().freeze();
+        let names = decode_pairs(&query).unwrap();
+        assert_eq!(names.len(), 3);
+        let mine = Values {
+            max_conns: Some(10),
+            max_reqs: None,
+            mpxs_conns: Some(true),
+        };
+        let answer = mine.answer(names.iter().map(|(n, _)| &n[..])).freeze();
+        let pairs = decode_pairs(&answer).unwrap();
+        assert_eq!(pairs.len(), 2);
+        let parsed = Values::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
+        assert_eq!(parsed, mine);
+    }
+}
