@@ -10,6 +10,14 @@
 
 mod environ;
 mod error;
+mod gateway;
+mod headers;
+mod preset;
+mod script;
 
 pub use environ::{Environ, Iter, SegmentId, fastcgi_pair_len};
-pub use error::EnvironError;
+pub use error::{EnvironError, GatewayError, RequestError, ResponseHeadError, WsgiError};
+pub use gateway::{AuthUser, Connection, Gateway};
+pub use headers::{HOP_BY_HOP, HeaderRules, http_var_name, is_reserved_name};
+pub use preset::{Param, Preset, Var};
+pub use script::{EncodedSlash, ScriptMapping, ScriptPath, decode_path, normalise};

@@ -1,0 +1,223 @@
+//! Known-answer tests: for each request nginx sent in the captures, rebuild the HTTP request
+//! nginx received from the captured variables, build the environ with the matching preset,
+//! and compare it with what nginx sent: the same names, in the same order, with the same
+//! values, and the same encoded size as the captured PARAMS record or uwsgi vars block.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use cgi_env::{Connection, Environ, Gateway, Param, Preset, ScriptMapping, Var};
+
+const FPM: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/captures/nginx-fpm/decoded.txt"
+));
+const KEEPCONN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/captures/nginx-fpm-keepconn/decoded.txt"
+));
+const UWSGI: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/captures/nginx-uwsgi/decoded.txt"
+));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    FastCgi,
+    Uwsgi,
+}
+
+struct Captured {
+    wire: Wire,
+    encoded_len: usize,
+    vars: Vec<(String, String)>,
+}
+
+/// The variable blocks of a `decoded.txt`: non-empty PARAMS records and uwsgi vars blocks.
+fn captured_environs(text: &str) -> Vec<Captured> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Captured> = None;
+    for line in text.lines() {
+        if let Some((name, value)) = parse_var_line(line) {
+            if let Some(block) = current.as_mut() {
+                block.vars.push((name, value));
+            }
+            continue;
+        }
+        if let Some(block) = current.take() {
+            blocks.push(block);
+        }
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(key))
+                .and_then(|n| n.parse::<usize>().ok())
+        };
+        if line.contains(" PARAMS ") && field("clen=").is_some_and(|n| n > 0) {
+            current = Some(Captured {
+                wire: Wire::FastCgi,
+                encoded_len: field("clen=").unwrap(),
+                vars: Vec::new(),
+            });
+        } else if line.starts_with("modifier1=") {
+            current = Some(Captured {
+                wire: Wire::Uwsgi,
+                encoded_len: field("datasize=").unwrap(),
+                vars: Vec::new(),
+            });
+        }
+    }
+    blocks.extend(current);
+    blocks
+}
+
+/// `            NAME = 'value'`, with the value as a Python string literal.
+fn parse_var_line(line: &str) -> Option<(String, String)> {
+    let (name, value) = line.trim_start().split_once(" = ")?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return None;
+    }
+    let value = value.strip_prefix('\'')?.strip_suffix('\'')?;
+    assert!(
+        !value.contains('\\'),
+        "escaped capture values are not expected here: {value}"
+    );
+    Some((name.to_owned(), value.to_owned()))
+}
+
+fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    vars.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The request nginx received, rebuilt from the variables it sent.
+fn rebuild_request(vars: &[(String, String)]) -> (http::request::Parts, Connection) {
+    let required = |name: &str| var(vars, name).unwrap_or_else(|| panic!("capture lacks {name}"));
+    let mut request = http::Request::builder()
+        .method(required("REQUEST_METHOD"))
+        .uri(required("REQUEST_URI"))
+        .version(match required("SERVER_PROTOCOL") {
+            "HTTP/1.0" => http::Version::HTTP_10,
+            _ => http::Version::HTTP_11,
+        });
+    let server_port: u16 = required("SERVER_PORT").parse().unwrap();
+    for (name, value) in vars {
+        if let Some(header) = name.strip_prefix("HTTP_") {
+            let header = header.to_ascii_lowercase().replace('_', "-");
+            // These captures' nginx set HTTP_HOST to `$host`, the Host header without its
+            // port; curl sent the port.
+            let value = if header == "host" && !value.contains(':') {
+                format!("{value}:{server_port}")
+            } else {
+                value.clone()
+            };
+            request = request.header(header, value);
+        }
+    }
+    let (parts, ()) = request.body(()).unwrap().into_parts();
+    let ip = |name: &str| {
+        var(vars, name).map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |v| v.parse().unwrap())
+    };
+    let remote = SocketAddr::new(ip("REMOTE_ADDR"), required("REMOTE_PORT").parse().unwrap());
+    let local = SocketAddr::new(ip("SERVER_ADDR"), server_port);
+    (
+        parts,
+        Connection::new(remote, local, required("SERVER_NAME")),
+    )
+}
+
+fn as_strings(env: &Environ) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(n, v)| {
+            (
+                String::from_utf8(n.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn check(captured: &Captured, gateway: &Gateway) {
+    let (parts, conn) = rebuild_request(&captured.vars);
+    let env = gateway.build(&parts, &conn).unwrap();
+    assert_eq!(as_strings(&env), captured.vars, "request {}", parts.uri);
+    let size = match captured.wire {
+        Wire::FastCgi => env.fastcgi_encoded_len(),
+        Wire::Uwsgi => env.uwsgi_encoded_len(),
+    };
+    assert_eq!(size, captured.encoded_len, "encoded size for {}", parts.uri);
+}
+
+/// Debian's `snippets/fastcgi-php.conf`, which the PHP captures were made with:
+/// `fastcgi_split_path_info ^(.+?\.php)(/.*)$; try_files $fastcgi_script_name =404;
+/// fastcgi_param PATH_INFO $path_info; include fastcgi.conf;`. `try_files` sets `$uri`,
+/// hence DOCUMENT_URI, to the script's path.
+fn php_gateway(document_root: &str) -> Gateway {
+    let preset = Preset::nginx_fastcgi_conf()
+        .with_first(Param::new("PATH_INFO", Var::PathInfo))
+        .with(Param::new("DOCUMENT_URI", Var::ScriptName));
+    Gateway::new(preset)
+        .mapping(ScriptMapping::SplitAtExtension(".php".into()))
+        .document_root(document_root)
+}
+
+#[test]
+fn nginx_fpm_fastcgi_conf() {
+    let blocks = captured_environs(FPM);
+    assert_eq!(blocks.len(), 6);
+    for block in &blocks {
+        assert_eq!(block.wire, Wire::FastCgi);
+        check(
+            block,
+            &php_gateway(var(&block.vars, "DOCUMENT_ROOT").unwrap()),
+        );
+    }
+}
+
+#[test]
+fn nginx_fpm_keep_conn() {
+    let blocks = captured_environs(KEEPCONN);
+    assert!(blocks.len() >= 3, "{} blocks", blocks.len());
+    for block in &blocks {
+        check(
+            block,
+            &php_gateway(var(&block.vars, "DOCUMENT_ROOT").unwrap()),
+        );
+    }
+}
+
+#[test]
+fn nginx_uwsgi_params_and_fastcgi_params() {
+    let blocks = captured_environs(UWSGI);
+    assert_eq!(blocks.iter().filter(|b| b.wire == Wire::Uwsgi).count(), 2);
+    assert_eq!(blocks.iter().filter(|b| b.wire == Wire::FastCgi).count(), 2);
+    for block in &blocks {
+        let root = var(&block.vars, "DOCUMENT_ROOT").unwrap();
+        // Both locations add `HTTP_HOST $host`; the FastCGI one also PATH_INFO as
+        // `$document_uri`, the way uwsgi_params has it.
+        let preset = match block.wire {
+            Wire::Uwsgi => Preset::nginx_uwsgi_params().with(Param::new("HTTP_HOST", Var::Host)),
+            Wire::FastCgi => Preset::nginx_fastcgi_params()
+                .with(Param::new("HTTP_HOST", Var::Host))
+                .with(Param::new("PATH_INFO", Var::DocumentUri)),
+        };
+        check(block, &Gateway::new(preset).document_root(root));
+    }
+}
+
+#[test]
+fn a_changed_request_no_longer_matches() {
+    // The comparison above must be able to fail: one changed header changes the environ.
+    let block = &captured_environs(FPM)[0];
+    let (mut parts, conn) = rebuild_request(&block.vars);
+    parts
+        .headers
+        .insert("x-test", http::HeaderValue::from_static("no"));
+    let env = php_gateway("/srv/www/a/docroot")
+        .build(&parts, &conn)
+        .unwrap();
+    assert_ne!(as_strings(&env), block.vars);
+}
