@@ -187,4 +187,12 @@ pub enum ResponseHeadError {
     /// Content-Length values are not decimal numbers or disagree with each other.
     #[error("invalid or conflicting Content-Length in the response head")]
     InvalidContentLength,
+    /// The backend's Content-Length disagrees with the body it sent.
+    #[error("response Content-Length {declared} but the body has {actual} bytes")]
+    ContentLengthMismatch {
+        /// The length the head declared.
+        declared: u64,
+        /// The body's actual length.
+        actual: u64,
+    },
 }

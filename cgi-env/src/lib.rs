@@ -13,6 +13,7 @@ mod error;
 mod gateway;
 mod headers;
 mod preset;
+mod response_head;
 mod script;
 
 pub use environ::{Environ, Iter, SegmentId, fastcgi_pair_len};
@@ -20,4 +21,8 @@ pub use error::{EnvironError, GatewayError, RequestError, ResponseHeadError, Wsg
 pub use gateway::{AuthUser, Connection, Gateway};
 pub use headers::{HOP_BY_HOP, HeaderRules, http_var_name, is_reserved_name};
 pub use preset::{Param, Preset, Var};
+pub use response_head::{
+    Parsed, ResponseHead, ResponseHeadLimits, ResponseHeadParser, ResponseKind,
+    parse_response_head, response_head_len, write_response_head,
+};
 pub use script::{EncodedSlash, ScriptMapping, ScriptPath, decode_path, normalise};
