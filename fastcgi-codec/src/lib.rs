@@ -8,9 +8,11 @@
 mod decoder;
 mod encoder;
 mod error;
+mod ids;
 mod limits;
 mod params;
 mod record;
+mod server;
 
 pub use decoder::RecordDecoder;
 pub use encoder::{Chunks, Padding, RecordEncoder};
@@ -26,3 +28,4 @@ pub use record::{
     MAX_CONTENT_LEN, MAX_PADDED_CONTENT_LEN, ProtocolStatus, Record, RecordHeader, RecordType,
     Role, UnknownTypeBody, VERSION_1,
 };
+pub use server::{FAILED_REQUEST_APP_STATUS, ServerConfig, ServerConnection, ServerEvent};
