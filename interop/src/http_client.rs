@@ -70,7 +70,10 @@ impl Connection {
 
     fn fill(&mut self) -> Result<usize, String> {
         let mut chunk = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+        let n = self
+            .stream
+            .read(&mut chunk)
+            .map_err(|e| format!("read: {e}"))?;
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
@@ -79,7 +82,10 @@ impl Connection {
         let (status, headers, head_len) = loop {
             let mut slots = [httparse::EMPTY_HEADER; 128];
             let mut parsed = httparse::Response::new(&mut slots);
-            match parsed.parse(&self.buf).map_err(|e| format!("bad response head: {e}"))? {
+            match parsed
+                .parse(&self.buf)
+                .map_err(|e| format!("bad response head: {e}"))?
+            {
                 httparse::Status::Complete(len) => {
                     let headers = parsed
                         .headers
@@ -107,7 +113,10 @@ impl Connection {
         } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             self.read_chunked()?
         } else if let Some(len) = find("content-length") {
-            let len: usize = len.trim().parse().map_err(|e| format!("content-length: {e}"))?;
+            let len: usize = len
+                .trim()
+                .parse()
+                .map_err(|e| format!("content-length: {e}"))?;
             while self.buf.len() < len {
                 if self.fill()? == 0 {
                     return Err("connection closed inside the body".into());
@@ -143,7 +152,8 @@ impl Connection {
         loop {
             let line = self.read_line()?;
             let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16).map_err(|e| format!("chunk size {line:?}: {e}"))?;
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|e| format!("chunk size {line:?}: {e}"))?;
             if size == 0 {
                 // Trailers, then the empty line.
                 while !self.read_line()?.is_empty() {}
@@ -161,7 +171,13 @@ impl Connection {
 }
 
 /// One request on a fresh connection.
-pub fn request(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, String> {
+pub fn request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, String> {
     Connection::open(port)
         .map_err(|e| format!("connect to 127.0.0.1:{port}: {e}"))?
         .request(method, target, headers, body)

@@ -7,9 +7,10 @@
 //! the build sets `CGI_CODECS_SKIP_INTEROP=1`, which compiles them as ignored.
 #![forbid(unsafe_code)]
 
+pub mod checksum;
 pub mod http_client;
 pub mod nginx;
 pub mod peer;
 pub mod php;
-pub mod uwsgi;
 pub mod scratch;
+pub mod uwsgi;

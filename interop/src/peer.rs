@@ -55,7 +55,8 @@ impl Peer {
     /// # Panics
     /// When the process cannot be started.
     pub fn spawn(name: &str, mut command: Command, stop_signal: &'static str, log: &Path) -> Peer {
-        let out = File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let out =
+            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
         let err = out
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
@@ -90,12 +91,20 @@ impl Peer {
     /// # Panics
     /// When the peer exits or `timeout` passes first; the message holds the last probe error
     /// and the peer's log.
-    pub fn wait_ready<T>(&mut self, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    pub fn wait_ready<T>(
+        &mut self,
+        timeout: Duration,
+        mut probe: impl FnMut() -> Result<T, String>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         let mut last;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited before it was ready ({status}); log:\n{}", self.name, self.log());
+                panic!(
+                    "{} exited before it was ready ({status}); log:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             match probe() {
                 Ok(value) => return value,

@@ -65,10 +65,18 @@ impl PhpFpm {
             if out.stdout.ends_with(b"pong") {
                 Ok(())
             } else {
-                Err(format!("ping answered {:?}", String::from_utf8_lossy(&out.stdout)))
+                Err(format!(
+                    "ping answered {:?}",
+                    String::from_utf8_lossy(&out.stdout)
+                ))
             }
         });
-        PhpFpm { port, docroot, peer }
+        install_scripts(&docroot);
+        PhpFpm {
+            port,
+            docroot,
+            peer,
+        }
     }
 
     /// Writes a script into the document root and returns its absolute path.
@@ -92,13 +100,20 @@ impl PhpFpm {
 ///
 /// # Panics
 /// When php-cgi is missing or cannot be run.
-pub fn run_php_cgi<'a>(vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>, body: &[u8], cwd: &Path) -> Output {
+pub fn run_php_cgi<'a>(
+    vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    body: &[u8],
+    cwd: &Path,
+) -> Output {
     use std::os::unix::ffi::OsStrExt;
     let php_cgi = require("php-cgi", "php-cgi");
     let mut command = Command::new(php_cgi);
     command.arg("-n").env_clear().current_dir(cwd);
     for (name, value) in vars {
-        command.env(std::ffi::OsStr::from_bytes(name), std::ffi::OsStr::from_bytes(value));
+        command.env(
+            std::ffi::OsStr::from_bytes(name),
+            std::ffi::OsStr::from_bytes(value),
+        );
     }
     let mut child = command
         .stdin(Stdio::piped())
@@ -112,4 +127,48 @@ pub fn run_php_cgi<'a>(vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>, bod
     child
         .wait_with_output()
         .unwrap_or_else(|e| panic!("php-cgi: {e}"))
+}
+
+/// The scripts the interop tests run, by file name.
+pub const SCRIPTS: &[(&str, &str)] = &[
+    ("server.php", include_str!("../assets/server.php")),
+    ("echo.php", include_str!("../assets/echo.php")),
+    ("bytes.php", include_str!("../assets/bytes.php")),
+    ("finish.php", include_str!("../assets/finish.php")),
+    ("status.php", include_str!("../assets/status.php")),
+];
+
+/// Writes every script of [`SCRIPTS`] into `docroot`.
+///
+/// # Panics
+/// When a file cannot be written.
+pub fn install_scripts(docroot: &Path) {
+    std::fs::create_dir_all(docroot).unwrap_or_else(|e| panic!("mkdir {}: {e}", docroot.display()));
+    for (name, source) in SCRIPTS {
+        let path = docroot.join(name);
+        std::fs::write(&path, source).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+}
+
+/// Reads what `server.php` prints (`NAME<TAB>hex(value)` lines) back into name/value pairs.
+///
+/// # Panics
+/// When a line is not in that form.
+pub fn decode_server_dump(body: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let text = std::str::from_utf8(body).unwrap_or_else(|e| panic!("server.php output: {e}"));
+    text.lines()
+        .map(|line| {
+            let (name, hex) = line
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("server.php line without a tab: {line:?}"));
+            let value = (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    u8::from_str_radix(&hex[i..i + 2], 16)
+                        .unwrap_or_else(|e| panic!("bad hex in {line:?}: {e}"))
+                })
+                .collect();
+            (name.to_owned(), value)
+        })
+        .collect()
 }

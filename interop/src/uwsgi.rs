@@ -42,7 +42,12 @@ impl Uwsgi {
             .args(["--http-socket", &format!("127.0.0.1:{http_port}")])
             .arg("--wsgi-file")
             .arg(&app)
-            .args(["--buffer-size", "32768", "--die-on-term", "--disable-logging"]);
+            .args([
+                "--buffer-size",
+                "32768",
+                "--die-on-term",
+                "--disable-logging",
+            ]);
         let mut peer = Peer::spawn("uwsgi", command, "TERM", &dir.path().join("uwsgi.out"));
         peer.wait_ready(Duration::from_secs(15), || {
             let response = http_client::request(http_port, "GET", "/ready", &[], b"")?;

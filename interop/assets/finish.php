@@ -1,0 +1,5 @@
+<?php
+echo "finished early";
+fastcgi_finish_request();
+sleep(1);
+touch($_GET['marker']);
