@@ -1,0 +1,664 @@
+//! Requests: the application side's decoder and the gateway side's encoder.
+//!
+//! On the wire a request is one packet (header and vars block) followed by exactly
+//! CONTENT_LENGTH bytes of body, unframed. Without CONTENT_LENGTH (or with an empty one, as
+//! nginx sends for a GET) there is no body. The connection carries one request.
+
+use bytes::{Bytes, BytesMut};
+use cgi_env::Environ;
+
+use crate::error::{Error, escaped};
+use crate::limits::Limits;
+use crate::packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Signal};
+use crate::vars::{decode_vars, encode_request_packet, encoded_vars_len};
+
+/// Parses a CONTENT_LENGTH value strictly: ASCII digits only (no sign, no spaces), at
+/// least one, and no overflow of a u64. An empty value means "no body", as nginx sends it
+/// for requests without one.
+///
+/// ```
+/// use uwsgi_codec::parse_content_length;
+///
+/// assert_eq!(parse_content_length(b"100000").unwrap(), 100000);
+/// assert_eq!(parse_content_length(b"").unwrap(), 0);
+/// assert!(parse_content_length(b"-1").is_err());
+/// assert!(parse_content_length(b"12 ").is_err());
+/// assert!(parse_content_length(b"99999999999999999999").is_err());
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidContentLength`].
+pub fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    let invalid = || Error::InvalidContentLength {
+        value: escaped(value),
+    };
+    value.iter().try_fold(0u64, |total, &byte| {
+        if !byte.is_ascii_digit() {
+            return Err(invalid());
+        }
+        total
+            .checked_mul(10)
+            .and_then(|t| t.checked_add(u64::from(byte - b'0')))
+            .ok_or_else(invalid)
+    })
+}
+
+/// The body length an environ announces: its CONTENT_LENGTH, 0 when absent or empty.
+///
+/// # Errors
+/// [`Error::InvalidContentLength`].
+pub fn environ_content_length(env: &Environ) -> Result<u64, Error> {
+    env.get("CONTENT_LENGTH")
+        .map_or(Ok(0), parse_content_length)
+}
+
+/// A decoded request packet: its modifiers and vars, and the body length they announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// modifier1 of the request (0 for WSGI).
+    pub modifier1: Modifier1,
+    /// modifier2 of the request.
+    pub modifier2: u8,
+    /// The vars, pointing into the received buffer.
+    pub environ: Environ,
+    /// CONTENT_LENGTH, 0 when absent or empty.
+    pub content_length: u64,
+}
+
+/// What the application side reads off a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestEvent {
+    /// A request's vars. Followed by [`RequestEvent::Body`] chunks (if it has a body), then
+    /// [`RequestEvent::End`].
+    Head(RequestHead),
+    /// A piece of the request body, split off the receive buffer without copying. How the
+    /// body is cut into chunks depends on how it arrived.
+    Body(Bytes),
+    /// The request body is complete. Anything after it is an error.
+    End,
+    /// A ping (modifier1 100). Answer with [`crate::Pong`] (e.g. [`pong_bytes`]) and close;
+    /// nothing may follow it.
+    Ping,
+    /// A signal (modifier1 110). uWSGI answers with [`crate::SignalReply`].
+    Signal(Signal),
+    /// Any other packet that is not a request (echo, cache, RPC, ...), whole, payload
+    /// unparsed. Nothing may follow it.
+    Packet(Packet),
+}
+
+/// The bytes of the answer to a ping: modifier1 100, modifier2 1, no payload.
+pub fn pong_bytes() -> Bytes {
+    Bytes::from_static(&[100, 0, 0, 1])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeState {
+    Packet,
+    Body { expected: u64, remaining: u64 },
+    End,
+    Done,
+    Failed,
+}
+
+/// The application side's sans-IO request decoder: header, vars, then the body as chunks.
+///
+/// Feed it the receive buffer; it splits events off the front. The body is never
+/// gathered: each [`RequestEvent::Body`] is whatever part of it the buffer held. Bytes past
+/// the end of the request are an error ([`Error::TrailingBytes`]), as a plain uwsgi
+/// connection carries one request. Call [`RequestDecoder::decode_eof`] when the peer has
+/// closed: a request cut short is then an error.
+///
+/// Pings are handed to the caller as [`RequestEvent::Ping`]; the caller writes
+/// [`pong_bytes`] and closes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use uwsgi_codec::{Limits, RequestDecoder, RequestEvent};
+///
+/// let mut wire = BytesMut::from(&b"\0\x13\0\0\x0e\0CONTENT_LENGTH\x01\x003ok!"[..]);
+/// let mut decoder = RequestDecoder::new(Limits::default());
+/// let Some(RequestEvent::Head(head)) = decoder.decode(&mut wire).unwrap() else { panic!() };
+/// assert_eq!(head.content_length, 3);
+/// assert_eq!(decoder.decode(&mut wire).unwrap(), Some(RequestEvent::Body("ok!".into())));
+/// assert_eq!(decoder.decode(&mut wire).unwrap(), Some(RequestEvent::End));
+/// assert_eq!(decoder.decode_eof(&mut wire).unwrap(), None);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestDecoder {
+    limits: Limits,
+    state: DecodeState,
+}
+
+impl Default for RequestDecoder {
+    fn default() -> Self {
+        RequestDecoder::new(Limits::default())
+    }
+}
+
+impl RequestDecoder {
+    /// A decoder for one request under these limits.
+    pub fn new(limits: Limits) -> Self {
+        RequestDecoder {
+            limits,
+            state: DecodeState::Packet,
+        }
+    }
+
+    /// Whether the request (or ping, signal, other packet) has been read to its end.
+    pub fn is_done(&self) -> bool {
+        self.state == DecodeState::Done
+    }
+
+    /// The next event from the front of `src`, `Ok(None)` when more input is needed (or,
+    /// once done, when nothing more came).
+    ///
+    /// # Errors
+    /// Every [`Error`] about malformed requests; after an error the decoder only answers
+    /// with [`Error::Misuse`] and the connection should be closed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
+        let result = self.step(src);
+        if result.is_err() {
+            self.state = DecodeState::Failed;
+        }
+        result
+    }
+
+    /// As [`RequestDecoder::decode`], for when the peer has closed its side: returns the
+    /// events still buffered, then `Ok(None)`. A connection closed before sending anything
+    /// is not an error.
+    ///
+    /// # Errors
+    /// [`Error::TruncatedPacket`] or [`Error::TruncatedBody`] when the request is cut
+    /// short, and everything [`RequestDecoder::decode`] reports.
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
+        if let Some(event) = self.decode(src)? {
+            return Ok(Some(event));
+        }
+        let result = match self.state {
+            DecodeState::Packet if src.is_empty() => Ok(None),
+            DecodeState::Packet => Err(Error::TruncatedPacket {
+                received: src.len(),
+                expected: Header::parse(src)
+                    .map_or(Header::LEN, |h| Header::LEN + usize::from(h.datasize)),
+            }),
+            DecodeState::Body {
+                expected,
+                remaining,
+            } => Err(Error::TruncatedBody {
+                what: "request",
+                expected,
+                received: expected - remaining,
+            }),
+            DecodeState::End | DecodeState::Done | DecodeState::Failed => Ok(None),
+        };
+        if result.is_err() {
+            self.state = DecodeState::Failed;
+        }
+        result
+    }
+
+    fn step(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
+        match self.state {
+            DecodeState::Packet => self.packet(src),
+            DecodeState::Body {
+                expected,
+                remaining,
+            } => {
+                if src.is_empty() {
+                    return Ok(None);
+                }
+                let take = usize::try_from(remaining).map_or(src.len(), |r| r.min(src.len()));
+                let chunk = src.split_to(take).freeze();
+                // take <= remaining, so this cannot underflow.
+                let remaining = remaining - take as u64;
+                self.state = if remaining == 0 {
+                    DecodeState::End
+                } else {
+                    DecodeState::Body {
+                        expected,
+                        remaining,
+                    }
+                };
+                Ok(Some(RequestEvent::Body(chunk)))
+            }
+            DecodeState::End => {
+                self.state = DecodeState::Done;
+                Ok(Some(RequestEvent::End))
+            }
+            DecodeState::Done if src.is_empty() => Ok(None),
+            DecodeState::Done => Err(Error::TrailingBytes {
+                what: "request",
+                count: src.len(),
+            }),
+            DecodeState::Failed => Err(Error::Misuse("request decoder used after an error")),
+        }
+    }
+
+    fn packet(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
+        let decoder = PacketDecoder::new(self.limits.buffer_size);
+        // The header is judged on its own, before anything of the payload is waited for.
+        let Some(header) = decoder.peek_header(src)? else {
+            return Ok(None);
+        };
+        if header.modifier1.is_request() && header.datasize == 0 {
+            return Err(Error::EmptyVarsBlock {
+                modifier1: header.modifier1,
+            });
+        }
+        let Some(packet) = decoder.decode(src)? else {
+            return Ok(None);
+        };
+        if !packet.modifier1().is_request() {
+            self.state = DecodeState::Done;
+            return Ok(Some(match packet.modifier1() {
+                Modifier1::PING if Ping::try_from(&packet).is_ok() => RequestEvent::Ping,
+                Modifier1::SIGNAL => RequestEvent::Signal(Signal::try_from(&packet)?),
+                _ => RequestEvent::Packet(packet),
+            }));
+        }
+        let modifier1 = packet.modifier1();
+        let modifier2 = packet.modifier2();
+        let environ = decode_vars(packet.into_payload(), self.limits.max_vars)?;
+        let content_length = environ_content_length(&environ)?;
+        if let Some(limit) = self.limits.max_body.filter(|&limit| content_length > limit) {
+            return Err(Error::BodyTooLarge {
+                content_length,
+                limit,
+            });
+        }
+        self.state = if content_length == 0 {
+            DecodeState::End
+        } else {
+            DecodeState::Body {
+                expected: content_length,
+                remaining: content_length,
+            }
+        };
+        Ok(Some(RequestEvent::Head(RequestHead {
+            modifier1,
+            modifier2,
+            environ,
+            content_length,
+        })))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EncodeState {
+    Head,
+    Body { expected: u64, sent: u64 },
+}
+
+/// The gateway side's request encoder: the packet from an [`Environ`], then the body.
+///
+/// The body length is the environ's CONTENT_LENGTH (parsed strictly; absent or empty means
+/// no body). Body chunks are passed through unchanged ([`RequestEncoder::body_chunk`]) for a
+/// vectored write, or copied into a buffer ([`RequestEncoder::encode_body`]); the encoder
+/// only counts them, refusing more than announced, and [`RequestEncoder::finish`] refuses
+/// less.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use cgi_env::Environ;
+/// use uwsgi_codec::RequestEncoder;
+///
+/// let env: Environ = [("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "5")].into_iter().collect();
+/// let mut encoder = RequestEncoder::new();
+/// let mut head = BytesMut::new();
+/// encoder.encode_head(&env, &mut head).unwrap();
+/// let body = encoder.body_chunk(Bytes::from_static(b"hello")).unwrap();
+/// encoder.finish().unwrap();
+/// assert_eq!(head.len(), 4 + env.uwsgi_encoded_len());
+/// assert_eq!(&body[..], b"hello");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestEncoder {
+    modifier1: Modifier1,
+    modifier2: u8,
+    state: EncodeState,
+}
+
+impl Default for RequestEncoder {
+    fn default() -> Self {
+        RequestEncoder::new()
+    }
+}
+
+impl RequestEncoder {
+    /// An encoder for a WSGI request (modifier1 0, modifier2 0), as nginx sends by default.
+    pub fn new() -> Self {
+        RequestEncoder::with_modifiers(Modifier1::WSGI, 0)
+    }
+
+    /// An encoder for a request with these modifiers.
+    pub fn with_modifiers(modifier1: Modifier1, modifier2: u8) -> Self {
+        RequestEncoder {
+            modifier1,
+            modifier2,
+            state: EncodeState::Head,
+        }
+    }
+
+    /// Appends the request packet (header and vars) to `dst` and returns the body length
+    /// to follow. The size is checked first; nothing is written on error.
+    ///
+    /// # Errors
+    /// [`Error::Vars`] when the environ does not fit in a vars block (over 65535 bytes,
+    /// an empty key), [`Error::InvalidContentLength`], [`Error::Misuse`] when called twice.
+    pub fn encode_head(&mut self, env: &Environ, dst: &mut BytesMut) -> Result<u64, Error> {
+        if self.state != EncodeState::Head {
+            return Err(Error::Misuse("request head already encoded"));
+        }
+        let expected = environ_content_length(env)?;
+        encoded_vars_len(env)?;
+        encode_request_packet(env, self.modifier1, self.modifier2, dst)?;
+        self.state = EncodeState::Body { expected, sent: 0 };
+        Ok(expected)
+    }
+
+    /// Accounts for a body chunk and hands it back unchanged, to be written after the
+    /// head (e.g. chained with it for a vectored write).
+    ///
+    /// # Errors
+    /// [`Error::BodyTooLong`] when the chunk goes past CONTENT_LENGTH, [`Error::Misuse`]
+    /// before the head.
+    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, Error> {
+        self.count(chunk.len())?;
+        Ok(chunk)
+    }
+
+    /// Appends a body chunk to `dst` (the copying path).
+    ///
+    /// # Errors
+    /// As [`RequestEncoder::body_chunk`].
+    pub fn encode_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+        self.count(chunk.len())?;
+        dst.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Body bytes still to send.
+    pub fn remaining(&self) -> u64 {
+        match self.state {
+            EncodeState::Head => 0,
+            EncodeState::Body { expected, sent } => expected - sent,
+        }
+    }
+
+    /// Checks that the whole body was sent.
+    ///
+    /// # Errors
+    /// [`Error::TruncatedBody`] when fewer than CONTENT_LENGTH bytes were sent,
+    /// [`Error::Misuse`] before the head.
+    pub fn finish(&self) -> Result<(), Error> {
+        match self.state {
+            EncodeState::Head => Err(Error::Misuse("request head not encoded")),
+            EncodeState::Body { expected, sent } if sent < expected => Err(Error::TruncatedBody {
+                what: "request",
+                expected,
+                received: sent,
+            }),
+            EncodeState::Body { .. } => Ok(()),
+        }
+    }
+
+    fn count(&mut self, len: usize) -> Result<(), Error> {
+        let EncodeState::Body { expected, sent } = self.state else {
+            return Err(Error::Misuse("request body before its head"));
+        };
+        let got = sent.saturating_add(len as u64);
+        if got > expected {
+            return Err(Error::BodyTooLong { expected, got });
+        }
+        self.state = EncodeState::Body {
+            expected,
+            sent: got,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::VarsError;
+
+    fn request(env: &[(&str, &str)], body: &[u8]) -> BytesMut {
+        let env: Environ = env.iter().copied().collect();
+        let mut wire = BytesMut::new();
+        encode_request_packet(&env, Modifier1::WSGI, 0, &mut wire).unwrap();
+        wire.extend_from_slice(body);
+        wire
+    }
+
+    fn drain(decoder: &mut RequestDecoder, wire: &mut BytesMut) -> Vec<RequestEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = decoder.decode(wire).unwrap() {
+            events.push(event);
+        }
+        events
+    }
+
+    #[test]
+    fn request_without_content_length_has_no_body() {
+        let mut wire = request(&[("REQUEST_METHOD", "GET"), ("CONTENT_LENGTH", "")], b"");
+        let mut decoder = RequestDecoder::default();
+        let events = drain(&mut decoder, &mut wire);
+        assert_eq!(events.len(), 2);
+        assert!(matches!(&events[0], RequestEvent::Head(h) if h.content_length == 0));
+        assert_eq!(events[1], RequestEvent::End);
+        assert!(decoder.is_done());
+    }
+
+    #[test]
+    fn body_chunks_follow_arrival() {
+        let mut wire = request(&[("CONTENT_LENGTH", "6")], b"abc");
+        let mut decoder = RequestDecoder::default();
+        let events = drain(&mut decoder, &mut wire);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1], RequestEvent::Body(Bytes::from_static(b"abc")));
+        assert!(matches!(
+            decoder.clone().decode_eof(&mut wire),
+            Err(Error::TruncatedBody {
+                expected: 6,
+                received: 3,
+                ..
+            })
+        ));
+        wire.extend_from_slice(b"def");
+        assert_eq!(
+            drain(&mut decoder, &mut wire),
+            vec![
+                RequestEvent::Body(Bytes::from_static(b"def")),
+                RequestEvent::End
+            ]
+        );
+    }
+
+    #[test]
+    fn bytes_past_the_body_are_an_error() {
+        let mut wire = request(&[("CONTENT_LENGTH", "2")], b"abX");
+        let mut decoder = RequestDecoder::default();
+        assert!(matches!(
+            decoder.decode(&mut wire),
+            Ok(Some(RequestEvent::Head(_)))
+        ));
+        assert_eq!(
+            decoder.decode(&mut wire).unwrap(),
+            Some(RequestEvent::Body(Bytes::from_static(b"ab")))
+        );
+        assert_eq!(decoder.decode(&mut wire).unwrap(), Some(RequestEvent::End));
+        assert!(matches!(
+            decoder.decode(&mut wire),
+            Err(Error::TrailingBytes {
+                what: "request",
+                count: 1
+            })
+        ));
+        assert!(matches!(decoder.decode(&mut wire), Err(Error::Misuse(_))));
+    }
+
+    #[test]
+    fn invalid_content_lengths() {
+        for bad in ["-1", "abc", "1e3", " 1", "+5", "18446744073709551616"] {
+            let mut wire = request(&[("CONTENT_LENGTH", bad)], b"");
+            match RequestDecoder::default().decode(&mut wire) {
+                Err(Error::InvalidContentLength { value }) => assert_eq!(value, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let mut wire = request(&[("CONTENT_LENGTH", "18446744073709551615")], b"");
+        assert!(RequestDecoder::default().decode(&mut wire).is_ok());
+    }
+
+    #[test]
+    fn body_limit() {
+        let mut wire = request(&[("CONTENT_LENGTH", "11")], b"");
+        let limits = Limits::default().with_max_body(Some(10));
+        assert!(matches!(
+            RequestDecoder::new(limits).decode(&mut wire),
+            Err(Error::BodyTooLarge {
+                content_length: 11,
+                limit: 10
+            })
+        ));
+    }
+
+    #[test]
+    fn empty_vars_block_on_request_modifier() {
+        let mut wire = BytesMut::from(&b"\0\0\0\0"[..]);
+        assert!(matches!(
+            RequestDecoder::default().decode(&mut wire),
+            Err(Error::EmptyVarsBlock {
+                modifier1: Modifier1::WSGI
+            })
+        ));
+    }
+
+    #[test]
+    fn datasize_over_buffer_size_refused_at_header() {
+        let mut wire = BytesMut::from(&b"\0\x01\x10\0"[..]);
+        assert!(matches!(
+            RequestDecoder::default().decode(&mut wire),
+            Err(Error::DatasizeTooLarge {
+                datasize: 4097,
+                limit: 4096,
+                ..
+            })
+        ));
+        let mut wire = BytesMut::from(&b"\0\x01\x10\0"[..]);
+        let limits = Limits::default().with_buffer_size(u16::MAX);
+        assert_eq!(RequestDecoder::new(limits).decode(&mut wire).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_vars_are_reported() {
+        let mut wire = BytesMut::from(&b"\0\x03\0\0\x05\0A"[..]);
+        assert!(matches!(
+            RequestDecoder::default().decode(&mut wire),
+            Err(Error::Vars(VarsError::PastEnd { .. }))
+        ));
+    }
+
+    #[test]
+    fn ping_signal_and_other_packets() {
+        let mut wire = BytesMut::from(&b"\x64\0\0\0"[..]);
+        let mut decoder = RequestDecoder::default();
+        assert_eq!(decoder.decode(&mut wire).unwrap(), Some(RequestEvent::Ping));
+        assert!(decoder.is_done());
+        assert_eq!(
+            &pong_bytes()[..],
+            &crate::Pong::default().to_packet().unwrap().to_bytes()[..]
+        );
+
+        let mut wire = BytesMut::from(&b"\x6e\0\0\x1e"[..]);
+        assert_eq!(
+            RequestDecoder::default().decode(&mut wire).unwrap(),
+            Some(RequestEvent::Signal(Signal { number: 30 }))
+        );
+
+        let mut wire = BytesMut::from(&b"\x65\x02\0\0hi"[..]);
+        match RequestDecoder::default().decode(&mut wire).unwrap() {
+            Some(RequestEvent::Packet(p)) => assert_eq!(&p.payload()[..], b"hi"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn eof_cases() {
+        let mut empty = BytesMut::new();
+        assert_eq!(
+            RequestDecoder::default().decode_eof(&mut empty).unwrap(),
+            None
+        );
+        let mut partial = BytesMut::from(&b"\0\x10"[..]);
+        assert!(matches!(
+            RequestDecoder::default().decode_eof(&mut partial),
+            Err(Error::TruncatedPacket {
+                received: 2,
+                expected: 4
+            })
+        ));
+        let mut partial = BytesMut::from(&b"\0\x10\0\0abc"[..]);
+        assert!(matches!(
+            RequestDecoder::default().decode_eof(&mut partial),
+            Err(Error::TruncatedPacket {
+                received: 7,
+                expected: 20
+            })
+        ));
+    }
+
+    #[test]
+    fn encoder_counts_the_body() {
+        let env: Environ = [("CONTENT_LENGTH", "4")].into_iter().collect();
+        let mut encoder = RequestEncoder::with_modifiers(Modifier1::PSGI, 3);
+        assert!(matches!(
+            encoder.body_chunk(Bytes::new()),
+            Err(Error::Misuse(_))
+        ));
+        let mut dst = BytesMut::new();
+        assert_eq!(encoder.encode_head(&env, &mut dst).unwrap(), 4);
+        assert_eq!(&dst[..4], &[5, 19, 0, 3]);
+        assert!(matches!(
+            encoder.encode_head(&env, &mut dst),
+            Err(Error::Misuse(_))
+        ));
+        encoder.encode_body(b"ab", &mut dst).unwrap();
+        assert_eq!(encoder.remaining(), 2);
+        assert!(matches!(
+            encoder.finish(),
+            Err(Error::TruncatedBody {
+                expected: 4,
+                received: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            encoder.body_chunk(Bytes::from_static(b"cde")),
+            Err(Error::BodyTooLong {
+                expected: 4,
+                got: 5
+            })
+        ));
+        encoder.body_chunk(Bytes::from_static(b"cd")).unwrap();
+        encoder.finish().unwrap();
+    }
+
+    #[test]
+    fn encoder_refuses_bad_environs_before_writing() {
+        let env: Environ = [("CONTENT_LENGTH", "x")].into_iter().collect();
+        let mut dst = BytesMut::new();
+        assert!(matches!(
+            RequestEncoder::new().encode_head(&env, &mut dst),
+            Err(Error::InvalidContentLength { .. })
+        ));
+        let mut env = Environ::new();
+        env.append("HTTP_COOKIE", vec![b'c'; 70000]);
+        assert!(matches!(
+            RequestEncoder::new().encode_head(&env, &mut dst),
+            Err(Error::Vars(VarsError::VarTooLarge { .. }))
+        ));
+        assert!(dst.is_empty());
+    }
+}

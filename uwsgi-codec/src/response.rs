@@ -1,0 +1,1020 @@
+//! Responses: the application side's writer and the gateway side's decoder.
+//!
+//! A uwsgi response has no uwsgi framing: it is a raw HTTP/1.x response (status line,
+//! header fields, blank line, body), and the application closes the connection after it.
+
+use std::ops::Range;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use cgi_env::Environ;
+use http::{StatusCode, Version};
+
+use crate::chunked::{Chunk, ChunkedDecoder};
+use crate::error::{Error, escaped};
+use crate::limits::Limits;
+
+/// The status-line protocol for a request: its SERVER_PROTOCOL when that has the form
+/// `HTTP/<digits>.<digits>`, otherwise `HTTP/1.0`, as uWSGI does when the var is missing.
+///
+/// ```
+/// use cgi_env::Environ;
+/// use uwsgi_codec::response_protocol;
+///
+/// let env: Environ = [("SERVER_PROTOCOL", "HTTP/1.1")].into_iter().collect();
+/// assert_eq!(response_protocol(&env), "HTTP/1.1");
+/// assert_eq!(response_protocol(&Environ::new()), "HTTP/1.0");
+/// ```
+pub fn response_protocol(env: &Environ) -> &str {
+    env.get_str("SERVER_PROTOCOL")
+        .filter(|p| is_http_version(p.as_bytes()))
+        .unwrap_or("HTTP/1.0")
+}
+
+fn is_http_version(protocol: &[u8]) -> bool {
+    let Some(rest) = protocol.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    let mut parts = rest.splitn(2, |&b| b == b'.');
+    let all_digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    matches!((parts.next(), parts.next()), (Some(major), Some(minor)) if all_digits(major) && all_digits(minor))
+}
+
+fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteState {
+    Head,
+    Body { declared: Option<u64>, sent: u64 },
+    Done,
+}
+
+/// The application side's response writer: a raw HTTP/1.x head, then the body.
+///
+/// The head is written into a buffer; body chunks are handed back unchanged so that the
+/// caller can write head and body with one vectored write, without copying the body. When
+/// the head declares a Content-Length, the writer holds the body to it. After
+/// [`ResponseWriter::finish`] the caller closes the connection: that is how a uwsgi
+/// response ends.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use cgi_env::Environ;
+/// use http::StatusCode;
+/// use uwsgi_codec::ResponseWriter;
+///
+/// let env: Environ = [("SERVER_PROTOCOL", "HTTP/1.1")].into_iter().collect();
+/// let mut writer = ResponseWriter::new(&env);
+/// let mut head = BytesMut::new();
+/// writer
+///     .write_head(StatusCode::OK, [("Content-Type", "text/plain"), ("Content-Length", "2")], &mut head)
+///     .unwrap();
+/// assert_eq!(&head[..], b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
+/// let body = writer.body_chunk(Bytes::from_static(b"hi")).unwrap();
+/// writer.finish().unwrap();
+/// # assert_eq!(&body[..], b"hi");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResponseWriter {
+    protocol: String,
+    state: WriteState,
+}
+
+impl ResponseWriter {
+    /// A writer answering the request with this environ (its SERVER_PROTOCOL).
+    pub fn new(env: &Environ) -> Self {
+        ResponseWriter::with_protocol(response_protocol(env))
+    }
+
+    /// A writer using this status-line protocol if it has the form `HTTP/x.y`, `HTTP/1.0`
+    /// otherwise.
+    pub fn with_protocol(protocol: &str) -> Self {
+        let protocol = if is_http_version(protocol.as_bytes()) {
+            protocol
+        } else {
+            "HTTP/1.0"
+        };
+        ResponseWriter {
+            protocol: protocol.to_owned(),
+            state: WriteState::Head,
+        }
+    }
+
+    /// The protocol of the status line.
+    pub fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    /// Appends the status line and header fields, and the blank line, to `dst`. Names
+    /// must be tokens and values free of control bytes (CR, LF, NUL, ...); the head is
+    /// checked before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHeaderName`], [`Error::InvalidHeaderValue`],
+    /// [`Error::InvalidResponseContentLength`] for a Content-Length that is not a number,
+    /// [`Error::Misuse`] when the head was already written.
+    pub fn write_head<I, N, V>(
+        &mut self,
+        status: StatusCode,
+        headers: I,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        if self.state != WriteState::Head {
+            return Err(Error::Misuse("response head already written"));
+        }
+        let mut head = BytesMut::with_capacity(64);
+        head.put_slice(self.protocol.as_bytes());
+        head.put_u8(b' ');
+        head.put_slice(status.as_str().as_bytes());
+        head.put_u8(b' ');
+        head.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        head.put_slice(b"\r\n");
+        let mut declared = None;
+        for (name, value) in headers {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if !is_token(name) {
+                return Err(Error::InvalidHeaderName {
+                    name: escaped(name),
+                });
+            }
+            if !is_field_value(value) {
+                return Err(Error::InvalidHeaderValue {
+                    name: escaped(name),
+                });
+            }
+            if name.eq_ignore_ascii_case(b"content-length") {
+                declared = Some(parse_header_length(value, declared)?);
+            }
+            head.put_slice(name);
+            head.put_slice(b": ");
+            head.put_slice(value);
+            head.put_slice(b"\r\n");
+        }
+        head.put_slice(b"\r\n");
+        dst.extend_from_slice(&head);
+        self.state = WriteState::Body { declared, sent: 0 };
+        Ok(())
+    }
+
+    /// Accounts for a body chunk and hands it back unchanged for the caller to write.
+    ///
+    /// # Errors
+    /// [`Error::BodyTooLong`] past a declared Content-Length, [`Error::Misuse`] before the
+    /// head or after [`ResponseWriter::finish`].
+    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, Error> {
+        self.count(chunk.len())?;
+        Ok(chunk)
+    }
+
+    /// Appends a body chunk to `dst` (the copying path).
+    ///
+    /// # Errors
+    /// As [`ResponseWriter::body_chunk`].
+    pub fn write_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+        self.count(chunk.len())?;
+        dst.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Ends the response; the caller then closes the connection.
+    ///
+    /// # Errors
+    /// [`Error::TruncatedBody`] short of a declared Content-Length, [`Error::Misuse`]
+    /// before the head.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        match self.state {
+            WriteState::Head => Err(Error::Misuse("response finished before its head")),
+            WriteState::Body {
+                declared: Some(expected),
+                sent,
+            } if sent < expected => Err(Error::TruncatedBody {
+                what: "response",
+                expected,
+                received: sent,
+            }),
+            WriteState::Body { .. } | WriteState::Done => {
+                self.state = WriteState::Done;
+                Ok(())
+            }
+        }
+    }
+
+    fn count(&mut self, len: usize) -> Result<(), Error> {
+        let WriteState::Body { declared, sent } = self.state else {
+            return Err(Error::Misuse("response body outside of head..finish"));
+        };
+        let got = sent.saturating_add(len as u64);
+        if let Some(expected) = declared.filter(|&expected| got > expected) {
+            return Err(Error::BodyTooLong { expected, got });
+        }
+        self.state = WriteState::Body {
+            declared,
+            sent: got,
+        };
+        Ok(())
+    }
+}
+
+/// Parses one Content-Length value; several must agree.
+fn parse_header_length(value: &[u8], earlier: Option<u64>) -> Result<u64, Error> {
+    let invalid = || Error::InvalidResponseContentLength {
+        value: escaped(value),
+    };
+    if value.is_empty() {
+        return Err(invalid());
+    }
+    let length = crate::request::parse_content_length(value).map_err(|_| invalid())?;
+    match earlier {
+        Some(earlier) if earlier != length => Err(invalid()),
+        _ => Ok(length),
+    }
+}
+
+/// One header field of a decoded response head, pointing into the received buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The name, as the backend spelled it.
+    pub name: Bytes,
+    /// The value, without surrounding whitespace.
+    pub value: Bytes,
+}
+
+/// How the body of a decoded response is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body (204, 304, 1xx, or a response to HEAD).
+    None,
+    /// Exactly this many bytes (Content-Length).
+    Length(u64),
+    /// Chunked transfer coding, decoded by the response decoder.
+    Chunked,
+    /// Until the connection closes (the usual uwsgi case).
+    UntilClose,
+}
+
+/// A decoded response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The HTTP version of the status line; `None` for a CGI-style head (no status line,
+    /// status taken from a `Status:` field).
+    pub version: Option<Version>,
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase (may be empty).
+    pub reason: Bytes,
+    /// The header fields in order, duplicates kept.
+    pub headers: Vec<HeaderField>,
+    /// How the body that follows is delimited.
+    pub framing: BodyFraming,
+    /// The whole head as received, blank line included.
+    pub raw: Bytes,
+}
+
+impl ResponseHead {
+    /// The first value of the header named `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&Bytes> {
+        self.headers
+            .iter()
+            .find(|field| field.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|field| &field.value)
+    }
+}
+
+/// What the gateway side reads off a connection to a uwsgi application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseEvent {
+    /// The response head. A 1xx head is followed by another head.
+    Head(ResponseHead),
+    /// A piece of the body (chunked coding removed), split off the receive buffer without
+    /// copying.
+    Body(Bytes),
+    /// The response is complete.
+    End,
+}
+
+#[derive(Debug, Clone)]
+enum DecodeState {
+    Head { scanned: usize },
+    Length { expected: u64, remaining: u64 },
+    Chunked(ChunkedDecoder),
+    UntilClose,
+    End,
+    Done,
+    Failed,
+}
+
+/// The gateway side's sans-IO response decoder.
+///
+/// Reads the head with `httparse` (at most [`Limits::max_head_len`] bytes and
+/// [`Limits::max_headers`] fields; obs-fold and control bytes refused), then the body as
+/// chunks until Content-Length, the last chunk of a chunked body, or the connection's end.
+/// The connection's end must be reported by calling [`ResponseDecoder::decode_eof`]: it
+/// ends a close-delimited body and turns a head or body cut short into an error. Without a
+/// status line, the head is read CGI style: status from `Status:`, 302 with `Location:`,
+/// 200 otherwise, as nginx does.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use uwsgi_codec::{Limits, ResponseDecoder, ResponseEvent};
+///
+/// let mut wire = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello"[..]);
+/// let mut decoder = ResponseDecoder::new(Limits::default());
+/// let Some(ResponseEvent::Head(head)) = decoder.decode(&mut wire).unwrap() else { panic!() };
+/// assert_eq!(head.status, 200);
+/// assert_eq!(decoder.decode(&mut wire).unwrap(), Some(ResponseEvent::Body("hello".into())));
+/// assert_eq!(decoder.decode(&mut wire).unwrap(), None); // more may come until the close
+/// assert_eq!(decoder.decode_eof(&mut wire).unwrap(), Some(ResponseEvent::End));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResponseDecoder {
+    limits: Limits,
+    state: DecodeState,
+    head_request: bool,
+}
+
+impl Default for ResponseDecoder {
+    fn default() -> Self {
+        ResponseDecoder::new(Limits::default())
+    }
+}
+
+impl ResponseDecoder {
+    /// A decoder for one response under these limits.
+    pub fn new(limits: Limits) -> Self {
+        ResponseDecoder {
+            limits,
+            state: DecodeState::Head { scanned: 0 },
+            head_request: false,
+        }
+    }
+
+    /// Marks the response as the answer to a HEAD request: it has no body, whatever its
+    /// Content-Length says.
+    #[must_use]
+    pub fn for_head_request(mut self) -> Self {
+        self.head_request = true;
+        self
+    }
+
+    /// Whether the response has been read to its end.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, DecodeState::Done)
+    }
+
+    /// The next event from the front of `src`; `Ok(None)` when more input is needed.
+    ///
+    /// # Errors
+    /// [`Error::HeadTooLarge`], [`Error::TooManyHeaders`], [`Error::MalformedHead`],
+    /// [`Error::InvalidStatus`], [`Error::InvalidResponseContentLength`],
+    /// [`Error::Chunked`], [`Error::TrailingBytes`]; after an error the decoder only
+    /// answers with [`Error::Misuse`].
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
+        let result = self.step(src);
+        if result.is_err() {
+            self.state = DecodeState::Failed;
+        }
+        result
+    }
+
+    /// As [`ResponseDecoder::decode`], for when the backend has closed the connection:
+    /// returns what is still buffered, then [`ResponseEvent::End`] for a close-delimited
+    /// body, then `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`Error::TruncatedHead`], [`Error::TruncatedBody`], [`Error::TruncatedChunked`] for
+    /// a response cut short, and everything [`ResponseDecoder::decode`] reports.
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
+        if let Some(event) = self.decode(src)? {
+            return Ok(Some(event));
+        }
+        let result = match &self.state {
+            DecodeState::Head { .. } => Err(Error::TruncatedHead {
+                received: src.len(),
+            }),
+            DecodeState::Length {
+                expected,
+                remaining,
+            } => Err(Error::TruncatedBody {
+                what: "response",
+                expected: *expected,
+                received: expected - remaining,
+            }),
+            DecodeState::Chunked(_) => Err(Error::TruncatedChunked),
+            DecodeState::UntilClose | DecodeState::End => {
+                self.state = DecodeState::Done;
+                return Ok(Some(ResponseEvent::End));
+            }
+            DecodeState::Done | DecodeState::Failed => Ok(None),
+        };
+        if result.is_err() {
+            self.state = DecodeState::Failed;
+        }
+        result
+    }
+
+    fn step(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
+        match &mut self.state {
+            DecodeState::Head { scanned } => {
+                let scanned = *scanned;
+                self.head(src, scanned)
+            }
+            DecodeState::Length {
+                expected,
+                remaining,
+            } => {
+                if src.is_empty() {
+                    return Ok(None);
+                }
+                let take = usize::try_from(*remaining).map_or(src.len(), |r| r.min(src.len()));
+                let chunk = src.split_to(take).freeze();
+                let remaining = *remaining - take as u64;
+                self.state = if remaining == 0 {
+                    DecodeState::End
+                } else {
+                    DecodeState::Length {
+                        expected: *expected,
+                        remaining,
+                    }
+                };
+                Ok(Some(ResponseEvent::Body(chunk)))
+            }
+            DecodeState::Chunked(chunked) => match chunked.decode(src)? {
+                Some(Chunk::Data(data)) => Ok(Some(ResponseEvent::Body(data))),
+                Some(Chunk::End) => {
+                    self.state = DecodeState::Done;
+                    Ok(Some(ResponseEvent::End))
+                }
+                None => Ok(None),
+            },
+            DecodeState::UntilClose => {
+                if src.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(ResponseEvent::Body(src.split().freeze())))
+            }
+            DecodeState::End => {
+                self.state = DecodeState::Done;
+                Ok(Some(ResponseEvent::End))
+            }
+            DecodeState::Done if src.is_empty() => Ok(None),
+            DecodeState::Done => Err(Error::TrailingBytes {
+                what: "response",
+                count: src.len(),
+            }),
+            DecodeState::Failed => Err(Error::Misuse("response decoder used after an error")),
+        }
+    }
+
+    fn head(&mut self, src: &mut BytesMut, scanned: usize) -> Result<Option<ResponseEvent>, Error> {
+        const PREFIX: &[u8] = b"HTTP/";
+        if src.len() < PREFIX.len() && PREFIX.starts_with(src) {
+            return Ok(None);
+        }
+        // Parse only once the blank line is there: re-parsing on every byte would cost
+        // quadratic time on a head that trickles in.
+        let search_from = scanned.saturating_sub(2);
+        let blank_line = if src.starts_with(b"\r\n") {
+            Some(2)
+        } else if src.starts_with(b"\n") {
+            Some(1)
+        } else {
+            src.get(search_from..)
+                .and_then(find_blank_line)
+                .map(|end| search_from + end)
+        };
+        let max = self.limits.max_head_len;
+        let Some(head_end) = blank_line else {
+            if src.len() > max {
+                return Err(Error::HeadTooLarge { limit: max });
+            }
+            self.state = DecodeState::Head { scanned: src.len() };
+            return Ok(None);
+        };
+        if head_end > max {
+            return Err(Error::HeadTooLarge { limit: max });
+        }
+        let parsed = if src.starts_with(PREFIX) {
+            parse_status_head(src, self.limits.max_headers)?
+        } else {
+            parse_cgi_head(src, self.limits.max_headers)?
+        };
+        let Some(parsed) = parsed else {
+            // httparse wants more although a blank line is there (e.g. a bare CR); the
+            // size check above still bounds how long this can go on.
+            self.state = DecodeState::Head { scanned: src.len() };
+            return Ok(None);
+        };
+        let raw = src.split_to(parsed.len).freeze();
+        let slice = |range: &Range<usize>| {
+            if range.end <= raw.len() {
+                raw.slice(range.clone())
+            } else {
+                Bytes::new()
+            }
+        };
+        let headers: Vec<HeaderField> = parsed
+            .headers
+            .iter()
+            .map(|(name, value)| HeaderField {
+                name: slice(name),
+                value: slice(value),
+            })
+            .collect();
+        let reason = slice(&parsed.reason);
+        let framing = self.framing(parsed.status, &headers)?;
+        self.state = match framing {
+            _ if (100..200).contains(&parsed.status) => DecodeState::Head { scanned: 0 },
+            BodyFraming::None | BodyFraming::Length(0) => DecodeState::End,
+            BodyFraming::Length(length) => DecodeState::Length {
+                expected: length,
+                remaining: length,
+            },
+            BodyFraming::Chunked => {
+                DecodeState::Chunked(ChunkedDecoder::new(self.limits.max_chunk_line))
+            }
+            BodyFraming::UntilClose => DecodeState::UntilClose,
+        };
+        Ok(Some(ResponseEvent::Head(ResponseHead {
+            version: parsed.version,
+            status: parsed.status,
+            reason,
+            headers,
+            framing,
+            raw,
+        })))
+    }
+
+    fn framing(&self, status: u16, headers: &[HeaderField]) -> Result<BodyFraming, Error> {
+        let mut length = None;
+        let mut chunked = None;
+        for field in headers {
+            if field.name.eq_ignore_ascii_case(b"content-length") {
+                length = Some(parse_header_length(&field.value, length)?);
+            } else if field.name.eq_ignore_ascii_case(b"transfer-encoding") {
+                // The last coding decides; a body whose final coding is not chunked can
+                // only end with the connection (RFC 9112 §6.3).
+                let last = field.value.rsplit(|&b| b == b',').next().unwrap_or(&[]);
+                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+        }
+        Ok(
+            if self.head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+                BodyFraming::None
+            } else if let Some(chunked) = chunked {
+                if chunked {
+                    BodyFraming::Chunked
+                } else {
+                    BodyFraming::UntilClose
+                }
+            } else if let Some(length) = length {
+                BodyFraming::Length(length)
+            } else {
+                BodyFraming::UntilClose
+            },
+        )
+    }
+}
+
+/// The end (exclusive) of the first empty line in `bytes`, with LF or CRLF line ends.
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    let lf_lf = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let lf_crlf = bytes.windows(3).position(|w| w == b"\n\r\n").map(|p| p + 3);
+    match (lf_lf, lf_crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+struct ParsedHead {
+    len: usize,
+    version: Option<Version>,
+    status: u16,
+    reason: Range<usize>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+/// Where `part` lies within `base` (both borrow the same buffer).
+fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    start..start.saturating_add(part.len())
+}
+
+fn map_httparse(error: httparse::Error, max_headers: usize) -> Error {
+    match error {
+        httparse::Error::TooManyHeaders => Error::TooManyHeaders { limit: max_headers },
+        other => Error::MalformedHead(other),
+    }
+}
+
+fn parse_status_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Error> {
+    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut response = httparse::Response::new(&mut headers);
+    let status = response
+        .parse(src)
+        .map_err(|e| map_httparse(e, max_headers))?;
+    let httparse::Status::Complete(len) = status else {
+        return Ok(None);
+    };
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let code = response.code.unwrap_or(0);
+    let reason = response
+        .reason
+        .map_or(0..0, |r| range_in(src, r.as_bytes()));
+    let headers = response
+        .headers
+        .iter()
+        .map(|h| (range_in(src, h.name.as_bytes()), range_in(src, h.value)))
+        .collect();
+    Ok(Some(ParsedHead {
+        len,
+        version: Some(version),
+        status: code,
+        reason,
+        headers,
+    }))
+}
+
+fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Error> {
+    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
+    let status =
+        httparse::parse_headers(src, &mut headers).map_err(|e| map_httparse(e, max_headers))?;
+    let httparse::Status::Complete((len, fields)) = status else {
+        return Ok(None);
+    };
+    let mut code = None;
+    let mut reason = 0..0;
+    let mut location = false;
+    for field in fields {
+        if field.name.eq_ignore_ascii_case("status") {
+            let value = field.value;
+            let invalid = || Error::InvalidStatus {
+                value: escaped(value),
+            };
+            let digits = value.get(..3).ok_or_else(invalid)?;
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return Err(invalid());
+            }
+            let rest = value.get(3..).unwrap_or_default();
+            if !rest.is_empty() && !rest.starts_with(b" ") {
+                return Err(invalid());
+            }
+            code = Some(
+                digits
+                    .iter()
+                    .fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
+            );
+            let text = rest.get(1..).unwrap_or_default();
+            reason = range_in(src, text);
+        } else if field.name.eq_ignore_ascii_case("location") {
+            location = true;
+        }
+    }
+    let status = code.unwrap_or(if location { 302 } else { 200 });
+    let headers = fields
+        .iter()
+        .map(|h| (range_in(src, h.name.as_bytes()), range_in(src, h.value)))
+        .collect();
+    Ok(Some(ParsedHead {
+        len,
+        version: None,
+        status,
+        reason,
+        headers,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(
+        input: &[u8],
+        decoder: &mut ResponseDecoder,
+    ) -> Result<Vec<ResponseEvent>, Error> {
+        let mut src = BytesMut::from(input);
+        let mut events = Vec::new();
+        while let Some(event) = decoder.decode_eof(&mut src)? {
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    fn body_of(events: &[ResponseEvent]) -> Vec<u8> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ResponseEvent::Body(b) => Some(&b[..]),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn protocol_from_server_protocol() {
+        let env: Environ = [("SERVER_PROTOCOL", "HTTP/2.0")].into_iter().collect();
+        assert_eq!(ResponseWriter::new(&env).protocol(), "HTTP/2.0");
+        let env: Environ = [("SERVER_PROTOCOL", "HTTP/1.1\r\nX: y")]
+            .into_iter()
+            .collect();
+        assert_eq!(ResponseWriter::new(&env).protocol(), "HTTP/1.0");
+        assert_eq!(
+            ResponseWriter::with_protocol("HTTP/1").protocol(),
+            "HTTP/1.0"
+        );
+        assert_eq!(ResponseWriter::new(&Environ::new()).protocol(), "HTTP/1.0");
+    }
+
+    #[test]
+    fn writer_refuses_bad_fields_before_writing() {
+        let mut dst = BytesMut::new();
+        let mut writer = ResponseWriter::with_protocol("HTTP/1.1");
+        assert!(matches!(
+            writer.write_head(StatusCode::OK, [("Bad Name", "x")], &mut dst),
+            Err(Error::InvalidHeaderName { .. })
+        ));
+        assert!(matches!(
+            writer.write_head(StatusCode::OK, [("X", "a\r\nSet-Cookie: y")], &mut dst),
+            Err(Error::InvalidHeaderValue { .. })
+        ));
+        assert!(matches!(
+            writer.write_head(StatusCode::OK, [("X", "a\0")], &mut dst),
+            Err(Error::InvalidHeaderValue { .. })
+        ));
+        assert!(matches!(
+            writer.write_head(StatusCode::OK, [("Content-Length", "-3")], &mut dst),
+            Err(Error::InvalidResponseContentLength { .. })
+        ));
+        assert!(dst.is_empty());
+        writer
+            .write_head(StatusCode::NOT_FOUND, [("X", "a\tb")], &mut dst)
+            .unwrap();
+        assert_eq!(&dst[..], b"HTTP/1.1 404 Not Found\r\nX: a\tb\r\n\r\n");
+    }
+
+    #[test]
+    fn writer_holds_body_to_content_length() {
+        let mut writer = ResponseWriter::with_protocol("HTTP/1.1");
+        let mut dst = BytesMut::new();
+        assert!(matches!(
+            writer.body_chunk(Bytes::new()),
+            Err(Error::Misuse(_))
+        ));
+        writer
+            .write_head(StatusCode::OK, [("Content-Length", "3")], &mut dst)
+            .unwrap();
+        writer.write_body(b"ab", &mut dst).unwrap();
+        assert!(matches!(
+            writer.clone().finish(),
+            Err(Error::TruncatedBody {
+                expected: 3,
+                received: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            writer.body_chunk(Bytes::from_static(b"cd")),
+            Err(Error::BodyTooLong {
+                expected: 3,
+                got: 4
+            })
+        ));
+        writer.body_chunk(Bytes::from_static(b"c")).unwrap();
+        writer.finish().unwrap();
+        assert!(matches!(
+            writer.body_chunk(Bytes::new()),
+            Err(Error::Misuse(_))
+        ));
+    }
+
+    #[test]
+    fn until_close_body() {
+        let events = decode_all(
+            b"HTTP/1.1 200 OK\r\nX: 1\r\n\r\nabc",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        let ResponseEvent::Head(head) = &events[0] else {
+            panic!()
+        };
+        assert_eq!(head.framing, BodyFraming::UntilClose);
+        assert_eq!(head.version, Some(Version::HTTP_11));
+        assert_eq!(&head.reason[..], b"OK");
+        assert_eq!(head.header("x").map(|v| &v[..]), Some(&b"1"[..]));
+        assert_eq!(body_of(&events), b"abc");
+        assert_eq!(events.last(), Some(&ResponseEvent::End));
+    }
+
+    #[test]
+    fn content_length_body_and_trailing_bytes() {
+        let events = decode_all(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        assert_eq!(body_of(&events), b"abc");
+        assert_eq!(events.len(), 3);
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcd",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::TrailingBytes {
+                what: "response",
+                count: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn cut_short_is_an_error() {
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::TruncatedBody {
+                expected: 5,
+                received: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nX: y\r\n",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::TruncatedHead { received: 23 })
+        ));
+        assert!(matches!(
+            decode_all(b"", &mut ResponseDecoder::default()),
+            Err(Error::TruncatedHead { received: 0 })
+        ));
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::TruncatedChunked)
+        ));
+    }
+
+    #[test]
+    fn chunked_body_is_decoded() {
+        let events = decode_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 99\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        assert_eq!(body_of(&events), b"abcde");
+        assert_eq!(events.last(), Some(&ResponseEvent::End));
+    }
+
+    #[test]
+    fn no_body_statuses_and_head() {
+        for input in [
+            &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+        ] {
+            let events = decode_all(input, &mut ResponseDecoder::default()).unwrap();
+            assert_eq!(events.len(), 2);
+        }
+        let mut decoder = ResponseDecoder::default().for_head_request();
+        let events = decode_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            &mut decoder,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn interim_head_then_final() {
+        let events = decode_all(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        assert_eq!(events.len(), 4);
+        assert!(matches!(&events[1], ResponseEvent::Head(h) if h.status == 200));
+    }
+
+    #[test]
+    fn cgi_style_heads() {
+        let events = decode_all(
+            b"Status: 404 Nope\r\nContent-Type: text/plain\r\n\r\nx",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        let ResponseEvent::Head(head) = &events[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (head.status, &head.reason[..], head.version),
+            (404, &b"Nope"[..], None)
+        );
+        let events = decode_all(b"Location: /x\r\n\r\n", &mut ResponseDecoder::default()).unwrap();
+        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == 302));
+        let events = decode_all(
+            b"Content-Type: text/plain\n\n",
+            &mut ResponseDecoder::default(),
+        )
+        .unwrap();
+        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == 200));
+        assert!(matches!(
+            decode_all(b"Status: abc\r\n\r\n", &mut ResponseDecoder::default()),
+            Err(Error::InvalidStatus { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_heads() {
+        for input in [
+            &b"HTTP/1.1 2000 OK\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n",
+        ] {
+            assert!(
+                matches!(
+                    decode_all(input, &mut ResponseDecoder::default()),
+                    Err(Error::MalformedHead(_))
+                ),
+                "{input:?}"
+            );
+        }
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::InvalidResponseContentLength { .. })
+        ));
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                &mut ResponseDecoder::default()
+            ),
+            Err(Error::InvalidResponseContentLength { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_heads() {
+        let limits = Limits::default().with_max_head_len(32).with_max_headers(2);
+        let mut decoder = ResponseDecoder::new(limits);
+        let mut src = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaa"[..]);
+        assert!(matches!(
+            decoder.decode(&mut src),
+            Err(Error::HeadTooLarge { limit: 32 })
+        ));
+        assert!(matches!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+                &mut ResponseDecoder::new(limits.with_max_head_len(100))
+            ),
+            Err(Error::TooManyHeaders { limit: 2 })
+        ));
+        assert!(
+            decode_all(
+                b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n",
+                &mut ResponseDecoder::new(limits)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn head_and_body_point_into_the_buffer() {
+        let mut src = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX: 1\r\n\r\nabc"[..]);
+        let base = src.as_ptr() as usize;
+        let mut decoder = ResponseDecoder::default();
+        let Some(ResponseEvent::Head(head)) = decoder.decode(&mut src).unwrap() else {
+            panic!()
+        };
+        assert_eq!(head.headers[0].value.as_ptr() as usize, base + 20);
+        let Some(ResponseEvent::Body(body)) = decoder.decode(&mut src).unwrap() else {
+            panic!()
+        };
+        assert_eq!(body.as_ptr() as usize, base + 25);
+    }
+}

@@ -1,0 +1,347 @@
+//! The uwsgi vars block: `u16 LE key length, key, u16 LE value length, value`, repeated,
+//! with no count and no terminator; the block ends exactly at the packet's datasize.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use cgi_env::Environ;
+
+use crate::error::{VarPart, VarsError};
+use crate::packet::{Header, Modifier1};
+
+/// Decodes a vars block into an [`Environ`] without copying: the block is added to the
+/// environ once as a segment and every key and value is a range of it.
+///
+/// Keys of length 0 are refused (uWSGI drops such requests), every length is checked
+/// against the bytes left before it is used, and more than `max_vars` vars is an error.
+/// Duplicate keys are kept; [`Environ::get`] answers with the last one, as uWSGI does.
+///
+/// ```
+/// use bytes::Bytes;
+/// use uwsgi_codec::decode_vars;
+///
+/// let block = Bytes::from_static(b"\x0e\0REQUEST_METHOD\x03\0GET");
+/// let env = decode_vars(block, 128).unwrap();
+/// assert_eq!(env.get("REQUEST_METHOD"), Some(&b"GET"[..]));
+/// ```
+///
+/// # Errors
+/// [`VarsError::EmptyKey`], [`VarsError::PastEnd`], [`VarsError::MissingValueLength`],
+/// [`VarsError::TrailingBytes`], [`VarsError::TooManyVars`].
+pub fn decode_vars(block: Bytes, max_vars: usize) -> Result<Environ, VarsError> {
+    let ranges = scan_vars(&block, max_vars)?;
+    let mut env = Environ::with_capacity(ranges.len());
+    let segment = env.add_segment(block)?;
+    for (key, value) in ranges {
+        env.push_segment_var(segment, key, value)?;
+    }
+    Ok(env)
+}
+
+type VarRanges = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+/// Checks the whole block first, so that a malformed block leaves no half-built environ.
+fn scan_vars(block: &[u8], max_vars: usize) -> Result<VarRanges, VarsError> {
+    let mut ranges = Vec::new();
+    let mut offset = 0;
+    while offset < block.len() {
+        let Some(key_len) = read_len(block, offset) else {
+            return Err(VarsError::TrailingBytes {
+                offset,
+                count: block.len() - offset,
+            });
+        };
+        if key_len == 0 {
+            return Err(VarsError::EmptyKey { offset });
+        }
+        if ranges.len() >= max_vars {
+            return Err(VarsError::TooManyVars {
+                limit: max_vars,
+                offset,
+            });
+        }
+        let key = field(block, offset, key_len, VarPart::Key)?;
+        let value_offset = key.end;
+        let Some(value_len) = read_len(block, value_offset) else {
+            return Err(VarsError::MissingValueLength {
+                offset: value_offset,
+            });
+        };
+        let value = field(block, value_offset, value_len, VarPart::Value)?;
+        offset = value.end;
+        ranges.push((key, value));
+    }
+    Ok(ranges)
+}
+
+fn read_len(block: &[u8], offset: usize) -> Option<u16> {
+    match block.get(offset..)? {
+        [low, high, ..] => Some(u16::from_le_bytes([*low, *high])),
+        _ => None,
+    }
+}
+
+/// The range of a key or value whose length field starts at `offset`.
+fn field(
+    block: &[u8],
+    offset: usize,
+    len: u16,
+    part: VarPart,
+) -> Result<std::ops::Range<usize>, VarsError> {
+    let start = offset + 2;
+    let remaining = block.len().saturating_sub(start);
+    if usize::from(len) > remaining {
+        return Err(VarsError::PastEnd {
+            part,
+            offset,
+            len,
+            remaining,
+        });
+    }
+    Ok(start..start + usize::from(len))
+}
+
+/// The exact size of `env` as a vars block, checked: every key non-empty and at most
+/// 65535 bytes, every value at most 65535 bytes, and the whole block at most 65535 bytes.
+///
+/// ```
+/// use cgi_env::Environ;
+/// use uwsgi_codec::encoded_vars_len;
+///
+/// let env: Environ = [("A", "1")].into_iter().collect();
+/// assert_eq!(encoded_vars_len(&env).unwrap(), 2 + 1 + 2 + 1);
+/// ```
+///
+/// # Errors
+/// [`VarsError::EncodeEmptyKey`], [`VarsError::VarTooLarge`], [`VarsError::BlockTooLarge`].
+pub fn encoded_vars_len(env: &Environ) -> Result<u16, VarsError> {
+    for (index, (key, value)) in env.iter().enumerate() {
+        if key.is_empty() {
+            return Err(VarsError::EncodeEmptyKey { index });
+        }
+        for (part, bytes) in [(VarPart::Key, key), (VarPart::Value, value)] {
+            if u16::try_from(bytes.len()).is_err() {
+                return Err(VarsError::VarTooLarge {
+                    part,
+                    index,
+                    len: bytes.len(),
+                });
+            }
+        }
+    }
+    let len = env.uwsgi_encoded_len();
+    u16::try_from(len).map_err(|_| VarsError::BlockTooLarge { len })
+}
+
+/// Appends `env` as a vars block to `dst` and returns its size. The size is computed and
+/// checked first and `dst` grows once; nothing is written when the environ cannot be
+/// encoded.
+///
+/// # Errors
+/// As [`encoded_vars_len`].
+pub fn encode_vars(env: &Environ, dst: &mut BytesMut) -> Result<u16, VarsError> {
+    let len = encoded_vars_len(env)?;
+    dst.reserve(usize::from(len));
+    for (key, value) in env {
+        for bytes in [key, value] {
+            // Checked in encoded_vars_len; the fallback is never taken.
+            let field_len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+            dst.put_u16_le(field_len);
+            dst.put_slice(bytes);
+        }
+    }
+    Ok(len)
+}
+
+/// Appends a whole request packet to `dst`: the header (datasize = the vars block size)
+/// and the vars block.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use cgi_env::Environ;
+/// use uwsgi_codec::{encode_request_packet, Modifier1};
+///
+/// let env: Environ = [("A", "1")].into_iter().collect();
+/// let mut wire = BytesMut::new();
+/// encode_request_packet(&env, Modifier1::WSGI, 0, &mut wire).unwrap();
+/// assert_eq!(&wire[..], b"\0\x06\0\0\x01\0A\x01\x001");
+/// ```
+///
+/// # Errors
+/// As [`encoded_vars_len`].
+pub fn encode_request_packet(
+    env: &Environ,
+    modifier1: Modifier1,
+    modifier2: u8,
+    dst: &mut BytesMut,
+) -> Result<(), VarsError> {
+    let datasize = encoded_vars_len(env)?;
+    dst.reserve(Header::LEN + usize::from(datasize));
+    Header {
+        modifier1,
+        datasize,
+        modifier2,
+    }
+    .encode(dst);
+    encode_vars(env, dst)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(parts: &[&[u8]]) -> Bytes {
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend_from_slice(&u16::try_from(part.len()).unwrap().to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn decodes_in_order_with_empty_values_and_duplicates() {
+        let wire = block(&[b"A", b"1", b"B", b"", b"A", b"3"]);
+        let env = decode_vars(wire.clone(), 128).unwrap();
+        assert_eq!(env.len(), 3);
+        assert_eq!(env.get("A"), Some(&b"3"[..]));
+        assert_eq!(env.get("B"), Some(&b""[..]));
+        assert_eq!(
+            env.get("A").unwrap().as_ptr(),
+            wire[wire.len() - 1..].as_ptr()
+        );
+    }
+
+    #[test]
+    fn empty_block_is_an_empty_environ() {
+        assert!(decode_vars(Bytes::new(), 128).unwrap().is_empty());
+    }
+
+    #[test]
+    fn empty_key_is_refused() {
+        let wire = block(&[b"A", b"1", b"", b"x"]);
+        assert_eq!(
+            decode_vars(wire, 128),
+            Err(VarsError::EmptyKey { offset: 6 })
+        );
+    }
+
+    #[test]
+    fn key_past_end() {
+        let wire = Bytes::from_static(b"\x05\0AB");
+        assert_eq!(
+            decode_vars(wire, 128),
+            Err(VarsError::PastEnd {
+                part: VarPart::Key,
+                offset: 0,
+                len: 5,
+                remaining: 2
+            })
+        );
+    }
+
+    #[test]
+    fn value_past_end() {
+        let wire = Bytes::from_static(b"\x01\0A\x09\0xyz");
+        assert_eq!(
+            decode_vars(wire, 128),
+            Err(VarsError::PastEnd {
+                part: VarPart::Value,
+                offset: 3,
+                len: 9,
+                remaining: 3
+            })
+        );
+    }
+
+    #[test]
+    fn key_without_value_length() {
+        assert_eq!(
+            decode_vars(Bytes::from_static(b"\x01\0A"), 128),
+            Err(VarsError::MissingValueLength { offset: 3 })
+        );
+        assert_eq!(
+            decode_vars(Bytes::from_static(b"\x01\0A\0"), 128),
+            Err(VarsError::MissingValueLength { offset: 3 })
+        );
+    }
+
+    #[test]
+    fn trailing_byte_is_refused() {
+        let mut wire = block(&[b"A", b"1"]).to_vec();
+        wire.push(7);
+        assert_eq!(
+            decode_vars(Bytes::from(wire), 128),
+            Err(VarsError::TrailingBytes {
+                offset: 6,
+                count: 1
+            })
+        );
+    }
+
+    #[test]
+    fn var_count_is_capped() {
+        let wire = block(&[b"A", b"1", b"B", b"2", b"C", b"3"]);
+        assert!(decode_vars(wire.clone(), 3).is_ok());
+        assert_eq!(
+            decode_vars(wire, 2),
+            Err(VarsError::TooManyVars {
+                limit: 2,
+                offset: 12
+            })
+        );
+    }
+
+    #[test]
+    fn encode_roundtrip_and_exact_size() {
+        let env: Environ = [("QUERY_STRING", ""), ("A", "xyz")].into_iter().collect();
+        let mut dst = BytesMut::new();
+        let len = encode_vars(&env, &mut dst).unwrap();
+        assert_eq!(usize::from(len), dst.len());
+        assert_eq!(decode_vars(dst.freeze(), 128).unwrap(), env);
+    }
+
+    #[test]
+    fn encoder_refuses_oversized_and_empty_keys() {
+        let mut env = Environ::new();
+        env.append("BIG", vec![b'x'; 65536]);
+        assert_eq!(
+            encoded_vars_len(&env),
+            Err(VarsError::VarTooLarge {
+                part: VarPart::Value,
+                index: 0,
+                len: 65536
+            })
+        );
+        // Built from a segment: Environ::append loses a name longer than 4096 bytes.
+        let mut env = Environ::new();
+        let segment = env.add_segment(Bytes::from(vec![b'k'; 65536])).unwrap();
+        env.push_segment_var(segment, 0..65536, 0..0).unwrap();
+        let result = encoded_vars_len(&env);
+        assert!(
+            matches!(
+                result,
+                Err(VarsError::VarTooLarge {
+                    part: VarPart::Key,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        // Each var fits, the block does not: 65531 + 4 + 1 = 65536.
+        let mut env = Environ::new();
+        env.append("K", vec![b'x'; 65530]);
+        assert_eq!(encoded_vars_len(&env), Ok(65535));
+        env.append("L", "");
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            encode_vars(&env, &mut dst),
+            Err(VarsError::BlockTooLarge { len: 65540 })
+        );
+        assert!(dst.is_empty(), "nothing written on error");
+        let env: Environ = [("", "x")].into_iter().collect();
+        assert_eq!(
+            encoded_vars_len(&env),
+            Err(VarsError::EncodeEmptyKey { index: 0 })
+        );
+    }
+}
