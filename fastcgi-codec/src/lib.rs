@@ -5,6 +5,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod client;
 mod decoder;
 mod encoder;
 mod error;
@@ -14,6 +15,7 @@ mod params;
 mod record;
 mod server;
 
+pub use client::{ClientConfig, ClientConnection, ClientEvent};
 pub use decoder::RecordDecoder;
 pub use encoder::{Chunks, Padding, RecordEncoder};
 pub use error::{EncodeError, ErrorScope, ProtocolError, SendError, Violation};
