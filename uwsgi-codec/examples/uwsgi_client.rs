@@ -1,2 +1,227 @@
-//! placeholder
-fn main() {}
+//! A command-line uwsgi client, like `uwsgi_curl`: sends one request to a uwsgi socket and
+//! prints the response (head, then body) on stdout.
+//!
+//! ```text
+//! uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping]
+//! ```
+//!
+//! The request is written with the sans-IO encoder: the vars packet and the body `Bytes` go
+//! out in one vectored write, the body uncopied. The response is read with the sans-IO
+//! decoder until the server closes the connection.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use bytes::{Buf, Bytes, BytesMut};
+use cgi_env::Environ;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use uwsgi_codec::{
+    Limits, Modifier1, Packet, PacketDecoder, Ping, Pong, RequestEncoder, ResponseDecoder,
+    ResponseEvent,
+};
+
+struct Args {
+    address: String,
+    path: String,
+    post: Option<String>,
+    modifier1: u8,
+    ping: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut positional = Vec::new();
+    let mut post = None;
+    let mut modifier1 = 0;
+    let mut ping = false;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--post" => post = Some(args.next().ok_or("--post needs a FILE")?),
+            "--modifier1" => {
+                let value = args.next().ok_or("--modifier1 needs a number")?;
+                modifier1 = value.parse().map_err(|_| "--modifier1 takes 0-255")?;
+            }
+            "--ping" => ping = true,
+            "-h" | "--help" => return Err(String::new()),
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let address = positional.next().ok_or("missing HOST:PORT")?;
+    let path = positional.next().unwrap_or_else(|| "/".to_owned());
+    if positional.next().is_some() {
+        return Err("too many arguments".to_owned());
+    }
+    Ok(Args {
+        address,
+        path,
+        post,
+        modifier1,
+        ping,
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("uwsgi_client: {message}");
+            }
+            eprintln!(
+                "usage: uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("uwsgi_client: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut stream = TcpStream::connect(&args.address)
+        .await
+        .map_err(|e| format!("connect {}: {e}", args.address))?;
+    if args.ping {
+        return ping(stream).await;
+    }
+    let body = match &args.post {
+        Some(file) => Some(Bytes::from(
+            std::fs::read(file).map_err(|e| format!("read {file}: {e}"))?,
+        )),
+        None => None,
+    };
+    let env = build_environ(&args, &stream, body.as_ref());
+
+    let mut encoder = RequestEncoder::with_modifiers(Modifier1(args.modifier1), 0);
+    let mut head = BytesMut::new();
+    encoder
+        .encode_head(&env, &mut head)
+        .map_err(|e| e.to_string())?;
+    let body = encoder
+        .body_chunk(body.unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    encoder.finish().map_err(|e| e.to_string())?;
+    let mut request = head.freeze().chain(body);
+    stream
+        .write_all_buf(&mut request)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+
+    let mut decoder = ResponseDecoder::new(Limits::default());
+    if env.get("REQUEST_METHOD") == Some(b"HEAD") {
+        decoder = decoder.for_head_request();
+    }
+    read_response(stream, decoder).await
+}
+
+fn build_environ(args: &Args, stream: &TcpStream, body: Option<&Bytes>) -> Environ {
+    let (path, query) = args.path.split_once('?').unwrap_or((&args.path, ""));
+    let (host, port) = args
+        .address
+        .rsplit_once(':')
+        .unwrap_or((&args.address, "80"));
+    let mut env = Environ::new();
+    env.insert("QUERY_STRING", query);
+    env.insert(
+        "REQUEST_METHOD",
+        if body.is_some() { "POST" } else { "GET" },
+    );
+    env.insert(
+        "CONTENT_TYPE",
+        if body.is_some() {
+            "application/octet-stream"
+        } else {
+            ""
+        },
+    );
+    env.insert(
+        "CONTENT_LENGTH",
+        body.map(|b| b.len().to_string()).unwrap_or_default(),
+    );
+    env.insert("REQUEST_URI", &args.path);
+    env.insert("PATH_INFO", path);
+    env.insert("SCRIPT_NAME", "");
+    env.insert("SERVER_PROTOCOL", "HTTP/1.1");
+    env.insert("REQUEST_SCHEME", "http");
+    if let Ok(local) = stream.local_addr() {
+        env.insert("REMOTE_ADDR", local.ip().to_string());
+        env.insert("REMOTE_PORT", local.port().to_string());
+    }
+    env.insert("SERVER_NAME", host);
+    env.insert("SERVER_PORT", port);
+    env.insert("HTTP_HOST", &args.address);
+    env.insert("HTTP_USER_AGENT", "uwsgi_client");
+    env
+}
+
+async fn read_response(mut stream: TcpStream, mut decoder: ResponseDecoder) -> Result<(), String> {
+    let mut buffer = BytesMut::with_capacity(16 * 1024);
+    // Plain blocking stdout: this client does one thing at a time.
+    let mut stdout = std::io::stdout().lock();
+    let mut eof = false;
+    loop {
+        let event = if eof {
+            decoder.decode_eof(&mut buffer)
+        } else {
+            decoder.decode(&mut buffer)
+        }
+        .map_err(|e| format!("bad response: {e}"))?;
+        match event {
+            Some(ResponseEvent::Head(head)) => {
+                stdout.write_all(&head.raw).map_err(|e| e.to_string())?;
+            }
+            Some(ResponseEvent::Body(chunk)) => {
+                stdout.write_all(&chunk).map_err(|e| e.to_string())?;
+            }
+            Some(ResponseEvent::End) => break,
+            None if eof => break,
+            None => {
+                let read = stream
+                    .read_buf(&mut buffer)
+                    .await
+                    .map_err(|e| format!("read: {e}"))?;
+                eof = read == 0;
+            }
+        }
+    }
+    stdout.flush().map_err(|e| e.to_string())
+}
+
+async fn ping(mut stream: TcpStream) -> Result<(), String> {
+    stream
+        .write_all(&Ping.to_packet().to_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buffer = BytesMut::new();
+    let decoder = PacketDecoder::default();
+    loop {
+        if let Some(packet) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
+            return report_pong(&packet);
+        }
+        let read = stream
+            .read_buf(&mut buffer)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if read == 0 {
+            return Err(format!("connection closed after {} bytes", buffer.len()));
+        }
+    }
+}
+
+fn report_pong(packet: &Packet) -> Result<(), String> {
+    let pong = Pong::try_from(packet).map_err(|e| e.to_string())?;
+    if pong.message.is_empty() {
+        println!("PONG");
+    } else {
+        println!("PONG {}", pong.message.escape_ascii());
+    }
+    Ok(())
+}
