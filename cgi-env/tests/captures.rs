@@ -221,3 +221,101 @@ fn a_changed_request_no_longer_matches() {
         .unwrap();
     assert_ne!(as_strings(&env), block.vars);
 }
+
+/// The STDOUT bytes of the first response in a FastCGI server-to-client capture.
+fn first_stdout(wire: &[u8]) -> Vec<u8> {
+    let mut stdout = Vec::new();
+    let mut at = 0;
+    while let Some(header) = wire.get(at..at + 8) {
+        let record_type = header[1];
+        let content_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let padding_len = usize::from(header[6]);
+        let content = &wire[at + 8..at + 8 + content_len];
+        at += 8 + content_len + padding_len;
+        match record_type {
+            6 => stdout.extend_from_slice(content),
+            3 => break,
+            _ => {}
+        }
+    }
+    stdout
+}
+
+fn capture_file(path: &str) -> Vec<u8> {
+    let full = format!("{}/../testdata/captures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn parse_head(stdout: &[u8]) -> cgi_env::ResponseHead {
+    match cgi_env::parse_response_head(stdout, cgi_env::ResponseHeadLimits::default()).unwrap() {
+        cgi_env::Parsed::Complete(head) => head,
+        cgi_env::Parsed::Partial => panic!("partial head"),
+    }
+}
+
+#[test]
+fn response_heads_from_php_fpm_and_uwsgi_fastcgi() {
+    // (file, status, content type, body length) as decoded.txt lists them.
+    let cases: [(&str, u16, &str, usize); 6] = [
+        (
+            "nginx-fpm/nginx-fpm-conn1-s2c.bin",
+            200,
+            "text/html; charset=UTF-8",
+            19,
+        ),
+        (
+            "nginx-fpm/nginx-fpm-conn3-s2c.bin",
+            200,
+            "application/octet-stream",
+            200_000,
+        ),
+        (
+            "nginx-fpm/nginx-fpm-conn4-s2c.bin",
+            200,
+            "text/html; charset=UTF-8",
+            32,
+        ),
+        (
+            "nginx-fpm/nginx-fpm-conn6-s2c.bin",
+            404,
+            "text/plain; charset=utf-8",
+            19,
+        ),
+        (
+            "nginx-uwsgi/nginx-uwsgifcgi-conn1-s2c.bin",
+            200,
+            "application/json",
+            1038,
+        ),
+        (
+            "nginx-uwsgi/nginx-uwsgifcgi-conn2-s2c.bin",
+            200,
+            "application/octet-stream",
+            200_000,
+        ),
+    ];
+    for (file, status, content_type, body_len) in cases {
+        let stdout = first_stdout(&capture_file(file));
+        let head = parse_head(&stdout);
+        assert_eq!(head.status.as_u16(), status, "{file}");
+        assert_eq!(head.kind, cgi_env::ResponseKind::Document, "{file}");
+        assert_eq!(head.headers["content-type"], content_type, "{file}");
+        assert_eq!(stdout.len() - head.body_offset, body_len, "{file}");
+        head.check_body_len(body_len as u64).unwrap();
+        assert!(head.hop_by_hop.is_empty(), "{file}");
+    }
+}
+
+#[test]
+fn php_fpm_404_with_custom_headers() {
+    let head = parse_head(&first_stdout(&capture_file(
+        "nginx-fpm/nginx-fpm-conn6-s2c.bin",
+    )));
+    assert_eq!(head.reason.as_deref(), Some(&b"Not Found"[..]));
+    let multi: Vec<_> = head.headers.get_all("x-multi").iter().collect();
+    assert_eq!(multi, ["a", "b"]);
+    assert_eq!(head.headers["x-custom-one"], "alpha");
+    assert_eq!(head.headers["x-custom-two"], "beta");
+    assert_eq!(head.headers["set-cookie"], "c1=v1");
+    assert!(!head.headers.contains_key("status"));
+}
