@@ -133,6 +133,10 @@ impl Gateway {
     /// the preset's [`HeaderRules`](crate::HeaderRules) pass, minus any header whose
     /// variable the preset already sets.
     ///
+    /// CONTENT_LENGTH is the request's Content-Length header. A gateway that de-chunks and
+    /// buffers a body sends its length instead, as nginx does: set it afterwards with
+    /// `env.insert("CONTENT_LENGTH", len.to_string())`, which keeps the variable's place.
+    ///
     /// # Errors
     /// A [`GatewayError`] for a path that cannot be decoded, holds NUL, CR or LF once
     /// decoded, climbs above the root or lies outside a mount point, and for a
@@ -162,9 +166,16 @@ impl Gateway {
             .map(|p| p.name.as_bytes())
             .filter(|name| name.starts_with(b"HTTP_"))
             .collect();
-        self.preset
-            .headers
-            .append_headers(&request.headers, &configured, &mut env)?;
+        let rules = &self.preset.headers;
+        if let Some(authority) = request.uri.authority().filter(|_| {
+            rules.pass_headers
+                && rules.host_from_authority
+                && !request.headers.contains_key(HOST)
+                && !configured.contains(&&b"HTTP_HOST"[..])
+        }) {
+            env.append("HTTP_HOST", authority.as_str());
+        }
+        rules.append_headers(&request.headers, &configured, &mut env)?;
         Ok(env)
     }
 }
@@ -501,6 +512,29 @@ mod tests {
         assert_eq!(env.get_str("REMOTE_ADDR"), Some("::1"));
         assert_eq!(env.get_str("SERVER_ADDR"), Some("::1"));
         assert_eq!(env.get_str("SERVER_PORT"), Some("80"));
+    }
+
+    #[test]
+    fn http2_authority_becomes_http_host_unless_host_is_sent() {
+        let gateway = Gateway::new(Preset::nginx_fastcgi_params());
+        let h2 = parts(
+            http::Request::get("https://example.org:8443/x")
+                .version(Version::HTTP_2)
+                .header("accept", "*/*"),
+        );
+        let env = gateway.build(&h2, &conn()).unwrap();
+        assert_eq!(env.get_str("HTTP_HOST"), Some("example.org:8443"));
+        assert_eq!(env.get_str("SERVER_PROTOCOL"), Some("HTTP/2.0"));
+        assert_eq!(env.get_index(19).map(|(n, _)| n), Some(&b"HTTP_HOST"[..]));
+        let with_host = parts(http::Request::get("https://example.org/x").header("host", "other"));
+        let env = gateway.build(&with_host, &conn()).unwrap();
+        assert_eq!(env.get_str("HTTP_HOST"), Some("other"));
+        let mut rules = crate::HeaderRules::nginx();
+        rules.host_from_authority = false;
+        let env = Gateway::new(Preset::new(vec![], rules))
+            .build(&h2, &conn())
+            .unwrap();
+        assert!(!env.contains("HTTP_HOST"));
     }
 
     #[test]

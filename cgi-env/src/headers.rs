@@ -41,6 +41,10 @@ pub struct HeaderRules {
     pub pass_authorization: bool,
     /// Drop the [`HOP_BY_HOP`] headers (RFC 3875 allows it; nginx passes them).
     pub drop_hop_by_hop: bool,
+    /// Send HTTP_HOST from the target's authority when the request has no Host header,
+    /// as HTTP/2 and HTTP/3 requests carry the host in `:authority` (nginx does so
+    /// since 1.29.5).
+    pub host_from_authority: bool,
 }
 
 impl Default for HeaderRules {
@@ -61,6 +65,7 @@ impl HeaderRules {
             pass_content_headers: true,
             pass_authorization: true,
             drop_hop_by_hop: false,
+            host_from_authority: true,
         }
     }
 
@@ -73,6 +78,7 @@ impl HeaderRules {
             pass_content_headers: false,
             pass_authorization: false,
             drop_hop_by_hop: true,
+            host_from_authority: true,
         }
     }
 
