@@ -7,7 +7,10 @@ mod common;
 use common::{Run, Seen, byte_by_byte, run_request, run_response};
 use uwsgi_codec::{Header, Limits, Modifier1, ResponseDecoder};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/captures/nginx-uwsgi/");
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/captures/nginx-uwsgi/"
+);
 
 fn capture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{DIR}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -39,7 +42,11 @@ fn expected(conn: &str) -> Expected {
         .take_while(|line| line.starts_with("   "))
         .map(|line| {
             let (name, value) = line.trim_start().split_once(" = ").unwrap();
-            let value = value.strip_prefix('\'').unwrap().strip_suffix('\'').unwrap();
+            let value = value
+                .strip_prefix('\'')
+                .unwrap()
+                .strip_suffix('\'')
+                .unwrap();
             (name.as_bytes().to_vec(), value.as_bytes().to_vec())
         })
         .collect::<Vec<_>>();
@@ -87,10 +94,17 @@ fn check_request(conn: &str) -> Vec<u8> {
     assert_eq!(body, &wire[wire.len() - want.body..]);
     assert_eq!(rest.last(), Some(&Seen::End));
 
-    assert_eq!(run_request(&wire, &byte_by_byte(wire.len()), Limits::default()), whole);
+    assert_eq!(
+        run_request(&wire, &byte_by_byte(wire.len()), Limits::default()),
+        whole
+    );
     for step in [7, 64, 1000, 32768] {
         let cuts: Vec<usize> = (step..wire.len()).step_by(step).collect();
-        assert_eq!(run_request(&wire, &cuts, Limits::default()), whole, "step {step}");
+        assert_eq!(
+            run_request(&wire, &cuts, Limits::default()),
+            whole,
+            "step {step}"
+        );
     }
     body
 }
@@ -104,7 +118,10 @@ fn check_response(conn: &str) -> Run {
         whole
     );
     let Some(Seen::ResponseHead {
-        status, headers, raw, ..
+        status,
+        headers,
+        raw,
+        ..
     }) = whole.events.first()
     else {
         panic!("{conn}: {:?}", whole.events)
@@ -114,7 +131,12 @@ fn check_response(conn: &str) -> Run {
     let length = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
-        .map(|(_, v)| String::from_utf8(v.clone()).unwrap().parse::<usize>().unwrap())
+        .map(|(_, v)| {
+            String::from_utf8(v.clone())
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
         .unwrap();
     assert_eq!(whole.body().len(), length);
     assert_eq!(raw.len() + length, wire.len());

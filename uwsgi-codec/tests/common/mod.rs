@@ -66,7 +66,10 @@ pub fn normalize(error: &Error) -> String {
 
 /// Cut points (sorted, deduplicated, inside the input) from arbitrary numbers.
 pub fn cuts(len: usize, raw: &[usize]) -> Vec<usize> {
-    let mut cuts: Vec<usize> = raw.iter().map(|c| if len == 0 { 0 } else { c % len }).collect();
+    let mut cuts: Vec<usize> = raw
+        .iter()
+        .map(|c| if len == 0 { 0 } else { c % len })
+        .collect();
     cuts.sort_unstable();
     cuts.dedup();
     cuts
@@ -143,15 +146,30 @@ pub fn run_request(input: &[u8], cuts: &[usize], limits: Limits) -> Run {
             match decoder.decode(&mut buffer) {
                 Ok(Some(event)) => push(&mut events, request_seen(event)),
                 Ok(None) => break,
-                Err(e) => return Run { events, error: Some(normalize(&e)) },
+                Err(e) => {
+                    return Run {
+                        events,
+                        error: Some(normalize(&e)),
+                    };
+                }
             }
         }
     }
     loop {
         match decoder.decode_eof(&mut buffer) {
             Ok(Some(event)) => push(&mut events, request_seen(event)),
-            Ok(None) => return Run { events, error: None },
-            Err(e) => return Run { events, error: Some(normalize(&e)) },
+            Ok(None) => {
+                return Run {
+                    events,
+                    error: None,
+                };
+            }
+            Err(e) => {
+                return Run {
+                    events,
+                    error: Some(normalize(&e)),
+                };
+            }
         }
     }
 }
@@ -168,15 +186,30 @@ pub fn run_response(input: &[u8], cuts: &[usize], decoder: ResponseDecoder) -> R
             match decoder.decode(&mut buffer) {
                 Ok(Some(event)) => push(&mut events, response_seen(event)),
                 Ok(None) => break,
-                Err(e) => return Run { events, error: Some(normalize(&e)) },
+                Err(e) => {
+                    return Run {
+                        events,
+                        error: Some(normalize(&e)),
+                    };
+                }
             }
         }
     }
     loop {
         match decoder.decode_eof(&mut buffer) {
             Ok(Some(event)) => push(&mut events, response_seen(event)),
-            Ok(None) => return Run { events, error: None },
-            Err(e) => return Run { events, error: Some(normalize(&e)) },
+            Ok(None) => {
+                return Run {
+                    events,
+                    error: None,
+                };
+            }
+            Err(e) => {
+                return Run {
+                    events,
+                    error: Some(normalize(&e)),
+                };
+            }
         }
     }
 }
