@@ -1,5 +1,6 @@
 //! A minimal blocking HTTP/1.1 client for talking to nginx in the tests.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -55,10 +56,10 @@ impl Connection {
     ) -> Result<Response, String> {
         let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
         for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         if !body.is_empty() || method == "POST" || method == "PUT" {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            let _ = write!(head, "Content-Length: {}\r\n", body.len());
         }
         head.push_str("\r\n");
         self.stream
@@ -69,7 +70,7 @@ impl Connection {
     }
 
     fn fill(&mut self) -> Result<usize, String> {
-        let mut chunk = [0u8; 64 * 1024];
+        let mut chunk = [0u8; 16 * 1024];
         let n = self
             .stream
             .read(&mut chunk)

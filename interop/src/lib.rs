@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod environ;
+pub mod fcgi;
 pub mod http_client;
 pub mod nginx;
 pub mod peer;

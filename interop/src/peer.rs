@@ -35,8 +35,7 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+        .map_or_else(|e| panic!("no free port on 127.0.0.1: {e}"), |a| a.port())
 }
 
 /// A running peer. Dropping it stops its whole process group: first with its graceful stop
@@ -110,13 +109,12 @@ impl Peer {
                 Ok(value) => return value,
                 Err(e) => last = e,
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "{} not ready after {timeout:?}: {last}; log:\n{}",
-                    self.name,
-                    self.log()
-                );
-            }
+            assert!(
+                Instant::now() <= deadline,
+                "{} not ready after {timeout:?}: {last}; log:\n{}",
+                self.name,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }

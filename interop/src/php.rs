@@ -43,7 +43,8 @@ impl PhpFpm {
              pm.max_children = {children}\n\
              pm.status_path = /status\n\
              ping.path = /ping\n\
-             catch_workers_output = yes\n",
+             catch_workers_output = yes\n\
+             request_terminate_timeout = 3s\n",
             root = root.display()
         );
         let conf = dir.write("php-fpm.conf", config);
@@ -136,6 +137,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("bytes.php", include_str!("../assets/bytes.php")),
     ("finish.php", include_str!("../assets/finish.php")),
     ("status.php", include_str!("../assets/status.php")),
+    ("slow.php", include_str!("../assets/slow.php")),
 ];
 
 /// Writes every script of [`SCRIPTS`] into `docroot`.

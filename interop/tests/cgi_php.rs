@@ -3,28 +3,11 @@
 #![cfg_attr(skip_interop, allow(unused))]
 
 use cgi_env::{
-    Connection, Environ, Gateway, Parsed, Preset, ResponseHeadLimits, ResponseKind,
-    parse_response_head,
+    Environ, Gateway, Parsed, Preset, ResponseHeadLimits, ResponseKind, parse_response_head,
 };
+use interop::environ::build;
 use interop::php::{decode_server_dump, install_scripts, run_php_cgi};
 use interop::scratch::ScratchDir;
-
-fn environ(gateway: &Gateway, method: &str, target: &str, headers: &[(&str, &str)]) -> Environ {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .header("host", "localhost");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let (parts, ()) = request.body(()).expect("request").into_parts();
-    let conn = Connection::new(
-        "127.0.0.1:40000".parse().expect("addr"),
-        "127.0.0.1:8080".parse().expect("addr"),
-        "localhost",
-    );
-    gateway.build(&parts, &conn).expect("environ")
-}
 
 fn run(env: &Environ, body: &[u8], dir: &ScratchDir) -> (cgi_env::ResponseHead, Vec<u8>) {
     let out = run_php_cgi(env.iter(), body, dir.path());
@@ -59,7 +42,7 @@ fn setup() -> (ScratchDir, Gateway) {
 #[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
 fn script_sees_the_environ_we_built() {
     let (dir, gateway) = setup();
-    let env = environ(
+    let env = build(
         &gateway,
         "GET",
         "/server.php?a=1&b=%C3%A9",
@@ -93,7 +76,7 @@ fn post_body_reaches_the_script() {
     let (dir, gateway) = setup();
     let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let len = body.len().to_string();
-    let env = environ(
+    let env = build(
         &gateway,
         "POST",
         "/echo.php",
@@ -114,11 +97,13 @@ fn post_body_reaches_the_script() {
 #[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
 fn status_404_with_custom_header() {
     let (dir, gateway) = setup();
-    let env = environ(&gateway, "GET", "/status.php", &[]);
+    let env = build(&gateway, "GET", "/status.php", &[]);
     let (head, body) = run(&env, b"", &dir);
     assert_eq!(head.status, http::StatusCode::NOT_FOUND);
     assert_eq!(
-        head.headers.get("x-interop").map(|v| v.as_bytes()),
+        head.headers
+            .get("x-interop")
+            .map(http::HeaderValue::as_bytes),
         Some(&b"not-found"[..])
     );
     assert!(
@@ -133,11 +118,13 @@ fn status_404_with_custom_header() {
 #[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
 fn location_redirect() {
     let (dir, gateway) = setup();
-    let env = environ(&gateway, "GET", "/status.php?kind=redirect", &[]);
+    let env = build(&gateway, "GET", "/status.php?kind=redirect", &[]);
     let (head, _) = run(&env, b"", &dir);
     assert_eq!(head.status, http::StatusCode::FOUND);
     assert_eq!(
-        head.headers.get("location").map(|v| v.as_bytes()),
+        head.headers
+            .get("location")
+            .map(http::HeaderValue::as_bytes),
         Some(&b"/elsewhere?x=1"[..])
     );
     assert!(matches!(
@@ -156,7 +143,7 @@ fn missing_redirect_status_is_refused_by_php_cgi() {
         preset: gateway.preset.clone().without("REDIRECT_STATUS"),
         ..gateway
     };
-    let env = environ(&gateway, "GET", "/server.php", &[]);
+    let env = build(&gateway, "GET", "/server.php", &[]);
     assert!(!env.contains("REDIRECT_STATUS"));
     let out = run_php_cgi(env.iter(), b"", dir.path());
     assert!(!out.status.success(), "php-cgi ran without REDIRECT_STATUS");
