@@ -319,3 +319,33 @@ fn php_fpm_404_with_custom_headers() {
     assert_eq!(head.headers["set-cookie"], "c1=v1");
     assert!(!head.headers.contains_key("status"));
 }
+
+#[test]
+fn application_side_reads_the_captured_environs() {
+    for text in [FPM, KEEPCONN, UWSGI] {
+        for block in captured_environs(text) {
+            let env: Environ = block
+                .vars
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let request = cgi_env::CgiRequest::from_environ(&env).unwrap();
+            let uri = var(&block.vars, "REQUEST_URI").unwrap();
+            let host = var(&block.vars, "HTTP_HOST").unwrap();
+            assert_eq!(request.parts.uri, format!("http://{host}{uri}").as_str());
+            assert_eq!(
+                request.parts.method,
+                var(&block.vars, "REQUEST_METHOD").unwrap()
+            );
+            assert_eq!(request.parts.version, http::Version::HTTP_11);
+            assert_eq!(request.remote_addr, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            let body = var(&block.vars, "CONTENT_LENGTH").filter(|v| !v.is_empty());
+            assert_eq!(request.content_length, body.map(|v| v.parse().unwrap()));
+            assert_eq!(cgi_env::check_pep3333(&env), Ok(()), "{uri}");
+            assert_eq!(
+                cgi_env::wsgi_url_scheme(&env, cgi_env::ProxyTrust::Trusted),
+                "http"
+            );
+        }
+    }
+}
