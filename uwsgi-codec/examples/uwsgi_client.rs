@@ -2,7 +2,7 @@
 //! prints the response (head, then body) on stdout.
 //!
 //! ```text
-//! uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping]
+//! uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping] [--signal N]
 //! ```
 //!
 //! The request is written with the sans-IO encoder: the vars packet and the body `Bytes` go
@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uwsgi_codec::{
     Limits, Modifier1, Packet, PacketDecoder, Ping, Pong, RequestEncoder, ResponseDecoder,
-    ResponseEvent,
+    ResponseEvent, Signal, SignalReply,
 };
 
 struct Args {
@@ -27,6 +27,7 @@ struct Args {
     post: Option<String>,
     modifier1: u8,
     ping: bool,
+    signal: Option<u8>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -35,6 +36,7 @@ fn parse_args() -> Result<Args, String> {
     let mut post = None;
     let mut modifier1 = 0;
     let mut ping = false;
+    let mut signal = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--post" => post = Some(args.next().ok_or("--post needs a FILE")?),
@@ -43,6 +45,10 @@ fn parse_args() -> Result<Args, String> {
                 modifier1 = value.parse().map_err(|_| "--modifier1 takes 0-255")?;
             }
             "--ping" => ping = true,
+            "--signal" => {
+                let value = args.next().ok_or("--signal needs a number")?;
+                signal = Some(value.parse().map_err(|_| "--signal takes 0-255")?);
+            }
             "-h" | "--help" => return Err(String::new()),
             _ => positional.push(arg),
         }
@@ -59,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         post,
         modifier1,
         ping,
+        signal,
     })
 }
 
@@ -71,7 +78,7 @@ async fn main() -> ExitCode {
                 eprintln!("uwsgi_client: {message}");
             }
             eprintln!(
-                "usage: uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping]"
+                "usage: uwsgi_client HOST:PORT [PATH] [--post FILE] [--modifier1 N] [--ping] [--signal N]"
             );
             return ExitCode::from(2);
         }
@@ -90,7 +97,10 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("connect {}: {e}", args.address))?;
     if args.ping {
-        return ping(stream).await;
+        return exchange_packet(stream, Ping.to_packet()).await;
+    }
+    if let Some(number) = args.signal {
+        return exchange_packet(stream, Signal { number }.to_packet()).await;
     }
     let body = match &args.post {
         Some(file) => Some(Bytes::from(
@@ -195,33 +205,47 @@ async fn read_response(mut stream: TcpStream, mut decoder: ResponseDecoder) -> R
     stdout.flush().map_err(|e| e.to_string())
 }
 
-async fn ping(mut stream: TcpStream) -> Result<(), String> {
+/// Sends one control packet (ping, signal) and prints the packet that answers it.
+async fn exchange_packet(mut stream: TcpStream, packet: Packet) -> Result<(), String> {
     stream
-        .write_all(&Ping.to_packet().to_bytes())
+        .write_all(&packet.to_bytes())
         .await
         .map_err(|e| format!("write: {e}"))?;
     let mut buffer = BytesMut::new();
     let decoder = PacketDecoder::default();
     loop {
-        if let Some(packet) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
-            return report_pong(&packet);
+        if let Some(answer) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
+            return report(&answer);
         }
         let read = stream
             .read_buf(&mut buffer)
             .await
             .map_err(|e| format!("read: {e}"))?;
         if read == 0 {
-            return Err(format!("connection closed after {} bytes", buffer.len()));
+            return Err(format!(
+                "connection closed after {} bytes, no answer",
+                buffer.len()
+            ));
         }
     }
 }
 
-fn report_pong(packet: &Packet) -> Result<(), String> {
-    let pong = Pong::try_from(packet).map_err(|e| e.to_string())?;
-    if pong.message.is_empty() {
-        println!("PONG");
+fn report(packet: &Packet) -> Result<(), String> {
+    if let Ok(pong) = Pong::try_from(packet) {
+        if pong.message.is_empty() {
+            println!("PONG");
+        } else {
+            println!("PONG {}", pong.message.escape_ascii());
+        }
+    } else if let Ok(reply) = SignalReply::try_from(packet) {
+        println!("SIGNAL REPLY delivered={}", reply.delivered);
     } else {
-        println!("PONG {}", pong.message.escape_ascii());
+        return Err(format!(
+            "unexpected answer: modifier1 {} modifier2 {} payload {} bytes",
+            packet.modifier1(),
+            packet.modifier2(),
+            packet.payload().len()
+        ));
     }
     Ok(())
 }
