@@ -148,7 +148,8 @@ pub enum RequestPart {
 ///
 /// let mut wire = BytesMut::from(&b"HTTP/1.1 204 No Content\r\n\r\n"[..]);
 /// assert!(matches!(codec.decode(&mut wire), Ok(Some(ResponseEvent::Head(_)))));
-/// assert_eq!(codec.decode(&mut wire).unwrap(), Some(ResponseEvent::End));
+/// // The backend closed the connection:
+/// assert_eq!(codec.decode_eof(&mut wire).unwrap(), Some(ResponseEvent::End));
 /// ```
 #[derive(Debug, Clone)]
 pub struct GatewayCodec {

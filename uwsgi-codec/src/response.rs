@@ -257,7 +257,9 @@ pub struct HeaderField {
 /// How the body of a decoded response is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
-    /// No body (204, 304, 1xx, or a response to HEAD).
+    /// No body (204, 304, or a response to HEAD). Whatever the backend sends after the
+    /// head is read and dropped until the connection closes: uWSGI sends the
+    /// application's body even for HEAD, and nginx drops it the same way.
     None,
     /// Exactly this many bytes (Content-Length).
     Length(u64),
@@ -313,6 +315,7 @@ enum DecodeState {
     Length { expected: u64, remaining: u64 },
     Chunked(ChunkedDecoder),
     UntilClose,
+    Discard,
     End,
     Done,
     Failed,
@@ -364,7 +367,7 @@ impl ResponseDecoder {
     }
 
     /// Marks the response as the answer to a HEAD request: it has no body, whatever its
-    /// Content-Length says.
+    /// Content-Length says; bytes after the head are dropped until the connection closes.
     #[must_use]
     pub fn for_head_request(mut self) -> Self {
         self.head_request = true;
@@ -415,7 +418,7 @@ impl ResponseDecoder {
                 received: expected - remaining,
             }),
             DecodeState::Chunked(_) => Err(Error::TruncatedChunked),
-            DecodeState::UntilClose | DecodeState::End => {
+            DecodeState::UntilClose | DecodeState::Discard | DecodeState::End => {
                 self.state = DecodeState::Done;
                 return Ok(Some(ResponseEvent::End));
             }
@@ -466,6 +469,10 @@ impl ResponseDecoder {
                     return Ok(None);
                 }
                 Ok(Some(ResponseEvent::Body(src.split().freeze())))
+            }
+            DecodeState::Discard => {
+                src.clear();
+                Ok(None)
             }
             DecodeState::End => {
                 self.state = DecodeState::Done;
@@ -539,7 +546,8 @@ impl ResponseDecoder {
         let framing = self.framing(parsed.status, &headers)?;
         self.state = match framing {
             _ if (100..200).contains(&parsed.status) => DecodeState::Head { scanned: 0 },
-            BodyFraming::None | BodyFraming::Length(0) => DecodeState::End,
+            BodyFraming::None => DecodeState::Discard,
+            BodyFraming::Length(0) => DecodeState::End,
             BodyFraming::Length(length) => DecodeState::Length {
                 expected: length,
                 remaining: length,
@@ -898,13 +906,15 @@ mod tests {
             let events = decode_all(input, &mut ResponseDecoder::default()).unwrap();
             assert_eq!(events.len(), 2);
         }
+        // uWSGI sends the body even for HEAD; it is dropped.
         let mut decoder = ResponseDecoder::default().for_head_request();
         let events = decode_all(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
             &mut decoder,
         )
         .unwrap();
         assert_eq!(events.len(), 2);
+        assert_eq!(events[1], ResponseEvent::End);
     }
 
     #[test]
