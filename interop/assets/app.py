@@ -1,5 +1,4 @@
 """WSGI application the interop suite runs under uWSGI (uwsgi and FastCGI sockets)."""
-import json
 import zlib
 
 
@@ -22,13 +21,17 @@ def application(environ, start_response):
         return [body]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
-    answer = {
-        "environ": {k: v for k, v in environ.items() if isinstance(v, str)},
-        "url_scheme": environ["wsgi.url_scheme"],
-        "body_len": len(body),
-        "body_crc32": zlib.crc32(body),
-    }
-    data = json.dumps(answer, sort_keys=True).encode("latin-1")
-    start_response("200 OK", [("Content-Type", "application/json"),
+    # Plain lines instead of JSON, so that any byte survives: values go back to the
+    # bytes they came from (PEP 3333 native strings are latin-1) and out as hex.
+    lines = [
+        "body_len\t%d" % len(body),
+        "body_crc32\t%d" % zlib.crc32(body),
+        "url_scheme\t%s" % environ["wsgi.url_scheme"],
+    ]
+    for name, value in sorted(environ.items()):
+        if isinstance(value, str):
+            lines.append("env\t%s\t%s" % (name, value.encode("latin-1").hex()))
+    data = ("\n".join(lines) + "\n").encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(data)))])
     return [data]

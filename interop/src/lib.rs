@@ -7,6 +7,7 @@
 //! the build sets `CGI_CODECS_SKIP_INTEROP=1`, which compiles them as ignored.
 #![forbid(unsafe_code)]
 
+pub mod app_answer;
 pub mod checksum;
 pub mod environ;
 pub mod fcgi;
@@ -16,3 +17,4 @@ pub mod peer;
 pub mod php;
 pub mod scratch;
 pub mod uwsgi;
+pub mod uwsgi_client;

@@ -7,6 +7,11 @@ use crate::http_client;
 use crate::peer::{Peer, free_port, require};
 use crate::scratch::ScratchDir;
 
+/// The WSGI application of the tests: `/ready`; `/bytes?n=N` answers N bytes of
+/// [`crate::checksum::pattern`]; anything else answers JSON with the environ's string
+/// values, `wsgi.url_scheme`, and the body's length and CRC-32.
+pub const APP: &str = include_str!("../assets/app.py");
+
 /// A running uWSGI instance.
 #[derive(Debug)]
 pub struct Uwsgi {
@@ -20,13 +25,20 @@ pub struct Uwsgi {
 }
 
 impl Uwsgi {
-    /// Starts uWSGI with the python3 plugin serving `app_source` (a WSGI module that defines
-    /// `application`) and waits until a request through its HTTP socket gets an answer: uWSGI
+    /// Starts uWSGI with the python3 plugin serving [`APP`] and waits until a request through its HTTP socket gets an answer: uWSGI
     /// binds its sockets before its workers exist, so an open port is not readiness.
     ///
     /// # Panics
     /// When uwsgi or its python3 plugin is missing, or it does not get ready in 15 s.
-    pub fn start(dir: &ScratchDir, app_source: &str) -> Uwsgi {
+    pub fn start(dir: &ScratchDir) -> Uwsgi {
+        Self::start_app(dir, APP)
+    }
+
+    /// Starts uWSGI serving `app_source` instead of [`APP`].
+    ///
+    /// # Panics
+    /// As [`Uwsgi::start`].
+    pub fn start_app(dir: &ScratchDir, app_source: &str) -> Uwsgi {
         let uwsgi = require("uwsgi", "uwsgi-core uwsgi-plugin-python3");
         assert!(
             std::path::Path::new("/usr/lib/uwsgi/plugins/python3_plugin.so").exists(),
