@@ -25,9 +25,30 @@ static TABLE: [u32; 256] = table();
 
 /// The CRC-32 of `data`.
 pub fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |c, &b| {
-        TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
-    })
+    Crc32::default().update(data).value()
+}
+
+/// A CRC-32 computed piece by piece.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Crc32 {
+    /// The running value, not yet inverted; 0 for nothing seen (the inverted start value).
+    inverted: u32,
+}
+
+impl Crc32 {
+    /// Adds `data`.
+    #[must_use]
+    pub fn update(self, data: &[u8]) -> Crc32 {
+        let c = data.iter().fold(!self.inverted, |c, &b| {
+            TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+        });
+        Crc32 { inverted: !c }
+    }
+
+    /// The CRC-32 of everything added.
+    pub fn value(self) -> u32 {
+        self.inverted
+    }
 }
 
 /// The bytes the test applications send for a response of `n` bytes: `i % 251` repeated
@@ -42,5 +63,10 @@ mod tests {
     fn known_answers() {
         assert_eq!(super::crc32(b""), 0);
         assert_eq!(super::crc32(b"123456789"), 0xCBF4_3926);
+        let pieces = super::Crc32::default()
+            .update(b"1234")
+            .update(b"")
+            .update(b"56789");
+        assert_eq!(pieces.value(), 0xCBF4_3926);
     }
 }

@@ -46,6 +46,14 @@ impl Connection {
         })
     }
 
+    /// The client-side port of the connection (the server's REMOTE_PORT).
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn local_port(&self) -> std::io::Result<u16> {
+        Ok(self.stream.local_addr()?.port())
+    }
+
     /// Sends a request with the given extra header lines and body, and reads the response.
     pub fn request(
         &mut self,

@@ -16,5 +16,6 @@ pub mod nginx;
 pub mod peer;
 pub mod php;
 pub mod scratch;
+pub mod servers;
 pub mod uwsgi;
 pub mod uwsgi_client;

@@ -17,14 +17,15 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Starts nginx with `locations` (directives inside its one `server` block, which
+    /// Starts nginx with `http` (directives in its `http` block, e.g. `upstream`s) and
+    /// `locations` (directives inside its one `server` block, which
     /// listens on a free loopback port with `server_name localhost`), with copies of the
     /// stock `fastcgi_params`, `fastcgi.conf` and `uwsgi_params` beside the config so that
     /// `include fastcgi.conf;` works, and waits until it answers.
     ///
     /// # Panics
     /// When nginx is missing or does not get ready in 10 s.
-    pub fn start(dir: &ScratchDir, locations: &str) -> Nginx {
+    pub fn start(dir: &ScratchDir, http: &str, locations: &str) -> Nginx {
         let nginx = require("nginx", "nginx-light");
         let port = free_port();
         let root = dir.path().join("nginx");
@@ -41,7 +42,7 @@ impl Nginx {
              http {{\n  access_log off;\n\
                client_body_temp_path {r}/body;\n  fastcgi_temp_path {r}/fastcgi;\n\
                uwsgi_temp_path {r}/uwsgi;\n  proxy_temp_path {r}/proxy;\n  scgi_temp_path {r}/scgi;\n\
-               client_max_body_size 64m;\n\
+               client_max_body_size 64m;\n{http}\n\
                server {{\n    listen 127.0.0.1:{port};\n    server_name localhost;\n\
                  location = /__ready {{ return 200 \"ready\"; }}\n{locations}\n  }}\n}}\n"
         );
@@ -68,6 +69,26 @@ impl Nginx {
             dir: root,
             peer,
         }
+    }
+
+    /// The version nginx reports, e.g. `1.22.1` (for SERVER_SOFTWARE).
+    ///
+    /// # Panics
+    /// When `nginx -v` cannot be run.
+    pub fn version() -> String {
+        let out = Command::new(require("nginx", "nginx-light"))
+            .arg("-v")
+            .output()
+            .unwrap_or_else(|e| panic!("nginx -v: {e}"));
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.trim()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// nginx's error log (and anything it printed).
