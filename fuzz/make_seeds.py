@@ -44,10 +44,13 @@ def main():
         if name.endswith("c2s"):
             write("fastcgi_server", name + "-single", b"\x00" + data[:LIMIT])
             write("fastcgi_server", name + "-mpx", b"\x01" + data[:LIMIT])
+        else:
+            write("fastcgi_client", name, data[:LIMIT])
         params = b"".join(c for t, _, c in records(data) if t == 4)
         if params:
             write("fastcgi_params", name, params[:LIMIT])
             write("fastcgi_params_roundtrip", name, params[:LIMIT])
+            write("fastcgi_exchange", name, params[:LIMIT])
         stdout = b"".join(c for t, _, c in records(data) if t == 6)
         if stdout:
             write("cgi_response_head", name, stdout[:2048])

@@ -31,3 +31,31 @@ pub fn cgi_response_head(data: &[u8]) {
         "response head depends on how the input arrived"
     );
 }
+
+/// The application side's environ → HTTP request conversion never panics on any vars
+/// block, and what it accepts is consistent with the environ it came from.
+pub fn environ_to_request(data: &[u8]) {
+    let Ok(env) = uwsgi_codec::decode_vars(bytes::Bytes::copy_from_slice(data), usize::MAX) else {
+        return;
+    };
+    let Ok(request) = cgi_env::CgiRequest::from_environ(&env) else {
+        return;
+    };
+    assert_eq!(
+        Some(request.parts.method.as_str().as_bytes()),
+        env.get("REQUEST_METHOD")
+    );
+    if let Some(len) = request.content_length {
+        let declared = env
+            .get("CONTENT_LENGTH")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(
+            Some(len),
+            declared,
+            "content length not from CONTENT_LENGTH"
+        );
+    }
+    let _ = cgi_env::wsgi_url_scheme(&env, cgi_env::ProxyTrust::Untrusted);
+    let _ = cgi_env::check_pep3333(&env);
+}

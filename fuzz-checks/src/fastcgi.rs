@@ -4,8 +4,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use fastcgi_codec::{
-    Chunks, ErrorScope, Limits, Padding, ParamsDecoder, Record, RecordDecoder, RecordEncoder,
-    RecordType, ServerConfig, ServerConnection, ServerEvent, encode_params,
+    Chunks, ClientConfig, ClientConnection, ClientEvent, ErrorScope, Limits, Padding,
+    ParamsDecoder, ProtocolStatus, Record, RecordDecoder, RecordEncoder, RecordType, Role,
+    ServerConfig, ServerConnection, ServerEvent, encode_params,
 };
 
 use crate::split::{cut_points, pieces};
@@ -207,5 +208,178 @@ pub fn fastcgi_server(data: &[u8]) {
     assert_eq!(
         whole, split,
         "server events depend on how the input was split"
+    );
+}
+
+/// What a client connection reported: events (stream chunks joined) and errors.
+#[derive(Debug, PartialEq, Eq)]
+enum ClientSeen {
+    Stdout(u16, Vec<u8>),
+    Stderr(u16, Vec<u8>),
+    Other(String),
+    Error(String),
+}
+
+fn run_client(pieces: &[&[u8]]) -> Vec<ClientSeen> {
+    let mut conn = ClientConnection::new(ClientConfig::default());
+    let id = conn
+        .begin_request(Role::Responder, true)
+        .expect("first request");
+    conn.send_params(id, &Environ::new()).expect("params");
+    conn.end_stdin(id).expect("stdin");
+    let _ = conn.take_output();
+    let mut buf = BytesMut::new();
+    let mut seen: Vec<ClientSeen> = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match conn.receive(&mut buf) {
+                Ok(Some(ClientEvent::Stdout { request_id, chunk })) => match seen.last_mut() {
+                    Some(ClientSeen::Stdout(id, prev)) if *id == request_id => {
+                        prev.extend_from_slice(&chunk)
+                    }
+                    _ => seen.push(ClientSeen::Stdout(request_id, chunk.to_vec())),
+                },
+                Ok(Some(ClientEvent::Stderr { request_id, chunk })) => match seen.last_mut() {
+                    Some(ClientSeen::Stderr(id, prev)) if *id == request_id => {
+                        prev.extend_from_slice(&chunk)
+                    }
+                    _ => seen.push(ClientSeen::Stderr(request_id, chunk.to_vec())),
+                },
+                Ok(Some(other)) => seen.push(ClientSeen::Other(format!("{other:?}"))),
+                Ok(None) => break,
+                Err(error) if error.scope() == ErrorScope::Request => {
+                    seen.push(ClientSeen::Error(error.to_string()))
+                }
+                Err(error) => {
+                    seen.push(ClientSeen::Error(error.to_string()));
+                    return seen;
+                }
+            }
+        }
+    }
+    if let Err(error) = conn.receive_eof() {
+        seen.push(ClientSeen::Error(error.to_string()));
+    }
+    seen
+}
+
+/// The gateway-side connection never panics on any answer and reports the same for any
+/// split of it.
+pub fn fastcgi_client(data: &[u8]) {
+    assert_eq!(
+        run_client(&[data]),
+        run_client(&pieces(data, &cut_points(data))),
+        "client events depend on the split"
+    );
+}
+
+#[derive(Debug, Arbitrary)]
+struct Conversation {
+    vars: Vec<(Vec<u8>, Vec<u8>)>,
+    body: Vec<u8>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    app_status: u32,
+    keep_conn: bool,
+    pad: bool,
+}
+
+/// Both sides agree: the application decodes what the gateway encodes (params and body),
+/// and the gateway decodes what the application answers (stdout, stderr, end).
+pub fn fastcgi_exchange(data: &[u8]) {
+    let Ok(input) = Conversation::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let env: Environ = input.vars.iter().map(|(n, v)| (n, v)).collect();
+    let padding = if input.pad {
+        Padding::Align8
+    } else {
+        Padding::None
+    };
+    let mut client = ClientConnection::new(ClientConfig {
+        padding,
+        ..ClientConfig::default()
+    });
+    let id = client
+        .begin_request(Role::Responder, input.keep_conn)
+        .expect("begin");
+    if client.send_params(id, &env).is_err() {
+        // Only a pair too large for one record is refused.
+        assert!(
+            env.iter()
+                .any(|(n, v)| cgi_env::fastcgi_pair_len(n.len(), v.len())
+                    > usize::from(padding.max_content()))
+        );
+        return;
+    }
+    client
+        .send_stdin(id, Bytes::from(input.body.clone()))
+        .expect("stdin");
+    client.end_stdin(id).expect("end stdin");
+    let mut wire = client.take_output().to_bytes_mut();
+
+    let mut server = ServerConnection::new(ServerConfig::default());
+    let mut reported = Vec::new();
+    loop {
+        match server.receive(&mut wire) {
+            Ok(Some(event)) => push_joined(&mut reported, Reported::Event(event)),
+            Ok(None) => break,
+            Err(error) => panic!("the server refused our client's request: {error}"),
+        }
+    }
+    let mut expected = vec![
+        Reported::Event(ServerEvent::RequestBegun {
+            request_id: id,
+            role: Role::Responder,
+            keep_conn: input.keep_conn,
+        }),
+        Reported::Event(ServerEvent::Params {
+            request_id: id,
+            params: env,
+        }),
+    ];
+    if !input.body.is_empty() {
+        expected.push(Reported::Event(ServerEvent::Stdin {
+            request_id: id,
+            chunk: Bytes::from(input.body),
+        }));
+    }
+    expected.push(Reported::Event(ServerEvent::StdinEnd { request_id: id }));
+    assert_eq!(reported, expected, "server side of the exchange");
+
+    server
+        .send_stderr(id, Bytes::from(input.stderr.clone()))
+        .expect("stderr");
+    server
+        .send_stdout(id, Bytes::from(input.stdout.clone()))
+        .expect("stdout");
+    server.end_request(id, input.app_status).expect("end");
+    assert_eq!(server.should_close(), !input.keep_conn);
+    let mut answer = server.take_output().to_bytes_mut();
+    let (mut stdout, mut stderr, mut end) = (Vec::new(), Vec::new(), None);
+    while let Some(event) = client
+        .receive(&mut answer)
+        .expect("our server's answer decodes")
+    {
+        match event {
+            ClientEvent::Stdout { chunk, .. } => stdout.extend_from_slice(&chunk),
+            ClientEvent::Stderr { chunk, .. } => stderr.extend_from_slice(&chunk),
+            ClientEvent::End {
+                app_status,
+                protocol_status,
+                ..
+            } => end = Some((app_status, protocol_status)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        (stdout, stderr),
+        (input.stdout, input.stderr),
+        "client side of the exchange"
+    );
+    assert_eq!(
+        end,
+        Some((input.app_status, ProtocolStatus::RequestComplete))
     );
 }

@@ -12,9 +12,14 @@
 mod cgi;
 mod fastcgi;
 mod split;
+mod uwsgi;
 
-pub use cgi::cgi_response_head;
-pub use fastcgi::{fastcgi_params, fastcgi_params_roundtrip, fastcgi_records, fastcgi_server};
+pub use cgi::{cgi_response_head, environ_to_request};
+pub use fastcgi::{
+    fastcgi_client, fastcgi_exchange, fastcgi_params, fastcgi_params_roundtrip, fastcgi_records,
+    fastcgi_server,
+};
+pub use uwsgi::{uwsgi_packet, uwsgi_request, uwsgi_response, uwsgi_roundtrip, uwsgi_vars};
 
 /// A check: takes the fuzzer's bytes, panics when a property breaks.
 pub type Check = fn(&[u8]);
@@ -25,5 +30,13 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fastcgi_params", fastcgi_params),
     ("fastcgi_params_roundtrip", fastcgi_params_roundtrip),
     ("fastcgi_server", fastcgi_server),
+    ("fastcgi_client", fastcgi_client),
+    ("fastcgi_exchange", fastcgi_exchange),
+    ("uwsgi_packet", uwsgi_packet),
+    ("uwsgi_vars", uwsgi_vars),
+    ("uwsgi_request", uwsgi_request),
+    ("uwsgi_response", uwsgi_response),
+    ("uwsgi_roundtrip", uwsgi_roundtrip),
     ("cgi_response_head", cgi_response_head),
+    ("environ_to_request", environ_to_request),
 ];

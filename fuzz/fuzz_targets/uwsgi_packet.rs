@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target: see `fuzz_checks::uwsgi_packet` for the properties it checks.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_checks::uwsgi_packet(data));
