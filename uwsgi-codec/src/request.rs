@@ -111,6 +111,11 @@ enum DecodeState {
 /// Pings are handed to the caller as [`RequestEvent::Ping`]; the caller writes
 /// [`pong_bytes`] and closes.
 ///
+/// The body length is CONTENT_LENGTH only. A raw chunked body announced by
+/// `HTTP_TRANSFER_ENCODING: chunked` without CONTENT_LENGTH (which uWSGI can read through
+/// its chunked-input API, and which nginx never sends) is not read: its bytes come after a
+/// body-less request and are refused as [`Error::TrailingBytes`].
+///
 /// ```
 /// use bytes::BytesMut;
 /// use uwsgi_codec::{Limits, RequestDecoder, RequestEvent};
