@@ -445,6 +445,23 @@ mod tests {
     }
 
     #[test]
+    fn vars_and_body_point_into_the_receive_buffer() {
+        let mut wire = request(&[("CONTENT_LENGTH", "3"), ("K", "value")], b"abc");
+        let base = wire.as_ptr() as usize;
+        let len = wire.len();
+        let mut decoder = RequestDecoder::default();
+        let Some(RequestEvent::Head(head)) = decoder.decode(&mut wire).unwrap() else {
+            panic!("no head")
+        };
+        let value = head.environ.get("K").unwrap();
+        assert_eq!(value.as_ptr() as usize, base + len - 3 - 5);
+        let Some(RequestEvent::Body(body)) = decoder.decode(&mut wire).unwrap() else {
+            panic!("no body")
+        };
+        assert_eq!(body.as_ptr() as usize, base + len - 3);
+    }
+
+    #[test]
     fn request_without_content_length_has_no_body() {
         let mut wire = request(&[("REQUEST_METHOD", "GET"), ("CONTENT_LENGTH", "")], b"");
         let mut decoder = RequestDecoder::default();
