@@ -10,7 +10,7 @@ use cgi_env::Environ;
 use crate::error::{Error, escaped};
 use crate::limits::Limits;
 use crate::packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Signal};
-use crate::vars::{decode_vars, encode_request_packet, encoded_vars_len};
+use crate::vars::{decode_vars, encode_request_packet, encode_vars, encoded_vars_len};
 
 /// Parses a CONTENT_LENGTH value strictly: ASCII digits only (no sign, no spaces), at
 /// least one, and no overflow of a u64. An empty value means "no body", as nginx sends it
@@ -63,6 +63,52 @@ pub struct RequestHead {
     pub environ: Environ,
     /// CONTENT_LENGTH, 0 when absent or empty.
     pub content_length: u64,
+}
+
+impl RequestHead {
+    /// Reads a request packet: its payload is the vars block, decoded without copying.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use cgi_env::Environ;
+    /// use uwsgi_codec::{Modifier1, RequestHead};
+    ///
+    /// let env: Environ = [("CONTENT_LENGTH", "12")].into_iter().collect();
+    /// let head = RequestHead { modifier1: Modifier1::RACK, modifier2: 0, environ: env, content_length: 12 };
+    /// let packet = head.to_packet().unwrap();
+    /// assert_eq!(packet.modifier1(), Modifier1::RACK);
+    /// assert_eq!(RequestHead::from_packet(packet, 128).unwrap(), head);
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::EmptyVarsBlock`], [`Error::Vars`], [`Error::InvalidContentLength`].
+    pub fn from_packet(packet: Packet, max_vars: usize) -> Result<RequestHead, Error> {
+        let modifier1 = packet.modifier1();
+        let modifier2 = packet.modifier2();
+        if packet.payload().is_empty() {
+            return Err(Error::EmptyVarsBlock { modifier1 });
+        }
+        let environ = decode_vars(packet.into_payload(), max_vars)?;
+        let content_length = environ_content_length(&environ)?;
+        Ok(RequestHead {
+            modifier1,
+            modifier2,
+            environ,
+            content_length,
+        })
+    }
+
+    /// The request packet for these modifiers and vars (the vars are copied into the
+    /// payload; `content_length` is not consulted, CONTENT_LENGTH in the environ is what
+    /// goes on the wire).
+    ///
+    /// # Errors
+    /// [`Error::Vars`] when the environ does not fit in a vars block.
+    pub fn to_packet(&self) -> Result<Packet, Error> {
+        let mut payload = BytesMut::new();
+        encode_vars(&self.environ, &mut payload)?;
+        Packet::new(self.modifier1, self.modifier2, payload.freeze())
+    }
 }
 
 /// What the application side reads off a connection.
@@ -261,10 +307,8 @@ impl RequestDecoder {
                 _ => RequestEvent::Packet(packet),
             }));
         }
-        let modifier1 = packet.modifier1();
-        let modifier2 = packet.modifier2();
-        let environ = decode_vars(packet.into_payload(), self.limits.max_vars)?;
-        let content_length = environ_content_length(&environ)?;
+        let head = RequestHead::from_packet(packet, self.limits.max_vars)?;
+        let content_length = head.content_length;
         if let Some(limit) = self.limits.max_body.filter(|&limit| content_length > limit) {
             return Err(Error::BodyTooLarge {
                 content_length,
@@ -279,12 +323,7 @@ impl RequestDecoder {
                 remaining: content_length,
             }
         };
-        Ok(Some(RequestEvent::Head(RequestHead {
-            modifier1,
-            modifier2,
-            environ,
-            content_length,
-        })))
+        Ok(Some(RequestEvent::Head(head)))
     }
 }
 
