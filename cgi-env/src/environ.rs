@@ -137,6 +137,7 @@ impl Environ {
     /// legal on the wire; [`Environ::get`] then answers with the last one). The bytes are
     /// copied into the environ.
     pub fn append(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.compact_if_sparse();
         let name = self.own(name.as_ref());
         let value = self.own(value.as_ref());
         self.entries.push(Entry { name, value });
@@ -149,6 +150,7 @@ impl Environ {
         let value = value.as_ref();
         match self.position(name) {
             Some(first) => {
+                self.compact_if_sparse();
                 let value = self.own(value);
                 if let Some(entry) = self.entries.get_mut(first) {
                     entry.value = value;
@@ -275,12 +277,16 @@ impl Environ {
         }
     }
 
-    fn own(&mut self, bytes: &[u8]) -> Slot {
-        // The owned buffer only grows while variables are replaced; compact it once it
-        // holds more dead bytes than live ones, so repeated `insert`s stay bounded.
+    /// The owned buffer only grows while variables are replaced; compact it once it holds
+    /// more dead bytes than live ones, so repeated `insert`s stay bounded. Called before a
+    /// variable's slots are made, never between them: compaction moves owned bytes.
+    fn compact_if_sparse(&mut self) {
         if self.owned.len() > 4096 && self.owned.len() / 2 > self.owned_live_len() {
             self.compact_owned();
         }
+    }
+
+    fn own(&mut self, bytes: &[u8]) -> Slot {
         let start = self.owned.len();
         self.owned.extend_from_slice(bytes);
         Slot {
@@ -534,6 +540,22 @@ mod tests {
             env.owned.len()
         );
         assert_eq!(env.get("BIG"), Some(&value[..]));
+    }
+
+    #[test]
+    fn long_names_survive_compaction() {
+        let mut env = Environ::new();
+        for _ in 0..8 {
+            env.insert("V", vec![b'v'; 2000]);
+        }
+        let name = vec![b'k'; 65536];
+        env.append(&name, "x");
+        env.append("SHORT", vec![b's'; 5000]);
+        assert_eq!(env.get(&name), Some(&b"x"[..]));
+        assert_eq!(env.get("V"), Some(&[b'v'; 2000][..]));
+        assert_eq!(env.get("SHORT"), Some(&[b's'; 5000][..]));
+        let names: Vec<usize> = env.iter().map(|(n, _)| n.len()).collect();
+        assert_eq!(names, vec![1, 65536, 5]);
     }
 
     #[test]
