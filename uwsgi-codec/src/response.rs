@@ -137,36 +137,41 @@ impl ResponseWriter {
         if self.state != WriteState::Head {
             return Err(Error::Misuse("response head already written"));
         }
-        let mut head = BytesMut::with_capacity(64);
-        head.put_slice(self.protocol.as_bytes());
-        head.put_u8(b' ');
-        head.put_slice(status.as_str().as_bytes());
-        head.put_u8(b' ');
-        head.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
-        head.put_slice(b"\r\n");
+        // Written straight into `dst`, and cut back off if a header turns out invalid, so
+        // that nothing is written on error and the head is not copied twice.
+        let start = dst.len();
+        dst.put_slice(self.protocol.as_bytes());
+        dst.put_u8(b' ');
+        dst.put_slice(status.as_str().as_bytes());
+        dst.put_u8(b' ');
+        dst.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        dst.put_slice(b"\r\n");
         let mut declared = None;
         for (name, value) in headers {
             let (name, value) = (name.as_ref(), value.as_ref());
-            if !is_token(name) {
-                return Err(Error::InvalidHeaderName {
+            let checked = if !is_token(name) {
+                Err(Error::InvalidHeaderName {
                     name: escaped(name),
-                });
-            }
-            if !is_field_value(value) {
-                return Err(Error::InvalidHeaderValue {
+                })
+            } else if !is_field_value(value) {
+                Err(Error::InvalidHeaderValue {
                     name: escaped(name),
-                });
+                })
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                parse_header_length(value, declared).map(|len| declared = Some(len))
+            } else {
+                Ok(())
+            };
+            if let Err(error) = checked {
+                dst.truncate(start);
+                return Err(error);
             }
-            if name.eq_ignore_ascii_case(b"content-length") {
-                declared = Some(parse_header_length(value, declared)?);
-            }
-            head.put_slice(name);
-            head.put_slice(b": ");
-            head.put_slice(value);
-            head.put_slice(b"\r\n");
+            dst.put_slice(name);
+            dst.put_slice(b": ");
+            dst.put_slice(value);
+            dst.put_slice(b"\r\n");
         }
-        head.put_slice(b"\r\n");
-        dst.extend_from_slice(&head);
+        dst.put_slice(b"\r\n");
         self.state = WriteState::Body { declared, sent: 0 };
         Ok(())
     }

@@ -27,20 +27,30 @@ use crate::packet::{Header, Modifier1};
 /// [`VarsError::EmptyKey`], [`VarsError::PastEnd`], [`VarsError::MissingValueLength`],
 /// [`VarsError::TrailingBytes`], [`VarsError::TooManyVars`].
 pub fn decode_vars(block: Bytes, max_vars: usize) -> Result<Environ, VarsError> {
-    let ranges = scan_vars(&block, max_vars)?;
-    let mut env = Environ::with_capacity(ranges.len());
+    // Two passes over the block, so that the environ's index is the one allocation: the
+    // first checks everything and counts, the second records the ranges.
+    let count = scan_vars(&block, max_vars, |_, _| {})?;
+    let mut env = Environ::with_capacity(count);
+    let view = block.clone();
     let segment = env.add_segment(block)?;
-    for (key, value) in ranges {
-        env.push_segment_var(segment, key, value)?;
-    }
+    let mut pushed = Ok(());
+    scan_vars(&view, max_vars, |key, value| {
+        if pushed.is_ok() {
+            pushed = env.push_segment_var(segment, key, value);
+        }
+    })?;
+    pushed?;
     Ok(env)
 }
 
-type VarRanges = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
-
-/// Checks the whole block first, so that a malformed block leaves no half-built environ.
-fn scan_vars(block: &[u8], max_vars: usize) -> Result<VarRanges, VarsError> {
-    let mut ranges = Vec::new();
+/// Walks the block, checking every length before it is used, and calls `visit` with the
+/// key and value ranges of each var; returns how many there are.
+fn scan_vars(
+    block: &[u8],
+    max_vars: usize,
+    mut visit: impl FnMut(std::ops::Range<usize>, std::ops::Range<usize>),
+) -> Result<usize, VarsError> {
+    let mut count = 0;
     let mut offset = 0;
     while offset < block.len() {
         let Some(key_len) = read_len(block, offset) else {
@@ -52,7 +62,7 @@ fn scan_vars(block: &[u8], max_vars: usize) -> Result<VarRanges, VarsError> {
         if key_len == 0 {
             return Err(VarsError::EmptyKey { offset });
         }
-        if ranges.len() >= max_vars {
+        if count >= max_vars {
             return Err(VarsError::TooManyVars {
                 limit: max_vars,
                 offset,
@@ -67,9 +77,10 @@ fn scan_vars(block: &[u8], max_vars: usize) -> Result<VarRanges, VarsError> {
         };
         let value = field(block, value_offset, value_len, VarPart::Value)?;
         offset = value.end;
-        ranges.push((key, value));
+        count += 1;
+        visit(key, value);
     }
-    Ok(ranges)
+    Ok(count)
 }
 
 fn read_len(block: &[u8], offset: usize) -> Option<u16> {
