@@ -19,3 +19,8 @@ pub mod scratch;
 pub mod servers;
 pub mod uwsgi;
 pub mod uwsgi_client;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
