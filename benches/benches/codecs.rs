@@ -1,1 +1,807 @@
-fn main() {}
+//! FastCGI vs uwsgi, ours vs memcpy and vs other crates, on the same inputs in one run.
+//!
+//! `cargo bench -p benches --bench codecs` runs every measurement, then prints a Markdown
+//! summary (medians, throughput, ratios, allocations per request). `-- --quick` or
+//! `BENCH_QUICK=1` gives a fast smoke run. Criterion's HTML report stays under
+//! `target/criterion` (or `$CARGO_TARGET_DIR/criterion`).
+#![deny(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use benches::estimates::{criterion_dir, read_median};
+use benches::inputs::{
+    PHP_FPM_CONN1_RESPONSE, body, fastcgi_client_params, fastcgi_request, fresh_fastcgi_client,
+    php_fpm_response, post_environ, typical_environ, uwsgi_request, uwsgi_response,
+};
+use benches::memory_stream::{MemoryDuplex, block_on};
+use benches::summary::{Allocations, Row, format_ratio, ratio, render_allocations, render_timings};
+use bytes::{Bytes, BytesMut};
+use cgi_env::{Environ, Parsed, ResponseHeadParser};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
+use fastcgi_codec::{ClientConnection, ClientEvent, ServerConfig, ServerConnection, ServerEvent};
+use uwsgi_codec::{
+    Limits, RequestDecoder, RequestEncoder, RequestEvent, ResponseDecoder, ResponseEvent,
+};
+
+// ---------------------------------------------------------------------------------------
+// Counting allocator
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The system allocator, counting allocation calls (alloc, alloc_zeroed, realloc).
+struct CountingAllocator;
+
+fn record_allocation(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+}
+
+// Sound: every method forwards its arguments unchanged to `System`, which upholds the
+// `GlobalAlloc` contract, and returns `System`'s result unchanged; the only other work is
+// relaxed atomic counter updates, which neither allocate nor touch the memory. The caller's
+// obligations (valid layout, pointer from this allocator) are passed on as they are.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record_allocation(layout.size());
+        // SAFETY: the caller's contract for `alloc` is the same as `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation here does) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record_allocation(layout.size());
+        // SAFETY: as `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record_allocation(new_size);
+        // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees `new_size`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Runs `f` once and counts the allocations it makes (its result is dropped afterwards,
+/// outside the count).
+fn count_allocations<R>(f: impl FnOnce() -> R) -> Allocations {
+    let count = ALLOCATIONS.load(Ordering::Relaxed);
+    let bytes = ALLOCATED_BYTES.load(Ordering::Relaxed);
+    let result = f();
+    let allocations = Allocations {
+        count: ALLOCATIONS.load(Ordering::Relaxed) - count,
+        bytes: ALLOCATED_BYTES.load(Ordering::Relaxed) - bytes,
+    };
+    drop(result);
+    allocations
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const BODY_SIZES: [(usize, &str); 4] = [
+    (4 * KIB, "4KiB"),
+    (64 * KIB, "64KiB"),
+    (MIB, "1MiB"),
+    (16 * MIB, "16MiB"),
+];
+const RESPONSE_SIZES: [(usize, &str); 2] = [(KIB, "1KiB"), (MIB, "1MiB")];
+
+/// Names of the other crates, as resolved in Cargo.lock.
+const FASTCGI_CLIENT: &str = "fastcgi-client-0.12.0";
+const TOKIO_FASTCGI: &str = "tokio-fastcgi-1.3.0";
+
+struct Typical {
+    env: Environ,
+    /// BEGIN_REQUEST, PARAMS, empty PARAMS, empty STDIN: what nginx writes for a GET.
+    fastcgi: Bytes,
+    /// Header and vars.
+    uwsgi: Bytes,
+}
+
+impl Typical {
+    fn new() -> Self {
+        let env = typical_environ();
+        let (head, stdin) = fastcgi_request(&env, &Bytes::new());
+        let mut fastcgi = BytesMut::from(&head[..]);
+        fastcgi.extend_from_slice(&stdin);
+        let (uwsgi, _) = uwsgi_request(&env, &Bytes::new());
+        Typical {
+            env,
+            fastcgi: fastcgi.freeze(),
+            uwsgi,
+        }
+    }
+}
+
+/// Most input bytes set up ahead of one timed batch: inputs a decoder consumes must be
+/// fresh copies, and copying 16 MiB costs far more than decoding it without a copy.
+const BATCH_INPUT_BUDGET: usize = 256 * KIB;
+const MAX_BATCH: u64 = 1_000;
+
+/// Like criterion's `iter_batched`, but a sample runs at most a budget's worth of
+/// iterations (fresh inputs made untimed before them) and reports the time scaled to the
+/// iterations criterion asked for. Without the cap, a zero-copy decode of 16 MiB that
+/// takes microseconds would make criterion ask for so many iterations that copying their
+/// inputs would take hours.
+fn iter_fresh<I, O>(
+    b: &mut Bencher<'_>,
+    input_len: usize,
+    mut setup: impl FnMut() -> I,
+    mut routine: impl FnMut(I) -> O,
+) {
+    let cap = (BATCH_INPUT_BUDGET / input_len.max(1)).clamp(1, MAX_BATCH as usize) as u64;
+    b.iter_custom(|iters| {
+        let real = iters.clamp(1, cap);
+        let inputs: Vec<I> = (0..real).map(|_| setup()).collect();
+        let mut outputs = Vec::with_capacity(inputs.len());
+        let start = Instant::now();
+        for input in inputs {
+            outputs.push(routine(input));
+        }
+        let elapsed = start.elapsed();
+        drop(black_box(outputs));
+        #[allow(clippy::cast_precision_loss)] // iteration counts are far below 2^52
+        elapsed.mul_f64(iters as f64 / real as f64)
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The operations, shared by the timed benches and the allocation counts
+
+/// Gateway side: BEGIN_REQUEST, PARAMS and the empty STDIN into `dst` (copying path).
+fn fastcgi_encode(env: &Environ, dst: &mut BytesMut) {
+    let (mut conn, id) = fresh_fastcgi_client();
+    conn.send_params(id, env).expect("params fit");
+    conn.end_stdin(id).expect("stdin open");
+    dst.clear();
+    conn.write_output_into(dst);
+}
+
+/// Gateway side, vectored: the same records as a list of `Bytes` for one `writev`.
+fn fastcgi_encode_vectored(env: &Environ) -> fastcgi_codec::Chunks {
+    let (mut conn, id) = fresh_fastcgi_client();
+    conn.send_params(id, env).expect("params fit");
+    conn.end_stdin(id).expect("stdin open");
+    conn.take_output()
+}
+
+/// Application side: a fresh connection reads the request up to its params.
+fn fastcgi_decode(mut input: BytesMut) -> (ServerConnection, Environ) {
+    let mut conn = ServerConnection::new(ServerConfig::default());
+    loop {
+        match conn.receive(&mut input).expect("valid request") {
+            Some(ServerEvent::Params { params, .. }) => return (conn, params),
+            Some(_) => {}
+            None => panic!("request ended before its params"),
+        }
+    }
+}
+
+/// Application side, to the end of the (empty) body: what tokio-fastcgi returns.
+fn fastcgi_decode_whole(mut input: BytesMut) -> (ServerConnection, Environ) {
+    let mut conn = ServerConnection::new(ServerConfig::default());
+    let mut env = None;
+    loop {
+        match conn.receive(&mut input).expect("valid request") {
+            Some(ServerEvent::Params { params, .. }) => env = Some(params),
+            Some(ServerEvent::StdinEnd { .. }) => return (conn, env.expect("params came")),
+            Some(_) => {}
+            None => panic!("request ended before its body"),
+        }
+    }
+}
+
+fn uwsgi_encode(env: &Environ, dst: &mut BytesMut) {
+    dst.clear();
+    RequestEncoder::new()
+        .encode_head(env, dst)
+        .expect("vars fit");
+}
+
+fn uwsgi_limits() -> Limits {
+    Limits::default().with_buffer_size(u16::MAX)
+}
+
+fn uwsgi_decode(mut input: BytesMut) -> (RequestDecoder, uwsgi_codec::RequestHead) {
+    let mut decoder = RequestDecoder::new(uwsgi_limits());
+    loop {
+        match decoder.decode(&mut input).expect("valid request") {
+            Some(RequestEvent::Head(head)) => return (decoder, head),
+            Some(_) => {}
+            None => panic!("request ended before its vars"),
+        }
+    }
+}
+
+/// A gateway connection that sent the typical request and waits for the answer.
+fn fastcgi_client_waiting(env: &Environ) -> ClientConnection {
+    let (mut conn, id) = fresh_fastcgi_client();
+    conn.send_params(id, env).expect("params fit");
+    conn.end_stdin(id).expect("stdin open");
+    drop(conn.take_output());
+    conn
+}
+
+/// Gateway side: a php-fpm response read to END_REQUEST, its CGI head parsed.
+fn fastcgi_response(
+    mut conn: ClientConnection,
+    mut input: BytesMut,
+) -> (ClientConnection, cgi_env::ResponseHead, usize) {
+    let mut parser = ResponseHeadParser::default();
+    let mut head = None;
+    let mut body_len = 0;
+    loop {
+        match conn.receive(&mut input).expect("valid response") {
+            Some(ClientEvent::Stdout { chunk, .. }) => match head {
+                Some(_) => body_len += chunk.len(),
+                // The bench's head fits in the first record, as php-fpm's does.
+                None => match parser.parse(&chunk).expect("valid head") {
+                    Parsed::Complete(parsed) => {
+                        body_len += chunk.len() - parsed.body_offset;
+                        head = Some(parsed);
+                    }
+                    Parsed::Partial => panic!("head split over records"),
+                },
+            },
+            Some(ClientEvent::End { .. }) => return (conn, head.expect("a head"), body_len),
+            Some(_) => {}
+            None => panic!("response ended early"),
+        }
+    }
+}
+
+/// Gateway side: a uwsgi application's raw HTTP response read to the connection's close.
+fn uwsgi_response_decode(mut input: BytesMut) -> (uwsgi_codec::ResponseHead, usize) {
+    let mut decoder = ResponseDecoder::default();
+    let mut head = None;
+    let mut body_len = 0;
+    loop {
+        match decoder.decode_eof(&mut input).expect("valid response") {
+            Some(ResponseEvent::Head(parsed)) => head = Some(parsed),
+            Some(ResponseEvent::Body(chunk)) => body_len += chunk.len(),
+            Some(ResponseEvent::End) => return (head.expect("a head"), body_len),
+            None => panic!("response ended early"),
+        }
+    }
+}
+
+/// Our whole gateway exchange of the typical request: encode it into a send buffer, read
+/// php-fpm's captured answer from a receive buffer to END_REQUEST.
+fn fastcgi_codec_exchange(env: &Environ, send: &mut BytesMut) -> Vec<Bytes> {
+    let (mut conn, id) = fresh_fastcgi_client();
+    conn.send_params(id, env).expect("params fit");
+    conn.end_stdin(id).expect("stdin open");
+    send.clear();
+    conn.write_output_into(send);
+    let mut received = BytesMut::from(PHP_FPM_CONN1_RESPONSE);
+    let mut stdout = Vec::with_capacity(1);
+    loop {
+        match conn.receive(&mut received).expect("valid response") {
+            Some(ClientEvent::Stdout { chunk, .. }) => stdout.push(chunk),
+            Some(ClientEvent::End { .. }) => return stdout,
+            Some(_) => {}
+            None => panic!("response ended early"),
+        }
+    }
+}
+
+/// fastcgi-client's whole exchange of the same request over an in-memory stream.
+fn fastcgi_client_exchange(
+    params: fastcgi_client::Params<'_>,
+    written: &mut Vec<u8>,
+) -> fastcgi_client::Response {
+    written.clear();
+    let stream = MemoryDuplex::new(PHP_FPM_CONN1_RESPONSE, written);
+    let request = fastcgi_client::Request::new(params, fastcgi_client::io::empty());
+    block_on(fastcgi_client::Client::new(stream).execute_once(request)).expect("valid exchange")
+}
+
+/// tokio-fastcgi reading the typical request (to the end of its empty body).
+fn tokio_fastcgi_decode(input: &[u8]) -> tokio_fastcgi::Request<tokio::io::Sink> {
+    let mut requests = tokio_fastcgi::Requests::new(input, tokio::io::sink(), 1, 1);
+    block_on(requests.next())
+        .expect("valid request")
+        .expect("one request")
+}
+
+// ---------------------------------------------------------------------------------------
+// The benches
+
+fn bench_typical(c: &mut Criterion, typical: &Typical) {
+    let mut group = c.benchmark_group("typical_request");
+    let env = &typical.env;
+    let mut dst = BytesMut::with_capacity(4 * KIB);
+    group.bench_function("fastcgi_encode", |b| {
+        b.iter(|| fastcgi_encode(black_box(env), &mut dst));
+    });
+    group.bench_function("fastcgi_encode_vectored", |b| {
+        b.iter(|| fastcgi_encode_vectored(black_box(env)));
+    });
+    group.bench_function("fastcgi_decode", |b| {
+        iter_fresh(
+            b,
+            typical.fastcgi.len(),
+            || BytesMut::from(&typical.fastcgi[..]),
+            fastcgi_decode,
+        );
+    });
+    group.bench_function("uwsgi_encode", |b| {
+        b.iter(|| uwsgi_encode(black_box(env), &mut dst));
+    });
+    group.bench_function("uwsgi_decode", |b| {
+        iter_fresh(
+            b,
+            typical.uwsgi.len(),
+            || BytesMut::from(&typical.uwsgi[..]),
+            uwsgi_decode,
+        );
+    });
+    group.finish();
+}
+
+fn bench_body_encoders(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_body");
+    for (size, label) in BODY_SIZES {
+        let env = post_environ(size);
+        let payload = body(size);
+        let (_, fastcgi_stdin) = fastcgi_request(&env, &payload);
+        group.throughput(Throughput::Bytes(size as u64));
+
+        let mut copy_dst = vec![0u8; size];
+        group.bench_with_input(BenchmarkId::new("memcpy", label), &payload, |b, src| {
+            b.iter(|| copy_dst.copy_from_slice(black_box(src)));
+        });
+
+        // Gateway side: a connection that sent BEGIN_REQUEST and PARAMS.
+        let fastcgi_ready = || {
+            let (mut conn, id) = fresh_fastcgi_client();
+            conn.send_params(id, &env).expect("params fit");
+            drop(conn.take_output());
+            (conn, id)
+        };
+        group.bench_function(BenchmarkId::new("fastcgi_encode_vectored", label), |b| {
+            iter_fresh(b, 0, fastcgi_ready, |(mut conn, id)| {
+                conn.send_stdin(id, payload.clone()).expect("stdin open");
+                conn.end_stdin(id).expect("stdin open");
+                conn.take_output()
+            });
+        });
+        let mut send = BytesMut::with_capacity(fastcgi_stdin.len());
+        group.bench_function(BenchmarkId::new("fastcgi_encode_copy", label), |b| {
+            iter_fresh(b, 0, fastcgi_ready, |(mut conn, id)| {
+                conn.send_stdin(id, payload.clone()).expect("stdin open");
+                conn.end_stdin(id).expect("stdin open");
+                send.clear();
+                conn.write_output_into(&mut send);
+            });
+        });
+
+        let uwsgi_ready = || {
+            let mut encoder = RequestEncoder::new();
+            let mut head = BytesMut::new();
+            encoder.encode_head(&env, &mut head).expect("vars fit");
+            encoder
+        };
+        group.bench_function(BenchmarkId::new("uwsgi_encode_vectored", label), |b| {
+            iter_fresh(b, 0, uwsgi_ready, |mut encoder| {
+                let chunk = encoder.body_chunk(payload.clone()).expect("within length");
+                encoder.finish().expect("whole body");
+                chunk
+            });
+        });
+        let mut send = BytesMut::with_capacity(size);
+        group.bench_function(BenchmarkId::new("uwsgi_encode_copy", label), |b| {
+            iter_fresh(b, 0, uwsgi_ready, |mut encoder| {
+                send.clear();
+                encoder
+                    .encode_body(&payload, &mut send)
+                    .expect("within length");
+                encoder.finish().expect("whole body");
+            });
+        });
+    }
+    group.finish();
+}
+
+fn bench_body_decoders(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_body");
+    for (size, label) in BODY_SIZES {
+        let env = post_environ(size);
+        let payload = body(size);
+        let (fastcgi_head, fastcgi_stdin) = fastcgi_request(&env, &payload);
+        let (uwsgi_head, _) = uwsgi_request(&env, &payload);
+        group.throughput(Throughput::Bytes(size as u64));
+        // Application side: a connection that read the params; the body records are
+        // already in a receive buffer.
+        let fastcgi_waiting = || {
+            let (conn, _) = fastcgi_decode(BytesMut::from(&fastcgi_head[..]));
+            (conn, BytesMut::from(&fastcgi_stdin[..]))
+        };
+        group.bench_function(BenchmarkId::new("fastcgi_decode", label), |b| {
+            iter_fresh(
+                b,
+                fastcgi_stdin.len(),
+                fastcgi_waiting,
+                |(mut conn, mut input)| {
+                    let mut received = 0;
+                    loop {
+                        match conn.receive(&mut input).expect("valid body") {
+                            Some(ServerEvent::Stdin { chunk, .. }) => {
+                                received += black_box(chunk).len();
+                            }
+                            Some(ServerEvent::StdinEnd { .. }) => break,
+                            Some(_) => {}
+                            None => panic!("body ended early"),
+                        }
+                    }
+                    assert_eq!(received, size);
+                    conn
+                },
+            );
+        });
+        let uwsgi_waiting = || {
+            let (decoder, _) = uwsgi_decode(BytesMut::from(&uwsgi_head[..]));
+            (decoder, BytesMut::from(&payload[..]))
+        };
+        group.bench_function(BenchmarkId::new("uwsgi_decode", label), |b| {
+            iter_fresh(b, size, uwsgi_waiting, |(mut decoder, mut input)| {
+                let mut received = 0;
+                loop {
+                    match decoder.decode(&mut input).expect("valid body") {
+                        Some(RequestEvent::Body(chunk)) => received += black_box(chunk).len(),
+                        Some(RequestEvent::End) => break,
+                        Some(_) => {}
+                        None => panic!("body ended early"),
+                    }
+                }
+                assert_eq!(received, size);
+                decoder
+            });
+        });
+    }
+    group.finish();
+}
+
+fn bench_responses(c: &mut Criterion, env: &Environ) {
+    let mut group = c.benchmark_group("response");
+    for (size, label) in RESPONSE_SIZES {
+        let fastcgi = php_fpm_response(size);
+        let uwsgi = uwsgi_response(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::new("fastcgi_decode", label), |b| {
+            iter_fresh(
+                b,
+                fastcgi.len(),
+                || (fastcgi_client_waiting(env), BytesMut::from(&fastcgi[..])),
+                |(conn, input)| fastcgi_response(conn, input),
+            );
+        });
+        group.bench_function(BenchmarkId::new("uwsgi_decode", label), |b| {
+            iter_fresh(
+                b,
+                uwsgi.len(),
+                || BytesMut::from(&uwsgi[..]),
+                uwsgi_response_decode,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn bench_other_crates(c: &mut Criterion, typical: &Typical) {
+    let mut group = c.benchmark_group("other_crates");
+    let env = &typical.env;
+    let mut send = BytesMut::with_capacity(4 * KIB);
+    group.bench_function(BenchmarkId::new("fastcgi-codec", "exchange"), |b| {
+        b.iter(|| fastcgi_codec_exchange(black_box(env), &mut send));
+    });
+    let params = fastcgi_client_params(env);
+    let mut written = Vec::with_capacity(4 * KIB);
+    group.bench_function(BenchmarkId::new(FASTCGI_CLIENT, "exchange"), |b| {
+        // The parameter map is the request's input (ours takes `&Environ`): cloned untimed.
+        iter_fresh(
+            b,
+            0,
+            || params.clone(),
+            |params| fastcgi_client_exchange(params, &mut written),
+        );
+    });
+    group.bench_function(BenchmarkId::new("fastcgi-codec", "decode_whole"), |b| {
+        iter_fresh(
+            b,
+            typical.fastcgi.len(),
+            || BytesMut::from(&typical.fastcgi[..]),
+            fastcgi_decode_whole,
+        );
+    });
+    group.bench_function(BenchmarkId::new(TOKIO_FASTCGI, "decode_whole"), |b| {
+        b.iter(|| tokio_fastcgi_decode(black_box(&typical.fastcgi)));
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// Allocations and the summary
+
+fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
+    let env = &typical.env;
+    let fastcgi_response_1k = php_fpm_response(KIB);
+    let uwsgi_response_1k = uwsgi_response(KIB);
+    let params = fastcgi_client_params(env);
+    let mut rows = Vec::new();
+    // Each operation counts its own measured part; the first run warms first-use
+    // allocations (lazy statics, thread locals) and is not reported.
+    let mut add = |name: &str, mut op: Box<dyn FnMut() -> Allocations + '_>| {
+        op();
+        rows.push((name.to_owned(), op()));
+    };
+    let mut dst = BytesMut::with_capacity(4 * KIB);
+    add(
+        "FastCGI encode, gateway (ClientConnection → BytesMut)",
+        Box::new(|| count_allocations(|| fastcgi_encode(env, &mut dst))),
+    );
+    add(
+        "FastCGI encode, gateway, vectored (Chunks)",
+        Box::new(|| count_allocations(|| fastcgi_encode_vectored(env))),
+    );
+    add(
+        "FastCGI decode, application (ServerConnection → Params)",
+        Box::new(|| {
+            // The input stands for a socket's read buffer: not counted.
+            let input = BytesMut::from(&typical.fastcgi[..]);
+            count_allocations(|| fastcgi_decode(input))
+        }),
+    );
+    add(
+        "uwsgi encode, gateway (RequestEncoder::encode_head)",
+        Box::new(|| count_allocations(|| uwsgi_encode(env, &mut dst))),
+    );
+    add(
+        "uwsgi decode, application (RequestDecoder → Head)",
+        Box::new(|| {
+            let input = BytesMut::from(&typical.uwsgi[..]);
+            count_allocations(|| uwsgi_decode(input))
+        }),
+    );
+    add(
+        "FastCGI response 1 KiB, gateway (ClientConnection + CGI head)",
+        Box::new(|| {
+            let conn = fastcgi_client_waiting(env);
+            let input = BytesMut::from(&fastcgi_response_1k[..]);
+            count_allocations(|| fastcgi_response(conn, input))
+        }),
+    );
+    add(
+        "uwsgi response 1 KiB, gateway (ResponseDecoder)",
+        Box::new(|| {
+            let input = BytesMut::from(&uwsgi_response_1k[..]);
+            count_allocations(|| uwsgi_response_decode(input))
+        }),
+    );
+    add(
+        "fastcgi-codec exchange (encode + read php-fpm's answer)",
+        Box::new(|| count_allocations(|| fastcgi_codec_exchange(env, &mut dst))),
+    );
+    let mut written = Vec::with_capacity(4 * KIB);
+    add(
+        &format!("{FASTCGI_CLIENT} exchange (same, over an in-memory stream)"),
+        Box::new(|| {
+            let params = params.clone();
+            count_allocations(|| fastcgi_client_exchange(params, &mut written))
+        }),
+    );
+    add(
+        "fastcgi-codec decode to end of body",
+        Box::new(|| {
+            let input = BytesMut::from(&typical.fastcgi[..]);
+            count_allocations(|| fastcgi_decode_whole(input))
+        }),
+    );
+    add(
+        &format!("{TOKIO_FASTCGI} decode to end of body"),
+        Box::new(|| count_allocations(|| tokio_fastcgi_decode(&typical.fastcgi))),
+    );
+    rows
+}
+
+fn main() {
+    let quick_env = std::env::var_os("BENCH_QUICK").is_some_and(|value| value != "0");
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_millis(2500))
+        .sample_size(20);
+    if quick_env {
+        criterion = criterion
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(300))
+            .sample_size(10);
+    }
+    let mut criterion = criterion.configure_from_args();
+
+    let typical = Typical::new();
+    let allocations = allocation_counts(&typical);
+
+    bench_typical(&mut criterion, &typical);
+    bench_body_encoders(&mut criterion);
+    bench_body_decoders(&mut criterion);
+    bench_responses(&mut criterion, &typical.env);
+    bench_other_crates(&mut criterion, &typical);
+    criterion.final_summary();
+
+    print_summary(&results_dir(), &typical, &allocations);
+}
+
+/// Where criterion wrote its estimates (the same rule criterion follows).
+fn results_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR").ok();
+    criterion_dir(&workspace, target.as_deref())
+}
+
+/// The summary rows, read back from criterion's estimates.
+struct Summary<'a> {
+    dir: &'a Path,
+    rows: Vec<Row>,
+}
+
+impl Summary<'_> {
+    fn median(&self, id: &str) -> Option<f64> {
+        read_median(self.dir, id)
+    }
+
+    /// `numerator_id`'s median over `denominator_id`'s, labelled.
+    fn compare(&self, label: &str, numerator_id: &str, denominator_id: &str) -> String {
+        let value = ratio(self.median(numerator_id), self.median(denominator_id));
+        format!("{label} {}", format_ratio(value))
+    }
+
+    fn row(&mut self, measurement: &str, id: &str, bytes: Option<u64>, comparison: String) {
+        let median_ns = self.median(id);
+        self.rows.push(Row {
+            measurement: format!("{measurement} (`{id}`)"),
+            median_ns,
+            bytes,
+            comparison,
+        });
+    }
+
+    fn typical(&mut self) {
+        let t = |name: &str| format!("typical_request/{name}");
+        self.row("FastCGI encode", &t("fastcgi_encode"), None, String::new());
+        self.row(
+            "FastCGI encode, vectored",
+            &t("fastcgi_encode_vectored"),
+            None,
+            String::new(),
+        );
+        let comparison = self.compare("uwsgi/FastCGI", &t("uwsgi_encode"), &t("fastcgi_encode"));
+        self.row("uwsgi encode", &t("uwsgi_encode"), None, comparison);
+        self.row("FastCGI decode", &t("fastcgi_decode"), None, String::new());
+        let comparison = self.compare("uwsgi/FastCGI", &t("uwsgi_decode"), &t("fastcgi_decode"));
+        self.row("uwsgi decode", &t("uwsgi_decode"), None, comparison);
+    }
+
+    fn bodies(&mut self) {
+        for (size, label) in BODY_SIZES {
+            let id = |name: &str| format!("request_body/{name}/{label}");
+            let bytes = Some(size as u64);
+            self.row(
+                &format!("memcpy {label}"),
+                &id("memcpy"),
+                bytes,
+                String::new(),
+            );
+            for (name, fastcgi, what) in [
+                (
+                    "fastcgi_encode_vectored",
+                    None,
+                    "FastCGI body encode, vectored",
+                ),
+                ("fastcgi_encode_copy", None, "FastCGI body encode, copying"),
+                ("fastcgi_decode", None, "FastCGI body decode"),
+                (
+                    "uwsgi_encode_vectored",
+                    Some("fastcgi_encode_vectored"),
+                    "uwsgi body encode, vectored",
+                ),
+                (
+                    "uwsgi_encode_copy",
+                    Some("fastcgi_encode_copy"),
+                    "uwsgi body encode, copying",
+                ),
+                ("uwsgi_decode", Some("fastcgi_decode"), "uwsgi body decode"),
+            ] {
+                let mut comparison = self.compare("ours/memcpy", &id(name), &id("memcpy"));
+                if let Some(fastcgi) = fastcgi {
+                    comparison.push_str("; ");
+                    comparison.push_str(&self.compare("uwsgi/FastCGI", &id(name), &id(fastcgi)));
+                }
+                self.row(&format!("{what} {label}"), &id(name), bytes, comparison);
+            }
+        }
+    }
+
+    fn responses(&mut self) {
+        for (size, label) in RESPONSE_SIZES {
+            let id = |name: &str| format!("response/{name}/{label}");
+            self.row(
+                &format!("FastCGI response {label} (8184-byte STDOUT records + CGI head)"),
+                &id("fastcgi_decode"),
+                Some(size as u64),
+                String::new(),
+            );
+            let comparison =
+                self.compare("uwsgi/FastCGI", &id("uwsgi_decode"), &id("fastcgi_decode"));
+            self.row(
+                &format!("uwsgi response {label} (raw HTTP)"),
+                &id("uwsgi_decode"),
+                Some(size as u64),
+                comparison,
+            );
+        }
+    }
+
+    fn other_crates(&mut self) {
+        let o = |name: &str, what: &str| format!("other_crates/{name}/{what}");
+        for (what, description, other) in [
+            ("exchange", "exchange", FASTCGI_CLIENT),
+            ("decode_whole", "decode to end of body", TOKIO_FASTCGI),
+        ] {
+            let ours = o("fastcgi-codec", what);
+            let theirs = o(other, what);
+            self.row(
+                &format!("fastcgi-codec {description}"),
+                &ours,
+                None,
+                String::new(),
+            );
+            let comparison = self.compare(&format!("ours/{other}"), &ours, &theirs);
+            self.row(&format!("{other} {description}"), &theirs, None, comparison);
+        }
+    }
+}
+
+fn print_summary(dir: &Path, typical: &Typical, allocations: &[(String, Allocations)]) {
+    let mut summary = Summary {
+        dir,
+        rows: Vec::new(),
+    };
+    summary.typical();
+    summary.bodies();
+    summary.responses();
+    summary.other_crates();
+
+    println!();
+    println!("## Summary (medians; ratios are time ratios, below 1 = first is faster)");
+    println!();
+    println!(
+        "Typical request: {} variables; FastCGI request {} bytes, uwsgi request {} bytes. \
+         Results from {}.",
+        typical.env.len(),
+        typical.fastcgi.len(),
+        typical.uwsgi.len(),
+        dir.display()
+    );
+    println!();
+    print!("{}", render_timings(&summary.rows));
+    println!();
+    print!("{}", render_allocations(allocations));
+}

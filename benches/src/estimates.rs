@@ -60,17 +60,35 @@ mod tests {
     #[test]
     fn missing_or_malformed_is_none() {
         assert_eq!(median_point_estimate("{}"), None);
-        assert_eq!(median_point_estimate(r#"{"median":{"point_estimate":"x"}}"#), None);
-        assert_eq!(median_point_estimate(r#"{"mean":{"point_estimate":1.0}}"#), None);
+        assert_eq!(
+            median_point_estimate(r#"{"median":{"point_estimate":"x"}}"#),
+            None
+        );
+        assert_eq!(
+            median_point_estimate(r#"{"mean":{"point_estimate":1.0}}"#),
+            None
+        );
     }
 
     #[test]
     fn target_dir_resolution() {
         let root = Path::new("/w");
-        assert_eq!(criterion_dir(root, None), PathBuf::from("/w/target/criterion"));
-        assert_eq!(criterion_dir(root, Some("")), PathBuf::from("/w/target/criterion"));
-        assert_eq!(criterion_dir(root, Some("/t")), PathBuf::from("/t/criterion"));
-        assert_eq!(criterion_dir(root, Some("tb")), PathBuf::from("/w/tb/criterion"));
+        assert_eq!(
+            criterion_dir(root, None),
+            PathBuf::from("/w/target/criterion")
+        );
+        assert_eq!(
+            criterion_dir(root, Some("")),
+            PathBuf::from("/w/target/criterion")
+        );
+        assert_eq!(
+            criterion_dir(root, Some("/t")),
+            PathBuf::from("/t/criterion")
+        );
+        assert_eq!(
+            criterion_dir(root, Some("tb")),
+            PathBuf::from("/w/tb/criterion")
+        );
     }
 
     #[test]
@@ -78,8 +96,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("benches-estimates-{}", std::process::id()));
         let bench = dir.join("g").join("f").join("new");
         std::fs::create_dir_all(&bench).unwrap();
-        std::fs::write(bench.join("estimates.json"), r#"{"median":{"point_estimate":7.0}}"#)
-            .unwrap();
+        std::fs::write(
+            bench.join("estimates.json"),
+            r#"{"median":{"point_estimate":7.0}}"#,
+        )
+        .unwrap();
         assert_eq!(read_median(&dir, "g/f"), Some(7.0));
         assert_eq!(read_median(&dir, "g/missing"), None);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -35,7 +35,8 @@ pub const PHP_FPM_RECORD_CONTENT: usize = 8184;
 pub const PHP_CGI_HEAD: &[u8] = b"Content-type: text/html; charset=UTF-8\r\n\r\n";
 
 /// The HTTP head a uwsgi application sends for the same page (close-delimited body).
-pub const UWSGI_HTTP_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-type: text/html; charset=UTF-8\r\n\r\n";
+pub const UWSGI_HTTP_HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-type: text/html; charset=UTF-8\r\n\r\n";
 
 /// Twelve headers a desktop browser sends for a page load, as nginx passes them (in
 /// order, as `HTTP_*` variables).
@@ -257,15 +258,15 @@ mod tests {
         input.extend_from_slice(&stdin);
         let mut conn = ServerConnection::new(ServerConfig::default());
         let mut received = Vec::new();
-        let mut decoded = None;
+        let mut environ_seen = None;
         while let Some(event) = conn.receive(&mut input).unwrap() {
             match event {
-                ServerEvent::Params { params, .. } => decoded = Some(params),
+                ServerEvent::Params { params, .. } => environ_seen = Some(params),
                 ServerEvent::Stdin { chunk, .. } => received.extend_from_slice(&chunk),
                 _ => {}
             }
         }
-        assert_eq!(decoded, Some(env));
+        assert_eq!(environ_seen, Some(env));
         assert_eq!(received, payload);
     }
 
@@ -278,16 +279,16 @@ mod tests {
         input.extend_from_slice(&rest);
         let mut decoder = RequestDecoder::default();
         let mut received = Vec::new();
-        let mut decoded = None;
+        let mut environ_seen = None;
         while let Some(event) = decoder.decode(&mut input).unwrap() {
             match event {
-                RequestEvent::Head(head) => decoded = Some(head.environ),
+                RequestEvent::Head(head) => environ_seen = Some(head.environ),
                 RequestEvent::Body(chunk) => received.extend_from_slice(&chunk),
                 RequestEvent::End => break,
                 _ => {}
             }
         }
-        assert_eq!(decoded, Some(env));
+        assert_eq!(environ_seen, Some(env));
         assert_eq!(received, payload);
     }
 
@@ -340,8 +341,13 @@ mod tests {
         let (mut conn, _) = fresh_fastcgi_client();
         let mut input = BytesMut::from(PHP_FPM_CONN1_RESPONSE);
         let first = conn.receive(&mut input).unwrap();
-        assert!(matches!(first, Some(ClientEvent::Stdout { ref chunk, .. }) if chunk.ends_with(b"Hello from php-fpm\n")));
-        assert!(matches!(conn.receive(&mut input).unwrap(), Some(ClientEvent::End { .. })));
+        assert!(
+            matches!(first, Some(ClientEvent::Stdout { ref chunk, .. }) if chunk.ends_with(b"Hello from php-fpm\n"))
+        );
+        assert!(matches!(
+            conn.receive(&mut input).unwrap(),
+            Some(ClientEvent::End { .. })
+        ));
     }
 
     #[test]
@@ -349,7 +355,10 @@ mod tests {
         let env = typical_environ();
         let params = fastcgi_client_params(&env);
         assert_eq!(params.len(), env.len());
-        assert_eq!(params.get("HTTP_HOST").map(|value| &**value), Some("www.example.org"));
+        assert_eq!(
+            params.get("HTTP_HOST").map(|value| &**value),
+            Some("www.example.org")
+        );
     }
 
     #[test]

@@ -106,7 +106,9 @@ pub struct Allocations {
 
 /// The allocation table in Markdown: one row per (operation, counts).
 pub fn render_allocations(rows: &[(String, Allocations)]) -> String {
-    let mut out = String::from("| Operation (typical request) | Allocations | Bytes allocated |\n|---|---:|---:|\n");
+    let mut out = String::from(
+        "| Operation (typical request) | Allocations | Bytes allocated |\n|---|---:|---:|\n",
+    );
     for (operation, allocations) in rows {
         let _ = writeln!(
             out,
@@ -159,7 +161,13 @@ mod tests {
 
     #[test]
     fn allocation_rows() {
-        let table = render_allocations(&[("x".into(), Allocations { count: 3, bytes: 96 })]);
+        let table = render_allocations(&[(
+            "x".into(),
+            Allocations {
+                count: 3,
+                bytes: 96,
+            },
+        )]);
         assert!(table.ends_with("| x | 3 | 96 |\n"), "{table}");
     }
 }
