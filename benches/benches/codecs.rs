@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use benches::estimates::{criterion_dir, read_median};
 use benches::inputs::{
-    PHP_FPM_CONN1_RESPONSE, body, fastcgi_client_params, fastcgi_request, fresh_fastcgi_client,
-    php_fpm_response, post_environ, typical_environ, uwsgi_request, uwsgi_response,
+    PHP_FPM_CONN1_RESPONSE, PHP_FPM_RECORD_CONTENT, body, fastcgi_client_params, fastcgi_request,
+    fresh_fastcgi_client, php_fpm_response, post_environ, typical_environ, uwsgi_request,
+    uwsgi_response,
 };
 use benches::memory_stream::{MemoryDuplex, block_on};
 use benches::summary::{Allocations, Row, format_ratio, ratio, render_allocations, render_timings};
@@ -192,14 +193,21 @@ fn fastcgi_decode(mut input: BytesMut) -> (ServerConnection, Environ) {
     }
 }
 
-/// Application side, to the end of the (empty) body: what tokio-fastcgi returns.
-fn fastcgi_decode_whole(mut input: BytesMut) -> (ServerConnection, Environ) {
+/// Application side, what tokio-fastcgi does: copy the bytes into a receive buffer (what
+/// a socket read does), then read the request to the end of its body, keeping the params
+/// and the body chunks (slices of the receive buffer).
+fn fastcgi_decode_whole(wire: &[u8]) -> (ServerConnection, Environ, Vec<Bytes>) {
+    let mut input = BytesMut::from(wire);
     let mut conn = ServerConnection::new(ServerConfig::default());
     let mut env = None;
+    let mut body = Vec::new();
     loop {
         match conn.receive(&mut input).expect("valid request") {
             Some(ServerEvent::Params { params, .. }) => env = Some(params),
-            Some(ServerEvent::StdinEnd { .. }) => return (conn, env.expect("params came")),
+            Some(ServerEvent::Stdin { chunk, .. }) => body.push(chunk),
+            Some(ServerEvent::StdinEnd { .. }) => {
+                return (conn, env.expect("params came"), body);
+            }
             Some(_) => {}
             None => panic!("request ended before its body"),
         }
@@ -280,16 +288,17 @@ fn uwsgi_response_decode(mut input: BytesMut) -> (uwsgi_codec::ResponseHead, usi
     }
 }
 
-/// Our whole gateway exchange of the typical request: encode it into a send buffer, read
-/// php-fpm's captured answer from a receive buffer to END_REQUEST.
-fn fastcgi_codec_exchange(env: &Environ, send: &mut BytesMut) -> Vec<Bytes> {
+/// Our whole gateway exchange: encode the request into a send buffer, copy `reply` into a
+/// receive buffer (what a socket read does) and read it to END_REQUEST, keeping the STDOUT
+/// chunks (slices of the receive buffer).
+fn fastcgi_codec_exchange(env: &Environ, reply: &[u8], send: &mut BytesMut) -> Vec<Bytes> {
     let (mut conn, id) = fresh_fastcgi_client();
     conn.send_params(id, env).expect("params fit");
     conn.end_stdin(id).expect("stdin open");
     send.clear();
     conn.write_output_into(send);
-    let mut received = BytesMut::from(PHP_FPM_CONN1_RESPONSE);
-    let mut stdout = Vec::with_capacity(1);
+    let mut received = BytesMut::from(reply);
+    let mut stdout = Vec::with_capacity(reply.len() / PHP_FPM_RECORD_CONTENT + 1);
     loop {
         match conn.receive(&mut received).expect("valid response") {
             Some(ClientEvent::Stdout { chunk, .. }) => stdout.push(chunk),
@@ -300,13 +309,15 @@ fn fastcgi_codec_exchange(env: &Environ, send: &mut BytesMut) -> Vec<Bytes> {
     }
 }
 
-/// fastcgi-client's whole exchange of the same request over an in-memory stream.
+/// fastcgi-client's whole exchange of the same request over an in-memory stream that
+/// answers `reply`.
 fn fastcgi_client_exchange(
     params: fastcgi_client::Params<'_>,
+    reply: &[u8],
     written: &mut Vec<u8>,
 ) -> fastcgi_client::Response {
     written.clear();
-    let stream = MemoryDuplex::new(PHP_FPM_CONN1_RESPONSE, written);
+    let stream = MemoryDuplex::new(reply, written);
     let request = fastcgi_client::Request::new(params, fastcgi_client::io::empty());
     block_on(fastcgi_client::Client::new(stream).execute_once(request)).expect("valid exchange")
 }
@@ -504,39 +515,69 @@ fn bench_responses(c: &mut Criterion, env: &Environ) {
 }
 
 fn bench_other_crates(c: &mut Criterion, typical: &Typical) {
-    let mut group = c.benchmark_group("other_crates");
     let env = &typical.env;
-    let mut send = BytesMut::with_capacity(4 * KIB);
-    group.bench_function(BenchmarkId::new("fastcgi-codec", "exchange"), |b| {
-        b.iter(|| fastcgi_codec_exchange(black_box(env), &mut send));
-    });
     let params = fastcgi_client_params(env);
+    let large_reply = php_fpm_response(MIB);
+    let post = post_environ(MIB);
+    let (head, stdin) = fastcgi_request(&post, &body(MIB));
+    let mut large_request = BytesMut::from(&head[..]);
+    large_request.extend_from_slice(&stdin);
+    let mut send = BytesMut::with_capacity(4 * KIB);
     let mut written = Vec::with_capacity(4 * KIB);
-    group.bench_function(BenchmarkId::new(FASTCGI_CLIENT, "exchange"), |b| {
-        // The parameter map is the request's input (ours takes `&Environ`): cloned untimed.
-        iter_fresh(
-            b,
-            0,
-            || params.clone(),
-            |params| fastcgi_client_exchange(params, &mut written),
-        );
-    });
-    group.bench_function(BenchmarkId::new("fastcgi-codec", "decode_whole"), |b| {
-        iter_fresh(
-            b,
-            typical.fastcgi.len(),
-            || BytesMut::from(&typical.fastcgi[..]),
-            fastcgi_decode_whole,
-        );
-    });
-    group.bench_function(BenchmarkId::new(TOKIO_FASTCGI, "decode_whole"), |b| {
-        b.iter(|| tokio_fastcgi_decode(black_box(&typical.fastcgi)));
-    });
-    group.finish();
+
+    for (group_name, reply, request, payload_len) in [
+        (
+            "other_crates",
+            PHP_FPM_CONN1_RESPONSE,
+            &typical.fastcgi[..],
+            None,
+        ),
+        (
+            "other_crates_1MiB",
+            &large_reply[..],
+            &large_request[..],
+            Some(MIB as u64),
+        ),
+    ] {
+        let mut group = c.benchmark_group(group_name);
+        if let Some(len) = payload_len {
+            group.throughput(Throughput::Bytes(len));
+        }
+        group.bench_function(BenchmarkId::new("fastcgi-codec", "exchange"), |b| {
+            b.iter(|| fastcgi_codec_exchange(black_box(env), reply, &mut send));
+        });
+        group.bench_function(BenchmarkId::new(FASTCGI_CLIENT, "exchange"), |b| {
+            // The parameter map is the request's input (ours takes `&Environ`): cloned
+            // untimed.
+            iter_fresh(
+                b,
+                0,
+                || params.clone(),
+                |params| fastcgi_client_exchange(params, reply, &mut written),
+            );
+        });
+        group.bench_function(BenchmarkId::new("fastcgi-codec", "decode_whole"), |b| {
+            b.iter(|| fastcgi_decode_whole(black_box(request)));
+        });
+        group.bench_function(BenchmarkId::new(TOKIO_FASTCGI, "decode_whole"), |b| {
+            b.iter(|| tokio_fastcgi_decode(black_box(request)));
+        });
+        group.finish();
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Allocations and the summary
+
+/// What a decoder must allocate at least: the index of `vars` variables pointing into one
+/// received segment.
+fn environ_index(mut env: Environ, segment: &Bytes, vars: usize) -> Environ {
+    let id = env.add_segment(segment.clone()).expect("small segment");
+    for _ in 0..vars {
+        env.push_segment_var(id, 0..1, 1..2).expect("in bounds");
+    }
+    env
+}
 
 fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
     let env = &typical.env;
@@ -550,6 +591,18 @@ fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
         op();
         rows.push((name.to_owned(), op()));
     };
+    let vars = env.len();
+    let segment = typical.fastcgi.clone();
+    add(
+        "baseline: an environ index alone (Environ::new, one segment, 33 vars)",
+        Box::new(|| count_allocations(|| environ_index(Environ::new(), &segment, vars))),
+    );
+    add(
+        "baseline: an environ index alone (Environ::with_capacity(33))",
+        Box::new(|| {
+            count_allocations(|| environ_index(Environ::with_capacity(vars), &segment, vars))
+        }),
+    );
     let mut dst = BytesMut::with_capacity(4 * KIB);
     add(
         "FastCGI encode, gateway (ClientConnection → BytesMut)",
@@ -595,22 +648,23 @@ fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
     );
     add(
         "fastcgi-codec exchange (encode + read php-fpm's answer)",
-        Box::new(|| count_allocations(|| fastcgi_codec_exchange(env, &mut dst))),
+        Box::new(|| {
+            count_allocations(|| fastcgi_codec_exchange(env, PHP_FPM_CONN1_RESPONSE, &mut dst))
+        }),
     );
     let mut written = Vec::with_capacity(4 * KIB);
     add(
         &format!("{FASTCGI_CLIENT} exchange (same, over an in-memory stream)"),
         Box::new(|| {
             let params = params.clone();
-            count_allocations(|| fastcgi_client_exchange(params, &mut written))
+            count_allocations(|| {
+                fastcgi_client_exchange(params, PHP_FPM_CONN1_RESPONSE, &mut written)
+            })
         }),
     );
     add(
-        "fastcgi-codec decode to end of body",
-        Box::new(|| {
-            let input = BytesMut::from(&typical.fastcgi[..]);
-            count_allocations(|| fastcgi_decode_whole(input))
-        }),
+        "fastcgi-codec decode to end of body (receive buffer included)",
+        Box::new(|| count_allocations(|| fastcgi_decode_whole(&typical.fastcgi))),
     );
     add(
         &format!("{TOKIO_FASTCGI} decode to end of body"),
@@ -760,21 +814,46 @@ impl Summary<'_> {
     }
 
     fn other_crates(&mut self) {
-        let o = |name: &str, what: &str| format!("other_crates/{name}/{what}");
-        for (what, description, other) in [
-            ("exchange", "exchange", FASTCGI_CLIENT),
-            ("decode_whole", "decode to end of body", TOKIO_FASTCGI),
+        for (group, size, bytes) in [
+            ("other_crates", "", None),
+            ("other_crates_1MiB", " 1MiB", Some(MIB as u64)),
         ] {
-            let ours = o("fastcgi-codec", what);
-            let theirs = o(other, what);
-            self.row(
-                &format!("fastcgi-codec {description}"),
-                &ours,
-                None,
-                String::new(),
-            );
-            let comparison = self.compare(&format!("ours/{other}"), &ours, &theirs);
-            self.row(&format!("{other} {description}"), &theirs, None, comparison);
+            let o = |name: &str, what: &str| format!("{group}/{name}/{what}");
+            for (what, description, other) in [
+                (
+                    "exchange",
+                    "gateway exchange (encode + response to END)",
+                    FASTCGI_CLIENT,
+                ),
+                (
+                    "decode_whole",
+                    "application decode to end of body",
+                    TOKIO_FASTCGI,
+                ),
+            ] {
+                let description = if size.is_empty() {
+                    description.to_owned()
+                } else if what == "exchange" {
+                    format!("{description}, 1 MiB response")
+                } else {
+                    format!("{description}, 1 MiB body")
+                };
+                let ours = o("fastcgi-codec", what);
+                let theirs = o(other, what);
+                self.row(
+                    &format!("fastcgi-codec {description}"),
+                    &ours,
+                    bytes,
+                    String::new(),
+                );
+                let comparison = self.compare(&format!("ours/{other}"), &ours, &theirs);
+                self.row(
+                    &format!("{other} {description}"),
+                    &theirs,
+                    bytes,
+                    comparison,
+                );
+            }
         }
     }
 }
