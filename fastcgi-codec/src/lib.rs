@@ -6,6 +6,8 @@
 )]
 
 mod client;
+#[cfg(feature = "tokio")]
+mod codec;
 mod decoder;
 mod encoder;
 mod error;
@@ -16,6 +18,8 @@ mod record;
 mod server;
 
 pub use client::{ClientConfig, ClientConnection, ClientEvent};
+#[cfg(feature = "tokio")]
+pub use codec::{ClientCodec, ClientCommand, CodecError, RecordCodec, ServerCodec, ServerCommand};
 pub use decoder::RecordDecoder;
 pub use encoder::{Chunks, Padding, RecordEncoder};
 pub use error::{EncodeError, ErrorScope, ProtocolError, SendError, Violation};
