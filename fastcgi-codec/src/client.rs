@@ -628,6 +628,28 @@ mod tests {
         );
 
         let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut answer = wire(&[(RecordType::UnknownType, 0, b"\x2a")]);
+        let error = conn.receive(&mut answer).unwrap_err();
+        assert_eq!(
+            error,
+            ProtocolError::new(
+                RecordType::UnknownType,
+                0,
+                Violation::BadBodyLength {
+                    expected: 8,
+                    actual: 1
+                }
+            )
+        );
+
+        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut answer = wire(&[(RecordType::UnknownType, 0, &[42, 9, 9, 9, 9, 9, 9, 9])]);
+        assert_eq!(
+            conn.receive(&mut answer).unwrap(),
+            Some(ClientEvent::UnknownType { record_type: 42 })
+        );
+
+        let mut conn = ClientConnection::new(ClientConfig::default());
         let mut answer = wire(&[(RecordType::Params, 1, b"")]);
         assert_eq!(
             conn.receive(&mut answer).unwrap_err().violation,

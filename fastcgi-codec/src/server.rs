@@ -985,6 +985,29 @@ mod tests {
     }
 
     #[test]
+    fn params_and_stdin_point_into_the_received_buffer() {
+        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut input = wire(&[
+            (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
+            (RecordType::Params, 1, b"\x0e\x04REQUEST_METHODPOST"),
+            (RecordType::Params, 1, b""),
+            (RecordType::Stdin, 1, b"body bytes"),
+        ]);
+        let start = input.as_ptr() as usize;
+        let end = start + input.len();
+        let inside = |ptr: *const u8| (start..end).contains(&(ptr as usize));
+        let events = drain(&mut conn, &mut input);
+        let ServerEvent::Params { params, .. } = &events[1] else {
+            panic!("{events:?}");
+        };
+        assert!(inside(params.get("REQUEST_METHOD").unwrap().as_ptr()));
+        let ServerEvent::Stdin { chunk, .. } = &events[2] else {
+            panic!("{events:?}");
+        };
+        assert!(inside(chunk.as_ptr()));
+    }
+
+    #[test]
     fn a_split_pair_is_accepted() {
         let mut conn = ServerConnection::new(ServerConfig::default());
         let mut input = wire(&[
