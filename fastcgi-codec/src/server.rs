@@ -863,6 +863,44 @@ mod tests {
     }
 
     #[test]
+    fn pair_lengths_running_past_the_end_of_params() {
+        let body = begin(Role::Responder, true);
+        let (error, conn) = error_of(
+            ServerConfig::default(),
+            &[
+                (RecordType::BeginRequest, 1, &body),
+                (RecordType::Params, 1, b"\x05\x05ABC"),
+                (RecordType::Params, 1, b""),
+            ],
+        );
+        assert_eq!(
+            error,
+            ProtocolError::new(
+                RecordType::Params,
+                1,
+                Violation::TruncatedPair { pending: 5 }
+            )
+        );
+        assert!(!conn.is_in_flight(1));
+        // In a management record, which must hold whole pairs, the same shape is an overrun.
+        let (error, conn) = error_of(
+            ServerConfig::default(),
+            &[(RecordType::GetValues, 0, b"\x80\x00\x10\x00\x00AB")],
+        );
+        assert_eq!(
+            error.violation,
+            Violation::PairOverrun {
+                offset: 0,
+                name_len: 0x1000,
+                value_len: 0,
+                available: 7
+            }
+        );
+        assert_eq!(error.scope(), ErrorScope::Request);
+        assert!(!conn.should_close());
+    }
+
+    #[test]
     fn params_past_the_limit() {
         let config = ServerConfig {
             limits: Limits {
