@@ -1046,6 +1046,51 @@ mod tests {
     }
 
     #[test]
+    fn filter_role_gets_data_events() {
+        let mut client = crate::ClientConnection::new(crate::ClientConfig::default());
+        let id = client.begin_request(Role::Filter, true).unwrap();
+        client.send_params(id, &Environ::new()).unwrap();
+        client.send_stdin(id, Bytes::from_static(b"in")).unwrap();
+        client.end_stdin(id).unwrap();
+        client.send_data(id, Bytes::from_static(b"file")).unwrap();
+        client.end_data(id).unwrap();
+        let mut input = client.take_output().to_bytes_mut();
+        let mut conn = ServerConnection::new(ServerConfig::default());
+        let events = drain(&mut conn, &mut input);
+        assert_eq!(
+            events,
+            vec![
+                ServerEvent::RequestBegun {
+                    request_id: id,
+                    role: Role::Filter,
+                    keep_conn: true
+                },
+                ServerEvent::Params {
+                    request_id: id,
+                    params: Environ::new()
+                },
+                ServerEvent::Stdin {
+                    request_id: id,
+                    chunk: Bytes::from_static(b"in")
+                },
+                ServerEvent::StdinEnd { request_id: id },
+                ServerEvent::Data {
+                    request_id: id,
+                    chunk: Bytes::from_static(b"file")
+                },
+                ServerEvent::DataEnd { request_id: id },
+            ]
+        );
+        assert_eq!(
+            client.end_data(id),
+            Err(SendError::StreamEnded {
+                record_type: RecordType::Data,
+                request_id: id
+            })
+        );
+    }
+
+    #[test]
     fn a_split_pair_is_accepted() {
         let mut conn = ServerConnection::new(ServerConfig::default());
         let mut input = wire(&[
