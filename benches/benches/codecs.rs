@@ -583,18 +583,26 @@ fn environ_index(mut env: Environ, segment: &Bytes, vars: usize) -> Environ {
     env
 }
 
-fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
-    let env = &typical.env;
-    let fastcgi_response_1k = php_fpm_response(KIB);
-    let uwsgi_response_1k = uwsgi_response(KIB);
-    let params = fastcgi_client_params(env);
+/// Allocation rows, in the order printed.
+type AllocationRows = Vec<(String, Allocations)>;
+
+/// Adds a row for `op`, which counts its own measured part. The first run warms first-use
+/// allocations (lazy statics, thread locals) and is not reported.
+fn add_count(rows: &mut AllocationRows, name: &str, mut op: impl FnMut() -> Allocations) {
+    op();
+    rows.push((name.to_owned(), op()));
+}
+
+fn allocation_counts(typical: &Typical) -> AllocationRows {
     let mut rows = Vec::new();
-    // Each operation counts its own measured part; the first run warms first-use
-    // allocations (lazy statics, thread locals) and is not reported.
-    let mut add = |name: &str, mut op: Box<dyn FnMut() -> Allocations + '_>| {
-        op();
-        rows.push((name.to_owned(), op()));
-    };
+    request_allocation_counts(typical, &mut rows);
+    response_allocation_counts(typical, &mut rows);
+    rows
+}
+
+fn request_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
+    let env = &typical.env;
+    let mut add = |name: &str, op: Box<dyn FnMut() -> Allocations + '_>| add_count(rows, name, op);
     let vars = env.len();
     let segment = typical.fastcgi.clone();
     add(
@@ -632,6 +640,14 @@ fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
         }),
     );
     add(
+        "FastCGI decode, BEGIN_REQUEST record only (request state)",
+        Box::new(|| {
+            let mut input = BytesMut::from(&typical.fastcgi[..16]);
+            let mut conn = ServerConnection::new(ServerConfig::default());
+            count_allocations(|| conn.receive(&mut input).expect("valid record"))
+        }),
+    );
+    add(
         "uwsgi encode, gateway (RequestEncoder::encode_head)",
         Box::new(|| count_allocations(|| uwsgi_encode(env, &mut dst))),
     );
@@ -642,6 +658,15 @@ fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
             count_allocations(|| uwsgi_decode(input))
         }),
     );
+}
+
+fn response_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
+    let env = &typical.env;
+    let fastcgi_response_1k = php_fpm_response(KIB);
+    let uwsgi_response_1k = uwsgi_response(KIB);
+    let params = fastcgi_client_params(env);
+    let mut dst = BytesMut::with_capacity(4 * KIB);
+    let mut add = |name: &str, op: Box<dyn FnMut() -> Allocations + '_>| add_count(rows, name, op);
     add(
         "FastCGI response 1 KiB, gateway (ClientConnection + CGI head)",
         Box::new(|| {
@@ -681,7 +706,6 @@ fn allocation_counts(typical: &Typical) -> Vec<(String, Allocations)> {
         &format!("{TOKIO_FASTCGI} decode to end of body"),
         Box::new(|| count_allocations(|| tokio_fastcgi_decode(&typical.fastcgi))),
     );
-    rows
 }
 
 fn main() {
@@ -869,7 +893,7 @@ impl Summary<'_> {
     }
 }
 
-fn print_summary(dir: &Path, typical: &Typical, allocations: &[(String, Allocations)]) {
+fn print_summary(dir: &Path, typical: &Typical, allocations: &AllocationRows) {
     let mut summary = Summary {
         dir,
         rows: Vec::new(),
