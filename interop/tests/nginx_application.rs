@@ -92,7 +92,9 @@ fn differences(
     sent: &BTreeMap<String, Vec<u8>>,
     built: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<(String, Option<String>, Option<String>)> {
-    let show = |v: Option<&Vec<u8>>| v.map(|v| String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned());
+    let show = |v: Option<&Vec<u8>>| {
+        v.map(|v| String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned())
+    };
     sent.keys()
         .chain(built.keys())
         .collect::<std::collections::BTreeSet<_>>()
