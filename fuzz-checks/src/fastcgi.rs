@@ -236,20 +236,20 @@ fn run_client(pieces: &[&[u8]]) -> Vec<ClientSeen> {
             match conn.receive(&mut buf) {
                 Ok(Some(ClientEvent::Stdout { request_id, chunk })) => match seen.last_mut() {
                     Some(ClientSeen::Stdout(id, prev)) if *id == request_id => {
-                        prev.extend_from_slice(&chunk)
+                        prev.extend_from_slice(&chunk);
                     }
                     _ => seen.push(ClientSeen::Stdout(request_id, chunk.to_vec())),
                 },
                 Ok(Some(ClientEvent::Stderr { request_id, chunk })) => match seen.last_mut() {
                     Some(ClientSeen::Stderr(id, prev)) if *id == request_id => {
-                        prev.extend_from_slice(&chunk)
+                        prev.extend_from_slice(&chunk);
                     }
                     _ => seen.push(ClientSeen::Stderr(request_id, chunk.to_vec())),
                 },
                 Ok(Some(other)) => seen.push(ClientSeen::Other(format!("{other:?}"))),
                 Ok(None) => break,
                 Err(error) if error.scope() == ErrorScope::Request => {
-                    seen.push(ClientSeen::Error(error.to_string()))
+                    seen.push(ClientSeen::Error(error.to_string()));
                 }
                 Err(error) => {
                     seen.push(ClientSeen::Error(error.to_string()));
