@@ -735,14 +735,23 @@ fn main() {
     print_summary(&results_dir(), &typical, &allocations);
 }
 
-/// Where criterion wrote its estimates (the same rule criterion follows).
+/// Where criterion wrote its estimates, by criterion's own rule: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else the target directory cargo built this binary in
+/// (`<target>/release/deps/codecs-*`, which also covers a configured `build.target-dir`),
+/// else `<workspace>/target/criterion`.
 fn results_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return PathBuf::from(home);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var("CARGO_TARGET_DIR").ok();
-    criterion_dir(&workspace, target.as_deref())
+    if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+        return criterion_dir(&workspace, Some(&target));
+    }
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("criterion")))
+        .filter(|dir| dir.is_dir());
+    beside_binary.unwrap_or_else(|| criterion_dir(&workspace, None))
 }
 
 /// The summary rows, read back from criterion's estimates.
@@ -912,7 +921,9 @@ fn print_summary(dir: &Path, typical: &Typical, allocations: &AllocationRows) {
         typical.env.len(),
         typical.fastcgi.len(),
         typical.uwsgi.len(),
-        dir.display()
+        dir.canonicalize()
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .display()
     );
     println!();
     print!("{}", render_timings(&summary.rows));
