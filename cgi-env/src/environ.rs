@@ -27,6 +27,31 @@ struct Entry {
     value: Slot,
 }
 
+/// The byte stores of an environ, borrowed once so that resolving a slot is a couple of
+/// comparisons and one bounds-checked slice, with no `Option` to unwrap per variable.
+#[derive(Clone, Copy)]
+struct Stores<'a> {
+    first: &'a [u8],
+    more: &'a [Bytes],
+    owned: &'a [u8],
+}
+
+impl<'a> Stores<'a> {
+    #[inline]
+    fn bytes(self, slot: Slot) -> &'a [u8] {
+        let store: &'a [u8] = match slot.store {
+            0 => self.first,
+            OWNED => self.owned,
+            n => self.more.get(n as usize - 1).map_or(&[][..], |b| &b[..]),
+        };
+        let start = slot.start as usize;
+        // Slots are checked when they are made, so the fallback is never taken.
+        store
+            .get(start..start + slot.len as usize)
+            .unwrap_or_default()
+    }
+}
+
 /// Identifies a wire buffer added with [`Environ::add_segment`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SegmentId(u32);
@@ -78,11 +103,13 @@ pub struct Environ {
 
 impl Environ {
     /// An empty environ.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// An empty environ with room for `vars` variables in its index.
+    #[inline]
     pub fn with_capacity(vars: usize) -> Self {
         Environ {
             entries: Vec::with_capacity(vars),
@@ -95,6 +122,7 @@ impl Environ {
     /// # Errors
     /// [`EnvironError::TooLarge`] when the buffer is 4 GiB or more, or when more than
     /// `u32::MAX - 1` segments were added.
+    #[inline]
     pub fn add_segment(&mut self, bytes: Bytes) -> Result<SegmentId, EnvironError> {
         if u32::try_from(bytes.len()).is_err() {
             return Err(EnvironError::TooLarge);
@@ -117,6 +145,7 @@ impl Environ {
     /// # Errors
     /// [`EnvironError::UnknownSegment`] for a segment this environ does not hold, and
     /// [`EnvironError::RangeOutOfBounds`] when a range is reversed or runs past the segment.
+    #[inline]
     pub fn push_segment_var(
         &mut self,
         segment: SegmentId,
@@ -174,31 +203,38 @@ impl Environ {
     }
 
     /// The value of the last variable named `name` (names compare byte for byte).
+    #[inline]
     pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&[u8]> {
         let name = name.as_ref();
+        let stores = self.stores();
+        // Comparing lengths first skips resolving most names.
         self.entries
             .iter()
             .rev()
-            .find(|entry| self.slot_bytes(entry.name) == name)
-            .map(|entry| self.slot_bytes(entry.value))
+            .find(|entry| entry.name.len as usize == name.len() && stores.bytes(entry.name) == name)
+            .map(|entry| stores.bytes(entry.value))
     }
 
     /// The value of `name` as UTF-8 text, or `None` when it is absent or not UTF-8.
+    #[inline]
     pub fn get_str(&self, name: impl AsRef<[u8]>) -> Option<&str> {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Whether a variable named `name` is present (possibly with an empty value).
+    #[inline]
     pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {
         self.position(name.as_ref()).is_some()
     }
 
     /// The number of variables, duplicates counted.
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no variables.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -212,14 +248,25 @@ impl Environ {
     }
 
     /// The variables in order, as `(name, value)` byte slices.
+    #[inline]
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            environ: self,
+            stores: self.stores(),
             entries: self.entries.iter(),
         }
     }
 
+    /// The byte lengths of each variable's name and value, in order, without touching the
+    /// bytes themselves: what an encoder needs to size and check its output.
+    #[inline]
+    pub fn lengths(&self) -> impl ExactSizeIterator<Item = (usize, usize)> + Clone + '_ {
+        self.entries
+            .iter()
+            .map(|e| (e.name.len as usize, e.value.len as usize))
+    }
+
     /// The variable at `index` in order, duplicates counted.
+    #[inline]
     pub fn get_index(&self, index: usize) -> Option<(&[u8], &[u8])> {
         self.entries
             .get(index)
@@ -227,6 +274,7 @@ impl Environ {
     }
 
     /// Total bytes of all names and values, without any framing.
+    #[inline]
     pub fn content_len(&self) -> usize {
         self.entries
             .iter()
@@ -236,6 +284,7 @@ impl Environ {
 
     /// The exact number of bytes these variables take as FastCGI name-value pairs: a 1-byte
     /// length for names and values up to 127 bytes, 4 bytes above.
+    #[inline]
     pub fn fastcgi_encoded_len(&self) -> usize {
         self.entries
             .iter()
@@ -246,6 +295,7 @@ impl Environ {
     /// The exact number of bytes these variables take as a uwsgi vars block: a u16 length
     /// before each name and each value. The result may exceed 65535, which the uwsgi
     /// header cannot express; the uwsgi encoder refuses such a block.
+    #[inline]
     pub fn uwsgi_encoded_len(&self) -> usize {
         self.entries
             .iter()
@@ -254,9 +304,10 @@ impl Environ {
     }
 
     fn position(&self, name: &[u8]) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|entry| self.slot_bytes(entry.name) == name)
+        let stores = self.stores();
+        self.entries.iter().position(|entry| {
+            entry.name.len as usize == name.len() && stores.bytes(entry.name) == name
+        })
     }
 
     fn remove_after(&mut self, first: usize, name: &[u8]) {
@@ -270,6 +321,7 @@ impl Environ {
         self.entries = entries;
     }
 
+    #[inline]
     fn segment(&self, store: u32) -> Option<&Bytes> {
         match store {
             0 => self.first.as_ref(),
@@ -323,20 +375,22 @@ impl Environ {
         self.owned = owned;
     }
 
+    #[inline]
+    fn stores(&self) -> Stores<'_> {
+        Stores {
+            first: self.first.as_deref().unwrap_or_default(),
+            more: &self.more,
+            owned: &self.owned,
+        }
+    }
+
+    #[inline]
     fn slot_bytes(&self, slot: Slot) -> &[u8] {
-        let store: &[u8] = if slot.store == OWNED {
-            &self.owned
-        } else {
-            self.segment(slot.store).map_or(&[][..], |b| &b[..])
-        };
-        let start = slot.start as usize;
-        // Slots are checked when they are made, so the fallback is never taken.
-        store
-            .get(start..start + slot.len as usize)
-            .unwrap_or_default()
+        self.stores().bytes(slot)
     }
 }
 
+#[inline]
 fn checked_slot(
     store: u32,
     range: &Range<usize>,
@@ -358,10 +412,12 @@ fn checked_slot(
 }
 
 /// Bytes one FastCGI name-value pair takes for a name and value of these lengths.
+#[inline]
 pub const fn fastcgi_pair_len(name_len: usize, value_len: usize) -> usize {
     fastcgi_length_len(name_len) + fastcgi_length_len(value_len) + name_len + value_len
 }
 
+#[inline]
 const fn fastcgi_length_len(len: usize) -> usize {
     if len < 128 { 1 } else { 4 }
 }
@@ -369,21 +425,23 @@ const fn fastcgi_length_len(len: usize) -> usize {
 /// Iterator over an environ's variables in order; see [`Environ::iter`].
 #[derive(Clone)]
 pub struct Iter<'a> {
-    environ: &'a Environ,
+    stores: Stores<'a>,
     entries: std::slice::Iter<'a, Entry>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let entry = self.entries.next()?;
         Some((
-            self.environ.slot_bytes(entry.name),
-            self.environ.slot_bytes(entry.value),
+            self.stores.bytes(entry.name),
+            self.stores.bytes(entry.value),
         ))
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.entries.size_hint()
     }
@@ -392,11 +450,12 @@ impl<'a> Iterator for Iter<'a> {
 impl ExactSizeIterator for Iter<'_> {}
 
 impl DoubleEndedIterator for Iter<'_> {
+    #[inline]
     fn next_back(&mut self) -> Option<Self::Item> {
         let entry = self.entries.next_back()?;
         Some((
-            self.environ.slot_bytes(entry.name),
-            self.environ.slot_bytes(entry.value),
+            self.stores.bytes(entry.name),
+            self.stores.bytes(entry.value),
         ))
     }
 }
@@ -405,6 +464,7 @@ impl<'a> IntoIterator for &'a Environ {
     type Item = (&'a [u8], &'a [u8]);
     type IntoIter = Iter<'a>;
 
+    #[inline]
     fn into_iter(self) -> Iter<'a> {
         self.iter()
     }

@@ -69,9 +69,13 @@ pub struct Chunks {
 }
 
 impl Chunks {
-    /// An empty list.
+    /// An empty list, with room for the chunks of a typical request (BEGIN_REQUEST,
+    /// PARAMS, the end records) before it grows.
     pub fn new() -> Self {
-        Self::default()
+        Chunks {
+            parts: VecDeque::with_capacity(8),
+            remaining: 0,
+        }
     }
 
     /// Appends a chunk (empty chunks are dropped).

@@ -4,9 +4,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use cgi_env::{Environ, fastcgi_pair_len};
 
-use crate::encoder::{Chunks, RecordEncoder};
+use crate::encoder::{Chunks, Padding, RecordEncoder};
 use crate::error::{EncodeError, Violation};
-use crate::record::RecordType;
+use crate::record::{HEADER_LEN, RecordHeader, RecordType};
 
 /// The longest name or value a 4-byte length can express (2^31 − 1).
 pub const MAX_PAIR_FIELD_LEN: u32 = 0x7FFF_FFFF;
@@ -283,17 +283,87 @@ impl ParamsDecoder {
     }
 }
 
-/// Checks that every pair of `environ` fits one record of at most `max` bytes.
+/// Checks that every pair of `environ` fits one record of at most `max` bytes, from the
+/// lengths alone.
 fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
-    for (name, value) in environ {
-        check_field(name.len())?;
-        check_field(value.len())?;
-        let len = fastcgi_pair_len(name.len(), value.len());
+    for (name_len, value_len) in environ.lengths() {
+        check_field(name_len)?;
+        check_field(value_len)?;
+        let len = fastcgi_pair_len(name_len, value_len);
         if len > max {
             return Err(EncodeError::PairTooLarge { len, max });
         }
     }
     Ok(())
+}
+
+/// Cuts `environ` (already checked) into PARAMS records of at most `max` bytes of
+/// content, never splitting a pair, and calls `record` with each whole record: header,
+/// pairs and padding in one buffer.
+///
+/// Each record is sized once from the lengths and filled as a plain slice, with no
+/// capacity check per field; one buffer per record means one chunk to write, not three.
+fn for_each_params_record(
+    environ: &Environ,
+    request_id: u16,
+    padding: Padding,
+    mut record: impl FnMut(BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let max = usize::from(padding.max_content());
+    let mut lengths = environ.lengths();
+    let mut vars = environ.iter();
+    loop {
+        let (mut size, mut count) = (0, 0);
+        for (name_len, value_len) in lengths.clone() {
+            let len = fastcgi_pair_len(name_len, value_len);
+            if size + len > max {
+                break;
+            }
+            size += len;
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        lengths.nth(count - 1);
+        // size ≤ max ≤ 65535.
+        let content_len = u16::try_from(size).unwrap_or(u16::MAX);
+        let pad = padding.padding_for(content_len);
+        let mut buf = BytesMut::zeroed(HEADER_LEN + size + usize::from(pad));
+        let mut at = 0;
+        put(
+            &mut buf,
+            &mut at,
+            &RecordHeader::new(RecordType::Params, request_id, content_len, pad).to_bytes(),
+        );
+        for (name, value) in vars.by_ref().take(count) {
+            put_length(&mut buf, &mut at, name.len());
+            put_length(&mut buf, &mut at, value.len());
+            put(&mut buf, &mut at, name);
+            put(&mut buf, &mut at, value);
+        }
+        record(buf)?;
+    }
+}
+
+/// Writes a pair length (checked ≤ 2^31 − 1) at `*at`: 1 byte below 128, else 4.
+#[inline]
+fn put_length(out: &mut [u8], at: &mut usize, len: usize) {
+    if len < 0x80 {
+        put(out, at, &[len as u8]);
+    } else {
+        put(out, at, &((len as u32) | 0x8000_0000).to_be_bytes());
+    }
+}
+
+/// Copies `bytes` into `out` at `*at` and moves `*at` past them.
+#[inline]
+fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
+    let end = *at + bytes.len();
+    if let Some(dst) = out.get_mut(*at..end) {
+        dst.copy_from_slice(bytes);
+    }
+    *at = end;
 }
 
 /// Encodes `environ` as PARAMS records for `request_id`, followed by the empty PARAMS
@@ -311,23 +381,11 @@ pub fn encode_params(
     encoder: &mut RecordEncoder,
     out: &mut Chunks,
 ) -> Result<(), EncodeError> {
-    let max = encoder.max_content();
-    check_environ(environ, max)?;
-    let mut content = BytesMut::with_capacity(environ.fastcgi_encoded_len().min(max));
-    for (name, value) in environ {
-        if content.len() + fastcgi_pair_len(name.len(), value.len()) > max {
-            encoder.record(
-                RecordType::Params,
-                request_id,
-                content.split().freeze(),
-                out,
-            )?;
-        }
-        write_pair(name, value, &mut content)?;
-    }
-    if !content.is_empty() {
-        encoder.record(RecordType::Params, request_id, content.freeze(), out)?;
-    }
+    check_environ(environ, encoder.max_content())?;
+    for_each_params_record(environ, request_id, encoder.padding(), |record| {
+        out.push(record.freeze());
+        Ok(())
+    })?;
     encoder.stream_end(RecordType::Params, request_id, out);
     Ok(())
 }
@@ -342,19 +400,12 @@ pub fn encode_params_into(
     encoder: &RecordEncoder,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    let max = encoder.max_content();
-    check_environ(environ, max)?;
-    let mut content = BytesMut::with_capacity(environ.fastcgi_encoded_len().min(max));
-    for (name, value) in environ {
-        if content.len() + fastcgi_pair_len(name.len(), value.len()) > max {
-            encoder.record_into(RecordType::Params, request_id, &content, dst)?;
-            content.clear();
-        }
-        write_pair(name, value, &mut content)?;
-    }
-    if !content.is_empty() {
-        encoder.record_into(RecordType::Params, request_id, &content, dst)?;
-    }
+    check_environ(environ, encoder.max_content())?;
+    dst.reserve(environ.fastcgi_encoded_len() + 2 * HEADER_LEN + 8);
+    for_each_params_record(environ, request_id, encoder.padding(), |record| {
+        dst.extend_from_slice(&record);
+        Ok(())
+    })?;
     encoder.stream_into(RecordType::Params, request_id, &[], true, dst);
     Ok(())
 }

@@ -10,7 +10,7 @@ use cgi_env::Environ;
 use crate::error::{Error, escaped};
 use crate::limits::Limits;
 use crate::packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Signal};
-use crate::vars::{decode_vars, encode_request_packet, encode_vars, encoded_vars_len};
+use crate::vars::{decode_vars, encode_request_packet, encode_vars};
 
 /// Parses a CONTENT_LENGTH value strictly: ASCII digits only (no sign, no spaces), at
 /// least one, and no overflow of a u64. An empty value means "no body", as nginx sends it
@@ -394,7 +394,6 @@ impl RequestEncoder {
             return Err(Error::Misuse("request head already encoded"));
         }
         let expected = environ_content_length(env)?;
-        encoded_vars_len(env)?;
         encode_request_packet(env, self.modifier1, self.modifier2, dst)?;
         self.state = EncodeState::Body { expected, sent: 0 };
         Ok(expected)

@@ -1,7 +1,7 @@
 //! The uwsgi vars block: `u16 LE key length, key, u16 LE value length, value`, repeated,
 //! with no count and no terminator; the block ends exactly at the packet's datasize.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
 use crate::error::{VarPart, VarsError};
@@ -124,22 +124,20 @@ fn field(
 /// # Errors
 /// [`VarsError::EncodeEmptyKey`], [`VarsError::VarTooLarge`], [`VarsError::BlockTooLarge`].
 pub fn encoded_vars_len(env: &Environ) -> Result<u16, VarsError> {
-    for (index, (key, value)) in env.iter().enumerate() {
-        if key.is_empty() {
+    // One pass over the lengths alone: the bytes are not needed to size or check a block.
+    let mut total = 0usize;
+    for (index, (key_len, value_len)) in env.lengths().enumerate() {
+        if key_len == 0 {
             return Err(VarsError::EncodeEmptyKey { index });
         }
-        for (part, bytes) in [(VarPart::Key, key), (VarPart::Value, value)] {
-            if u16::try_from(bytes.len()).is_err() {
-                return Err(VarsError::VarTooLarge {
-                    part,
-                    index,
-                    len: bytes.len(),
-                });
+        for (part, len) in [(VarPart::Key, key_len), (VarPart::Value, value_len)] {
+            if len > usize::from(u16::MAX) {
+                return Err(VarsError::VarTooLarge { part, index, len });
             }
         }
+        total += 4 + key_len + value_len;
     }
-    let len = env.uwsgi_encoded_len();
-    u16::try_from(len).map_err(|_| VarsError::BlockTooLarge { len })
+    u16::try_from(total).map_err(|_| VarsError::BlockTooLarge { len: total })
 }
 
 /// Appends `env` as a vars block to `dst` and returns its size. The size is computed and
@@ -150,16 +148,45 @@ pub fn encoded_vars_len(env: &Environ) -> Result<u16, VarsError> {
 /// As [`encoded_vars_len`].
 pub fn encode_vars(env: &Environ, dst: &mut BytesMut) -> Result<u16, VarsError> {
     let len = encoded_vars_len(env)?;
-    dst.reserve(usize::from(len));
-    for (key, value) in env {
-        for bytes in [key, value] {
-            // Checked in encoded_vars_len; the fallback is never taken.
-            let field_len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-            dst.put_u16_le(field_len);
-            dst.put_slice(bytes);
-        }
-    }
+    write_vars(env, len, dst);
     Ok(len)
+}
+
+/// Writes the vars of `env`, already checked by [`encoded_vars_len`] to take `len` bytes.
+///
+/// The block is sized once and filled as a plain slice: no capacity check per field.
+fn write_vars(env: &Environ, len: u16, dst: &mut BytesMut) {
+    let start = dst.len();
+    dst.resize(start + usize::from(len), 0);
+    let Some(out) = dst.get_mut(start..) else {
+        return;
+    };
+    let mut at = 0;
+    for (key, value) in env {
+        // Lengths were checked in encoded_vars_len; the fallbacks are never taken.
+        put(
+            out,
+            &mut at,
+            &u16::try_from(key.len()).unwrap_or(u16::MAX).to_le_bytes(),
+        );
+        put(out, &mut at, key);
+        put(
+            out,
+            &mut at,
+            &u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes(),
+        );
+        put(out, &mut at, value);
+    }
+}
+
+/// Copies `bytes` into `out` at `*at` and moves `*at` past them.
+#[inline]
+fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
+    let end = *at + bytes.len();
+    if let Some(dst) = out.get_mut(*at..end) {
+        dst.copy_from_slice(bytes);
+    }
+    *at = end;
 }
 
 /// Appends a whole request packet to `dst`: the header (datasize = the vars block size)
@@ -192,7 +219,7 @@ pub fn encode_request_packet(
         modifier2,
     }
     .encode(dst);
-    encode_vars(env, dst)?;
+    write_vars(env, datasize, dst);
     Ok(())
 }
 
