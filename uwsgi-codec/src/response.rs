@@ -505,7 +505,10 @@ impl ResponseDecoder {
         } else if src.starts_with(b"\n") {
             Some(1)
         } else {
-            src.get(search_from..)
+            // A blank line past the head limit is an error either way: never scan the body
+            // that came in the same read.
+            let limit = self.limits.max_head_len.saturating_add(3).min(src.len());
+            src.get(search_from..limit)
                 .and_then(find_blank_line)
                 .map(|end| search_from + end)
         };
@@ -603,14 +606,19 @@ impl ResponseDecoder {
     }
 }
 
-/// The end (exclusive) of the first empty line in `bytes`, with LF or CRLF line ends.
+/// The end (exclusive) of the first empty line in `bytes`, with LF or CRLF line ends: one
+/// forward scan that stops at the first blank line.
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    let lf_lf = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    let lf_crlf = bytes.windows(3).position(|w| w == b"\n\r\n").map(|p| p + 3);
-    match (lf_lf, lf_crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let mut from = 0;
+    while let Some(offset) = bytes.get(from..)?.iter().position(|&b| b == b'\n') {
+        let newline = from + offset;
+        match bytes.get(newline + 1..) {
+            Some([b'\n', ..]) => return Some(newline + 2),
+            Some([b'\r', b'\n', ..]) => return Some(newline + 3),
+            _ => from = newline + 1,
+        }
     }
+    None
 }
 
 struct ParsedHead {
@@ -716,6 +724,17 @@ fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn blank_line_is_the_first_one() {
+        use super::find_blank_line;
+        assert_eq!(find_blank_line(b"A: b\r\n\r\nbody\n\nmore"), Some(8));
+        assert_eq!(find_blank_line(b"A: b\n\nbody\r\n\r\n"), Some(6));
+        assert_eq!(find_blank_line(b"A: b\n\r\nbody"), Some(7));
+        assert_eq!(find_blank_line(b"A: b\r\nC: d\r\n"), None);
+        assert_eq!(find_blank_line(b"A: b\n\r"), None);
+        assert_eq!(find_blank_line(b""), None);
+    }
+
     use super::*;
 
     fn decode_all(
