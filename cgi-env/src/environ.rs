@@ -117,6 +117,13 @@ impl Environ {
         }
     }
 
+    /// Makes room in the index for at least `additional` more variables, so that a decoder
+    /// that counted them first grows it once.
+    #[inline]
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     /// Adds a received buffer whose bytes variables will point into, without copying it.
     ///
     /// # Errors

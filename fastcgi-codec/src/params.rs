@@ -185,6 +185,7 @@ impl ParamsDecoder {
         if rest.is_empty() {
             return Ok(());
         }
+        self.environ.reserve(complete_pairs(&rest));
         let mut segment = None;
         let mut offset = 0;
         while let Some(tail) = rest.get(offset..).filter(|tail| !tail.is_empty()) {
@@ -281,6 +282,27 @@ impl ParamsDecoder {
             })
         }
     }
+}
+
+/// How many whole pairs `content` starts with: a cheap pass over the lengths, so that the
+/// environ's index is sized once.
+fn complete_pairs(content: &[u8]) -> usize {
+    let mut count = 0;
+    let mut offset = 0usize;
+    while let Some((name_len, value_len, header_len)) =
+        content.get(offset..).and_then(read_pair_header)
+    {
+        let size = pair_size(name_len, value_len, header_len);
+        match usize::try_from(size)
+            .ok()
+            .and_then(|size| offset.checked_add(size))
+        {
+            Some(end) if end <= content.len() => offset = end,
+            _ => break,
+        }
+        count += 1;
+    }
+    count
 }
 
 /// Checks that every pair of `environ` fits one record of at most `max` bytes, from the
