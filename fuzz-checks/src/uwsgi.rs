@@ -272,7 +272,7 @@ fn response_roundtrip(env: &Environ, status: u16, headers: &[(u8, Vec<u8>)], res
     let mut decoder = ResponseDecoder::new(
         Limits::default()
             .with_max_head_len(1 << 20)
-            .with_max_headers(1 << 10),
+            .with_max_headers(headers.len() + 1),
     );
     let (mut got_status, mut got_body, mut ended) = (None, Vec::new(), false);
     while let Some(event) = decoder
