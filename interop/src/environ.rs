@@ -28,3 +28,39 @@ pub fn build(gateway: &Gateway, method: &str, target: &str, headers: &[(&str, &s
         .build(&parts, &conn)
         .unwrap_or_else(|e| panic!("gateway refused {method} {target}: {e}"))
 }
+
+/// Asserts that every variable of `sent` reached the peer unchanged, as `seen` reports it.
+///
+/// # Panics
+/// On the first variable that is missing or differs, naming it and `context`.
+pub fn assert_holds(
+    seen: &std::collections::BTreeMap<String, Vec<u8>>,
+    sent: &Environ,
+    context: &str,
+) {
+    for (name, value) in sent {
+        let name = String::from_utf8_lossy(name);
+        assert_eq!(
+            seen.get(name.as_ref()).map(Vec::as_slice),
+            Some(value),
+            "{context}: {name} differs from what was sent"
+        );
+    }
+}
+
+/// Splits CGI output (php-cgi's stdout, FastCGI STDOUT) into its parsed head and its body.
+///
+/// # Panics
+/// When the head is invalid or incomplete.
+pub fn split_cgi_output(output: &[u8]) -> (cgi_env::ResponseHead, Vec<u8>) {
+    match cgi_env::parse_response_head(output, cgi_env::ResponseHeadLimits::default()) {
+        Ok(cgi_env::Parsed::Complete(head)) => {
+            let body = output.get(head.body_offset..).unwrap_or_default().to_vec();
+            (head, body)
+        }
+        other => panic!(
+            "no valid CGI head ({other:?}) in {:?}",
+            String::from_utf8_lossy(output)
+        ),
+    }
+}

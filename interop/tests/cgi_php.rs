@@ -2,10 +2,8 @@
 //! back with `cgi-env`'s response-head parser.
 #![cfg_attr(skip_interop, allow(unused))]
 
-use cgi_env::{
-    Environ, Gateway, Parsed, Preset, ResponseHeadLimits, ResponseKind, parse_response_head,
-};
-use interop::environ::build;
+use cgi_env::{Environ, Gateway, Preset, ResponseKind};
+use interop::environ::{assert_holds, build, split_cgi_output};
 use interop::php::{decode_server_dump, install_scripts, run_php_cgi};
 use interop::scratch::ScratchDir;
 
@@ -17,16 +15,7 @@ fn run(env: &Environ, body: &[u8], dir: &ScratchDir) -> (cgi_env::ResponseHead, 
         out.status,
         String::from_utf8_lossy(&out.stdout)
     );
-    match parse_response_head(&out.stdout, ResponseHeadLimits::default()).expect("valid head") {
-        Parsed::Complete(head) => {
-            let body = out.stdout[head.body_offset..].to_vec();
-            (head, body)
-        }
-        Parsed::Partial => panic!(
-            "php-cgi output has no complete head: {:?}",
-            String::from_utf8_lossy(&out.stdout)
-        ),
-    }
+    split_cgi_output(&out.stdout)
 }
 
 fn setup() -> (ScratchDir, Gateway) {
@@ -52,14 +41,7 @@ fn script_sees_the_environ_we_built() {
     assert_eq!(head.status, http::StatusCode::OK);
     assert_eq!(head.kind, ResponseKind::Document);
     let seen = decode_server_dump(&body);
-    for (name, value) in &env {
-        let name = std::str::from_utf8(name).expect("ascii name");
-        assert_eq!(
-            seen.get(name).map(Vec::as_slice),
-            Some(value),
-            "{name} differs"
-        );
-    }
+    assert_holds(&seen, &env, "php-cgi");
     assert_eq!(
         seen.get("QUERY_STRING").map(Vec::as_slice),
         Some(&b"a=1&b=%C3%A9"[..])

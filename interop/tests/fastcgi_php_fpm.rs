@@ -2,10 +2,10 @@
 #![cfg_attr(skip_interop, allow(unused))]
 
 use bytes::Bytes;
-use cgi_env::{Environ, Gateway, Parsed, Preset, ResponseHeadLimits, parse_response_head};
+use cgi_env::{Environ, Gateway, Preset};
 use fastcgi_codec::{ClientEvent, ProtocolStatus, Role, Values};
 use interop::checksum::{crc32, pattern};
-use interop::environ::build;
+use interop::environ::{assert_holds, build, split_cgi_output};
 use interop::fcgi::{Exchange, FcgiConn};
 use interop::php::{PhpFpm, decode_server_dump};
 use interop::scratch::ScratchDir;
@@ -17,18 +17,7 @@ fn gateway(fpm: &PhpFpm) -> Gateway {
 
 /// Splits STDOUT into the parsed CGI head and the body.
 fn split(exchange: &Exchange) -> (cgi_env::ResponseHead, Vec<u8>) {
-    match parse_response_head(&exchange.stdout, ResponseHeadLimits::default())
-        .expect("valid CGI head")
-    {
-        Parsed::Complete(head) => {
-            let body = exchange.stdout[head.body_offset..].to_vec();
-            (head, body)
-        }
-        Parsed::Partial => panic!(
-            "no complete head in {:?}",
-            String::from_utf8_lossy(&exchange.stdout)
-        ),
-    }
+    split_cgi_output(&exchange.stdout)
 }
 
 fn once(fpm: &PhpFpm, env: &Environ, body: Bytes) -> Exchange {
@@ -68,14 +57,7 @@ fn get_with_query_and_headers_reaches_server_vars() {
     let (head, body) = split(&exchange);
     assert_eq!(head.status, http::StatusCode::OK);
     let seen = decode_server_dump(&body);
-    for (name, value) in &env {
-        let name = std::str::from_utf8(name).expect("ascii name");
-        assert_eq!(
-            seen.get(name).map(Vec::as_slice),
-            Some(value),
-            "$_SERVER[{name}] differs from what we sent"
-        );
-    }
+    assert_holds(&seen, &env, "php-fpm $_SERVER");
     assert_eq!(
         seen.get("HTTP_ACCEPT").map(Vec::as_slice),
         Some(&b"text/plain, text/html"[..])

@@ -4,12 +4,10 @@
 #![cfg_attr(skip_interop, allow(unused))]
 
 use bytes::Bytes;
-use cgi_env::{
-    Environ, Gateway, Param, Parsed, Preset, ResponseHeadLimits, Var, parse_response_head,
-};
+use cgi_env::{Environ, Gateway, Param, Preset, Var};
 use interop::app_answer::AppAnswer;
 use interop::checksum::{crc32, pattern};
-use interop::environ::build;
+use interop::environ::{assert_holds, build, split_cgi_output};
 use interop::fcgi::FcgiConn;
 use interop::scratch::ScratchDir;
 use interop::uwsgi::Uwsgi;
@@ -37,26 +35,8 @@ fn via_fastcgi(server: &Uwsgi, env: &Environ, body: Bytes) -> (u16, Vec<u8>) {
     let exchange = conn
         .request(env, body, false)
         .unwrap_or_else(|e| panic!("FastCGI request: {e}; uWSGI log:\n{}", server.log()));
-    let Parsed::Complete(head) =
-        parse_response_head(&exchange.stdout, ResponseHeadLimits::default()).expect("CGI head")
-    else {
-        panic!("incomplete head")
-    };
-    (
-        head.status.as_u16(),
-        exchange.stdout[head.body_offset..].to_vec(),
-    )
-}
-
-fn assert_environ_holds(answer: &AppAnswer, env: &Environ, protocol: &str) {
-    for (name, value) in env {
-        let name = std::str::from_utf8(name).expect("ascii name");
-        assert_eq!(
-            answer.environ.get(name).map(Vec::as_slice),
-            Some(value),
-            "{protocol}: WSGI environ[{name}] differs from what we sent"
-        );
-    }
+    let (head, body) = split_cgi_output(&exchange.stdout);
+    (head.status.as_u16(), body)
 }
 
 #[test]
@@ -76,12 +56,12 @@ fn get_gives_the_same_answer_through_both_protocols() {
     let (status, body) = via_uwsgi(&server, &uwsgi_env, Bytes::new());
     assert_eq!(status, 200);
     let over_uwsgi = AppAnswer::parse(&body);
-    assert_environ_holds(&over_uwsgi, &uwsgi_env, "uwsgi");
+    assert_holds(&over_uwsgi.environ, &uwsgi_env, "uwsgi");
 
     let (status, body) = via_fastcgi(&server, &fastcgi_env, Bytes::new());
     assert_eq!(status, 200);
     let over_fastcgi = AppAnswer::parse(&body);
-    assert_environ_holds(&over_fastcgi, &fastcgi_env, "FastCGI");
+    assert_holds(&over_fastcgi.environ, &fastcgi_env, "FastCGI");
 
     assert_eq!((over_uwsgi.body_len, over_uwsgi.body_crc32), (0, 0));
     assert_eq!((over_fastcgi.body_len, over_fastcgi.body_crc32), (0, 0));
