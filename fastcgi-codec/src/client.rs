@@ -1,8 +1,6 @@
 //! [`ClientConnection`]: the gateway side of one connection (what nginx is to PHP-FPM), as
 //! a sans-IO state machine.
 
-use std::collections::BTreeMap;
-
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
@@ -12,6 +10,7 @@ use crate::error::{ErrorScope, ProtocolError, SendError, Violation};
 use crate::ids::IdSet;
 use crate::params::{Values, decode_pairs, encode_params, get_values_query};
 use crate::record::{BeginRequestBody, MANAGEMENT_ID, ProtocolStatus, Record, RecordType, Role};
+use crate::requests::RequestTable;
 
 /// How a gateway connection behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +129,7 @@ pub struct ClientConnection {
     config: ClientConfig,
     decoder: RecordDecoder,
     encoder: RecordEncoder,
-    requests: BTreeMap<u16, RequestState>,
+    requests: RequestTable<RequestState>,
     ended: IdSet,
     output: Chunks,
     peer_multiplexes: bool,
@@ -146,7 +145,7 @@ impl ClientConnection {
             config,
             decoder: RecordDecoder::new(),
             encoder: RecordEncoder::new(config.padding),
-            requests: BTreeMap::new(),
+            requests: RequestTable::default(),
             ended: IdSet::default(),
             output: Chunks::new(),
             peer_multiplexes: config.assume_multiplexing,
@@ -163,7 +162,7 @@ impl ClientConnection {
 
     /// Whether `request_id` is in flight.
     pub fn is_in_flight(&self, request_id: u16) -> bool {
-        self.requests.contains_key(&request_id)
+        self.requests.contains_key(request_id)
     }
 
     /// Whether the peer said it multiplexes (FCGI_MPXS_CONNS=1), or the configuration
@@ -220,7 +219,7 @@ impl ClientConnection {
             return Err(SendError::Busy { in_flight });
         }
         let request_id = (1..=u16::MAX)
-            .find(|id| !self.requests.contains_key(id))
+            .find(|id| !self.requests.contains_key(*id))
             .ok_or(SendError::Busy { in_flight })?;
         self.encoder.begin_request(
             request_id,
@@ -249,7 +248,7 @@ impl ClientConnection {
             return Err(SendError::Closed);
         }
         self.requests
-            .get_mut(&request_id)
+            .get_mut(request_id)
             .ok_or(SendError::UnknownRequest { request_id })
     }
 
@@ -265,7 +264,7 @@ impl ClientConnection {
             return Err(SendError::ParamsAlreadySent { request_id });
         }
         encode_params(params, request_id, &mut self.encoder, &mut self.output)?;
-        if let Some(request) = self.requests.get_mut(&request_id) {
+        if let Some(request) = self.requests.get_mut(request_id) {
             request.params_sent = true;
         }
         Ok(())
@@ -388,7 +387,7 @@ impl ClientConnection {
                     return Err(self.fail_connection(error));
                 }
                 Err(error) => {
-                    if self.requests.remove(&error.request_id).is_some() {
+                    if self.requests.remove(error.request_id).is_some() {
                         self.ended.insert(error.request_id);
                     }
                     return Err(error);
@@ -406,7 +405,7 @@ impl ClientConnection {
     pub fn receive_eof(&mut self) -> Result<(), ProtocolError> {
         self.closed = true;
         let in_flight = self.requests.len();
-        let Some((&request_id, _)) = self.requests.iter().next() else {
+        let Some(request_id) = self.requests.lowest_id() else {
             return Ok(());
         };
         self.requests.clear();
@@ -431,7 +430,7 @@ impl ClientConnection {
                 if request_id == MANAGEMENT_ID {
                     return Err(error(Violation::ZeroRequestId));
                 }
-                let Some(request) = self.requests.get_mut(&request_id) else {
+                let Some(request) = self.requests.get_mut(request_id) else {
                     if self.ended.contains(request_id) {
                         // Output after END_REQUEST (e.g. after fastcgi_finish_request) is
                         // dropped, as the spec says for inactive ids.
@@ -441,7 +440,7 @@ impl ClientConnection {
                 };
                 if record_type == RecordType::EndRequest {
                     let body = record.end_request_body()?;
-                    self.requests.remove(&request_id);
+                    self.requests.remove(request_id);
                     self.ended.insert(request_id);
                     return Ok(Some(ClientEvent::End {
                         request_id,

@@ -116,6 +116,7 @@ mod ids;
 mod limits;
 mod params;
 mod record;
+mod requests;
 mod server;
 
 pub use client::{ClientConfig, ClientConnection, ClientEvent};

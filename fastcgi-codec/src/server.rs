@@ -1,8 +1,6 @@
 //! [`ServerConnection`]: the application side of one connection (what PHP-FPM is to
 //! nginx), as a sans-IO state machine.
 
-use std::collections::BTreeMap;
-
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
@@ -15,6 +13,7 @@ use crate::params::{ParamsDecoder, Values, decode_pairs};
 use crate::record::{
     EndRequestBody, MANAGEMENT_ID, ProtocolStatus, Record, RecordType, Role, UnknownTypeBody,
 };
+use crate::requests::RequestTable;
 
 /// The app status sent in the END_REQUEST that closes a request the peer broke a rule in.
 pub const FAILED_REQUEST_APP_STATUS: u32 = 1;
@@ -151,7 +150,7 @@ pub struct ServerConnection {
     config: ServerConfig,
     decoder: RecordDecoder,
     encoder: RecordEncoder,
-    requests: BTreeMap<u16, RequestState>,
+    requests: RequestTable<RequestState>,
     ended: IdSet,
     output: Chunks,
     close_requested: bool,
@@ -165,7 +164,7 @@ impl ServerConnection {
             config,
             decoder: RecordDecoder::new(),
             encoder: RecordEncoder::new(config.padding),
-            requests: BTreeMap::new(),
+            requests: RequestTable::default(),
             ended: IdSet::default(),
             output: Chunks::new(),
             close_requested: false,
@@ -185,7 +184,7 @@ impl ServerConnection {
 
     /// Whether `request_id` is in flight.
     pub fn is_in_flight(&self, request_id: u16) -> bool {
-        self.requests.contains_key(&request_id)
+        self.requests.contains_key(request_id)
     }
 
     /// Whether the connection should be closed once the pending output is written: a
@@ -264,7 +263,7 @@ impl ServerConnection {
                 if request_id == MANAGEMENT_ID {
                     return Err(error(Violation::ZeroRequestId));
                 }
-                let Some(request) = self.requests.get_mut(&request_id) else {
+                let Some(request) = self.requests.get_mut(request_id) else {
                     if self.ended.contains(request_id) {
                         // The spec: records for an inactive id are ignored.
                         return Ok(None);
@@ -324,7 +323,7 @@ impl ServerConnection {
             ));
         }
         let body = record.begin_request_body()?;
-        if self.requests.contains_key(&request_id) {
+        if self.requests.contains_key(request_id) {
             return Err(ProtocolError::new(
                 RecordType::BeginRequest,
                 request_id,
@@ -452,7 +451,7 @@ impl ServerConnection {
     }
 
     fn finish(&mut self, request_id: u16, app_status: u32) {
-        let Some(request) = self.requests.remove(&request_id) else {
+        let Some(request) = self.requests.remove(request_id) else {
             return;
         };
         self.encoder
@@ -480,7 +479,7 @@ impl ServerConnection {
             return Err(SendError::Closed);
         }
         self.requests
-            .get_mut(&request_id)
+            .get_mut(request_id)
             .ok_or(SendError::UnknownRequest { request_id })
     }
 
