@@ -166,7 +166,8 @@ impl ServerConnection {
             encoder: RecordEncoder::new(config.padding),
             requests: RequestTable::default(),
             ended: IdSet::default(),
-            output: Chunks::new(),
+            // Empty until the first answer: reading a request allocates nothing here.
+            output: Chunks::default(),
             close_requested: false,
             failed: None,
         }
