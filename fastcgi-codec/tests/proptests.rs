@@ -174,6 +174,15 @@ fn run(
     cuts: &[prop::sample::Index],
     padding: Padding,
 ) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
+    run_cut(exchanges, padding, |len| split_points(len, cuts))
+}
+
+/// As [`run`], each direction cut where `points` says for its length (from 0 to the length).
+fn run_cut(
+    exchanges: &[Exchange],
+    padding: Padding,
+    points: impl Fn(usize) -> Vec<usize>,
+) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
     let multiplex = exchanges.len() > 1;
     let mut client = ClientConnection::new(ClientConfig {
         padding,
@@ -207,7 +216,7 @@ fn run(
     let request = client.take_output().to_bytes_mut();
     let mut server_events = Vec::new();
     let mut buf = BytesMut::new();
-    for window in split_points(request.len(), cuts).windows(2) {
+    for window in points(request.len()).windows(2) {
         buf.extend_from_slice(&request[window[0]..window[1]]);
         while let Some(event) = server.receive(&mut buf).unwrap() {
             server_events.push(event);
@@ -225,7 +234,7 @@ fn run(
     let response = server.take_output().to_bytes_mut();
     let mut client_events = Vec::new();
     let mut buf = BytesMut::new();
-    for window in split_points(response.len(), cuts).windows(2) {
+    for window in points(response.len()).windows(2) {
         buf.extend_from_slice(&response[window[0]..window[1]]);
         while let Some(event) = client.receive(&mut buf).unwrap() {
             client_events.push(event);
@@ -350,60 +359,7 @@ fn byte_by_byte_gives_the_same_events() {
 
 /// As [`run`], each direction fed one byte at a time.
 fn run_byte_by_byte(exchanges: &[Exchange]) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
-    let mut client = ClientConnection::new(ClientConfig {
-        assume_multiplexing: true,
-        ..ClientConfig::default()
-    });
-    let mut server = ServerConnection::new(ServerConfig {
-        multiplex: true,
-        ..ServerConfig::default()
-    });
-    let ids: Vec<u16> = exchanges
-        .iter()
-        .map(|_| client.begin_request(Role::Responder, true).unwrap())
-        .collect();
-    for (id, exchange) in ids.iter().zip(exchanges) {
-        client.send_params(*id, &exchange.params).unwrap();
-    }
-    let rounds = exchanges.iter().map(|e| e.body.len()).max().unwrap_or(0);
-    for round in 0..rounds {
-        for (id, exchange) in ids.iter().zip(exchanges) {
-            if let Some(chunk) = exchange.body.get(round) {
-                client.send_stdin(*id, Bytes::from(chunk.clone())).unwrap();
-            }
-        }
-    }
-    for id in &ids {
-        client.end_stdin(*id).unwrap();
-    }
-    let request = client.take_output().to_bytes_mut();
-    let mut server_events = Vec::new();
-    let mut buf = BytesMut::new();
-    for byte in &request[..] {
-        buf.extend_from_slice(&[*byte]);
-        while let Some(event) = server.receive(&mut buf).unwrap() {
-            server_events.push(event);
-        }
-    }
-    for (id, exchange) in ids.iter().zip(exchanges) {
-        server
-            .send_stderr(*id, Bytes::from(exchange.stderr.clone()))
-            .unwrap();
-        for chunk in &exchange.stdout {
-            server.send_stdout(*id, Bytes::from(chunk.clone())).unwrap();
-        }
-        server.end_request(*id, exchange.app_status).unwrap();
-    }
-    let response = server.take_output().to_bytes_mut();
-    let mut client_events = Vec::new();
-    let mut buf = BytesMut::new();
-    for byte in &response[..] {
-        buf.extend_from_slice(&[*byte]);
-        while let Some(event) = client.receive(&mut buf).unwrap() {
-            client_events.push(event);
-        }
-    }
-    (server_events, client_events)
+    run_cut(exchanges, Padding::Align8, |len| (0..=len).collect())
 }
 
 /// Feeds arbitrary bytes; returns how many events came out. Per-request errors are

@@ -138,53 +138,55 @@ fn response_seen(event: ResponseEvent) -> Seen {
 /// the stream.
 pub fn run_request(input: &[u8], cuts: &[usize], limits: Limits) -> Run {
     let mut decoder = RequestDecoder::new(limits);
-    let mut buffer = BytesMut::new();
-    let mut events = Vec::new();
-    for piece in pieces(input, cuts) {
-        buffer.extend_from_slice(piece);
-        loop {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(event)) => push(&mut events, request_seen(event)),
-                Ok(None) => break,
-                Err(e) => {
-                    return Run {
-                        events,
-                        error: Some(normalize(&e)),
-                    };
-                }
-            }
-        }
-    }
-    loop {
-        match decoder.decode_eof(&mut buffer) {
-            Ok(Some(event)) => push(&mut events, request_seen(event)),
-            Ok(None) => {
-                return Run {
-                    events,
-                    error: None,
-                };
-            }
-            Err(e) => {
-                return Run {
-                    events,
-                    error: Some(normalize(&e)),
-                };
-            }
-        }
-    }
+    drive(input, cuts, |buffer, eof| {
+        let event = if eof {
+            decoder.decode_eof(buffer)
+        } else {
+            decoder.decode(buffer)
+        };
+        event.map(|e| e.map(request_seen))
+    })
 }
 
 /// Feeds `input` to a response decoder in the pieces `cuts` makes, then reports the end
 /// of the stream.
 pub fn run_response(input: &[u8], cuts: &[usize], decoder: ResponseDecoder) -> Run {
     let mut decoder = decoder;
+    drive(input, cuts, |buffer, eof| {
+        let event = if eof {
+            decoder.decode_eof(buffer)
+        } else {
+            decoder.decode(buffer)
+        };
+        event.map(|e| e.map(response_seen))
+    })
+}
+
+/// Feeds the pieces to `step` (not at end of stream), then calls it at end of stream until
+/// it has nothing more; stops at the first error.
+fn drive(
+    input: &[u8],
+    cuts: &[usize],
+    mut step: impl FnMut(&mut BytesMut, bool) -> Result<Option<Seen>, Error>,
+) -> Run {
     let mut buffer = BytesMut::new();
     let mut events = Vec::new();
-    for piece in pieces(input, cuts) {
+    let pieces = pieces(input, cuts);
+    for (eof, piece) in pieces
+        .iter()
+        .map(|p| (false, *p))
+        .chain(std::iter::once((true, &[][..])))
+    {
         buffer.extend_from_slice(piece);
         loop {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(event)) => push(&mut events, response_seen(event)),
+            match step(&mut buffer, eof) {
+                Ok(Some(seen)) => push(&mut events, seen),
+                Ok(None) if eof => {
+                    return Run {
+                        events,
+                        error: None,
+                    };
+                }
                 Ok(None) => break,
                 Err(e) => {
                     return Run {
@@ -195,22 +197,9 @@ pub fn run_response(input: &[u8], cuts: &[usize], decoder: ResponseDecoder) -> R
             }
         }
     }
-    loop {
-        match decoder.decode_eof(&mut buffer) {
-            Ok(Some(event)) => push(&mut events, response_seen(event)),
-            Ok(None) => {
-                return Run {
-                    events,
-                    error: None,
-                };
-            }
-            Err(e) => {
-                return Run {
-                    events,
-                    error: Some(normalize(&e)),
-                };
-            }
-        }
+    Run {
+        events,
+        error: None,
     }
 }
 
