@@ -9,6 +9,7 @@ use http::{HeaderMap, Version};
 
 use crate::environ::Environ;
 use crate::error::GatewayError;
+use crate::grammar::parse_decimal;
 use crate::preset::{Preset, Var};
 use crate::script::{EncodedSlash, ScriptMapping, ScriptPath};
 
@@ -325,17 +326,6 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
     Ok(length)
 }
 
-/// Parses a non-empty run of ASCII digits, refusing signs, spaces and overflow.
-pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,14 +525,5 @@ mod tests {
             .build(&h2, &conn())
             .unwrap();
         assert!(!env.contains("HTTP_HOST"));
-    }
-
-    #[test]
-    fn parse_decimal_is_strict() {
-        assert_eq!(parse_decimal(b"0"), Some(0));
-        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_decimal(b"18446744073709551616"), None);
-        assert_eq!(parse_decimal(b""), None);
-        assert_eq!(parse_decimal(b" 1"), None);
     }
 }

@@ -93,11 +93,13 @@
 mod environ;
 mod error;
 mod gateway;
+pub mod grammar;
 mod headers;
 mod preset;
 mod request;
 mod response_head;
 mod script;
+pub mod wire;
 mod wsgi;
 
 pub use environ::{Environ, Iter, SegmentId, fastcgi_pair_len};

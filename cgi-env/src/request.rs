@@ -9,7 +9,7 @@ use http::{Method, Uri, Version};
 
 use crate::environ::Environ;
 use crate::error::RequestError;
-use crate::gateway::parse_decimal;
+use crate::grammar::parse_decimal;
 
 /// An HTTP request rebuilt from an environ, with the CGI facts HTTP has no place for.
 #[derive(Debug)]

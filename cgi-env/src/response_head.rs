@@ -7,7 +7,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderV
 use http::{HeaderMap, StatusCode};
 
 use crate::error::ResponseHeadError;
-use crate::gateway::parse_decimal;
+use crate::grammar::{is_tchar, parse_decimal};
 use crate::headers::HOP_BY_HOP;
 
 /// Bounds on a response head.
@@ -324,11 +324,6 @@ fn split_line(line: &[u8], line_offset: usize) -> Result<(&[u8], &[u8], usize), 
         .count();
     let value = value.get(..value.len() - trailing).unwrap_or_default();
     Ok((name, value, line_offset + colon + 1 + leading))
-}
-
-/// RFC 9110 token characters.
-fn is_tchar(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 /// `NNN` or `NNN reason`.

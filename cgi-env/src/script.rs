@@ -2,6 +2,7 @@
 //! split into SCRIPT_NAME and PATH_INFO.
 
 use crate::error::GatewayError;
+use crate::grammar::hex_value;
 
 /// How the decoded, normalised request path is split into SCRIPT_NAME and PATH_INFO.
 ///
@@ -125,15 +126,6 @@ pub fn decode_path(raw_path: &str, encoded_slash: EncodedSlash) -> Result<Vec<u8
         index += width;
     }
     Ok(decoded)
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Merges repeated slashes and resolves `.` and `..` segments of a decoded absolute path.

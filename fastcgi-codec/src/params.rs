@@ -2,6 +2,7 @@
 //! [`Environ`] encoded into PARAMS records, and the GET_VALUES management exchange.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use cgi_env::wire::SliceWriter;
 use cgi_env::{Environ, fastcgi_pair_len};
 
 use crate::encoder::{Chunks, Padding, RecordEncoder};
@@ -352,40 +353,26 @@ fn for_each_params_record(
         let content_len = u16::try_from(size).unwrap_or(u16::MAX);
         let pad = padding.padding_for(content_len);
         let mut buf = BytesMut::zeroed(HEADER_LEN + size + usize::from(pad));
-        let mut at = 0;
-        put(
-            &mut buf,
-            &mut at,
-            &RecordHeader::new(RecordType::Params, request_id, content_len, pad).to_bytes(),
-        );
+        let mut out = SliceWriter::new(&mut buf);
+        out.put(&RecordHeader::new(RecordType::Params, request_id, content_len, pad).to_bytes());
         for (name, value) in vars.by_ref().take(count) {
-            put_length(&mut buf, &mut at, name.len());
-            put_length(&mut buf, &mut at, value.len());
-            put(&mut buf, &mut at, name);
-            put(&mut buf, &mut at, value);
+            put_length(&mut out, name.len());
+            put_length(&mut out, value.len());
+            out.put(name);
+            out.put(value);
         }
         record(buf)?;
     }
 }
 
-/// Writes a pair length (checked ≤ 2^31 − 1) at `*at`: 1 byte below 128, else 4.
+/// Writes a pair length (checked ≤ 2^31 − 1): 1 byte below 128, else 4.
 #[inline]
-fn put_length(out: &mut [u8], at: &mut usize, len: usize) {
+fn put_length(out: &mut SliceWriter<'_>, len: usize) {
     if len < 0x80 {
-        put(out, at, &[len as u8]);
+        out.put(&[len as u8]);
     } else {
-        put(out, at, &((len as u32) | 0x8000_0000).to_be_bytes());
+        out.put(&((len as u32) | 0x8000_0000).to_be_bytes());
     }
-}
-
-/// Copies `bytes` into `out` at `*at` and moves `*at` past them.
-#[inline]
-fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
-    let end = *at + bytes.len();
-    if let Some(dst) = out.get_mut(*at..end) {
-        dst.copy_from_slice(bytes);
-    }
-    *at = end;
 }
 
 /// Encodes `environ` as PARAMS records for `request_id`, followed by the empty PARAMS

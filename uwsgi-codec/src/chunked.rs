@@ -7,6 +7,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use cgi_env::grammar::hex_value;
+
 use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +100,9 @@ impl ChunkedDecoder {
         self.state = match self.state {
             State::Size { value, digits } => {
                 self.count_line("chunk size line too long")?;
-                match byte {
-                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                        let digit = u64::from(hex_value(byte));
+                match hex_value(byte) {
+                    Some(digit) => {
+                        let digit = u64::from(digit);
                         let value = value
                             .checked_mul(16)
                             .and_then(|v| v.checked_add(digit))
@@ -110,11 +112,11 @@ impl ChunkedDecoder {
                             digits: digits + 1,
                         }
                     }
-                    _ if digits == 0 => return Err(self.error("missing chunk size")),
+                    None if digits == 0 => return Err(self.error("missing chunk size")),
                     // Extensions carry nothing this decoder uses; only the size is kept.
-                    b';' | b' ' | b'\t' => State::Extension { value },
-                    b'\r' => State::SizeLf { value },
-                    _ => return Err(self.error("invalid byte in chunk size")),
+                    None if matches!(byte, b';' | b' ' | b'\t') => State::Extension { value },
+                    None if byte == b'\r' => State::SizeLf { value },
+                    None => return Err(self.error("invalid byte in chunk size")),
                 }
             }
             State::Extension { value } => {
@@ -176,14 +178,6 @@ impl ChunkedDecoder {
             offset: self.offset,
             reason,
         }
-    }
-}
-
-fn hex_value(byte: u8) -> u8 {
-    match byte {
-        b'0'..=b'9' => byte - b'0',
-        b'a'..=b'f' => byte - b'a' + 10,
-        _ => byte.wrapping_sub(b'A').wrapping_add(10),
     }
 }
 

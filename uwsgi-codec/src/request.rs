@@ -32,15 +32,10 @@ pub fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     let invalid = || Error::InvalidContentLength {
         value: escaped(value),
     };
-    value.iter().try_fold(0u64, |total, &byte| {
-        if !byte.is_ascii_digit() {
-            return Err(invalid());
-        }
-        total
-            .checked_mul(10)
-            .and_then(|t| t.checked_add(u64::from(byte - b'0')))
-            .ok_or_else(invalid)
-    })
+    if value.is_empty() {
+        return Ok(0);
+    }
+    cgi_env::grammar::parse_decimal(value).ok_or_else(invalid)
 }
 
 /// The body length an environ announces: its CONTENT_LENGTH, 0 when absent or empty.

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cgi_env::Environ;
+use cgi_env::grammar::{invalid_field_value_byte, is_token};
 use http::{StatusCode, Version};
 
 use crate::chunked::{Chunk, ChunkedDecoder};
@@ -37,19 +38,6 @@ fn is_http_version(protocol: &[u8]) -> bool {
     let mut parts = rest.splitn(2, |&b| b == b'.');
     let all_digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
     matches!((parts.next(), parts.next()), (Some(major), Some(minor)) if all_digits(major) && all_digits(minor))
-}
-
-fn is_token(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn is_field_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +141,7 @@ impl ResponseWriter {
                 Err(Error::InvalidHeaderName {
                     name: escaped(name),
                 })
-            } else if !is_field_value(value) {
+            } else if invalid_field_value_byte(value).is_some() {
                 Err(Error::InvalidHeaderValue {
                     name: escaped(name),
                 })

@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
+use cgi_env::wire::SliceWriter;
 
 use crate::error::{VarPart, VarsError};
 use crate::packet::{Header, Modifier1};
@@ -161,32 +162,15 @@ fn write_vars(env: &Environ, len: u16, dst: &mut BytesMut) {
     let Some(out) = dst.get_mut(start..) else {
         return;
     };
-    let mut at = 0;
+    let mut out = SliceWriter::new(out);
     for (key, value) in env {
         // Lengths were checked in encoded_vars_len; the fallbacks are never taken.
-        put(
-            out,
-            &mut at,
-            &u16::try_from(key.len()).unwrap_or(u16::MAX).to_le_bytes(),
-        );
-        put(out, &mut at, key);
-        put(
-            out,
-            &mut at,
-            &u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes(),
-        );
-        put(out, &mut at, value);
+        out.put(&u16::try_from(key.len()).unwrap_or(u16::MAX).to_le_bytes());
+        out.put(key);
+        out.put(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes());
+        out.put(value);
     }
-}
-
-/// Copies `bytes` into `out` at `*at` and moves `*at` past them.
-#[inline]
-fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
-    let end = *at + bytes.len();
-    if let Some(dst) = out.get_mut(*at..end) {
-        dst.copy_from_slice(bytes);
-    }
-    *at = end;
+    debug_assert_eq!(out.position(), usize::from(len));
 }
 
 /// Appends a whole request packet to `dst`: the header (datasize = the vars block size)
