@@ -1,0 +1,406 @@
+//! The FastCGI connection driver: owns the socket and one sans-IO application connection,
+//! moves bytes between them, and runs each request's service in its own task.
+//!
+//! Requests multiplexed on the connection run at once, up to the codec's limit per
+//! connection and the server's limit per process. Request bodies are read ahead of their
+//! services into the connection's budget, and response bytes wait in it for the socket,
+//! so the connection keeps reading while it cannot write and the other way round: a
+//! service that answers before it has read its body does not hang behind a front server
+//! that stops sending the body (nginx, once it has the head) nor behind one that sends the
+//! whole body before reading (Apache), within that budget.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use fastcgi_codec::{
+    ErrorScope, FAILED_REQUEST_APP_STATUS, ServerConfig, ServerConnection, ServerEvent,
+};
+use http_body::Body as HttpBody;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::body::{Body, BodyError, BodySender};
+use crate::output::Output;
+use crate::respond::{self, BoxError, CgiService, Outbound};
+use crate::server::Shared;
+
+/// Bytes asked of the socket per read: the largest record with its header.
+const READ_SIZE: usize = 64 << 10;
+
+/// One request on the connection, as the driver tracks it.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Present until the body ends (or the service stops reading it).
+    body: Option<BodySender>,
+    /// The request's task, once its params arrived.
+    task: Option<AbortHandle>,
+}
+
+/// What the driver waits for next, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Idle,
+    Params,
+    Body,
+    Write,
+}
+
+pub(crate) async fn drive<IO, S, B>(
+    io: IO,
+    peer: Option<SocketAddr>,
+    service: S,
+    shared: Arc<Shared>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: CgiService<B>,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    let mut driver = Driver::new(service, shared);
+    let outcome = driver.run(io).await;
+    driver.close(outcome, peer);
+}
+
+struct Driver<S> {
+    service: S,
+    shared: Arc<Shared>,
+    conn: ServerConnection,
+    budgets: crate::budget::Budgets,
+    slots: HashMap<u16, Slot>,
+    output: Output,
+    outbound: mpsc::UnboundedSender<(u16, Outbound)>,
+    inbound: mpsc::UnboundedReceiver<(u16, Outbound)>,
+    /// Request-level protocol errors seen, for the one log line at the end.
+    request_errors: usize,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Closed as the protocol says (no keep-conn, peer closed with nothing in flight,
+    /// shutdown).
+    Done,
+    TimedOut(Wait),
+    Protocol(fastcgi_codec::ProtocolError),
+    Io(std::io::Error),
+}
+
+impl<S> Driver<S> {
+    fn new(service: S, shared: Arc<Shared>) -> Self {
+        let mut config = ServerConfig::default();
+        config.multiplex = shared.config.multiplex();
+        let (outbound, inbound) = mpsc::unbounded_channel();
+        Driver {
+            service,
+            budgets: shared.budgets(),
+            shared,
+            conn: ServerConnection::new(config),
+            slots: HashMap::new(),
+            output: Output::default(),
+            outbound,
+            inbound,
+            request_errors: 0,
+        }
+    }
+
+    fn close(&mut self, outcome: Outcome, peer: Option<SocketAddr>) {
+        for (_, slot) in self.slots.drain() {
+            if let Some(task) = slot.task {
+                task.abort();
+            }
+            if let Some(body) = slot.body {
+                body.fail(BodyError::ConnectionLost);
+            }
+        }
+        match outcome {
+            Outcome::Done => {}
+            Outcome::TimedOut(wait) => {
+                tracing::debug!(?peer, ?wait, "FastCGI connection timed out");
+            }
+            Outcome::Protocol(error) => {
+                tracing::warn!(?peer, %error, "FastCGI connection closed on a protocol error");
+            }
+            Outcome::Io(error) => tracing::debug!(?peer, %error, "FastCGI connection failed"),
+        }
+        if self.request_errors > 0 {
+            tracing::warn!(
+                ?peer,
+                requests = self.request_errors,
+                "FastCGI requests refused for protocol errors on this connection"
+            );
+        }
+    }
+}
+
+impl<S> Driver<S> {
+    /// What the connection waits for now.
+    fn waiting_for(&self, partial_input: bool) -> Option<Wait> {
+        if !self.output.is_empty() {
+            return Some(Wait::Write);
+        }
+        if self.slots.is_empty() {
+            return Some(if partial_input {
+                Wait::Params
+            } else {
+                Wait::Idle
+            });
+        }
+        if self.slots.values().any(|slot| slot.task.is_none()) {
+            return Some(Wait::Params);
+        }
+        if self.slots.values().any(|slot| slot.body.is_some()) {
+            return Some(Wait::Body);
+        }
+        // Services are working: how long they take is theirs to bound.
+        None
+    }
+
+    fn timeout(&self, wait: Wait) -> std::time::Duration {
+        let config = &self.shared.config;
+        match wait {
+            Wait::Idle => config.idle_timeout(),
+            Wait::Params => config.params_timeout(),
+            Wait::Body => config.body_timeout(),
+            Wait::Write => config.write_timeout(),
+        }
+    }
+}
+
+impl<S> Driver<S> {
+    async fn run<IO, B>(&mut self, io: IO) -> Outcome
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let mut input = BytesMut::new();
+        let mut read_open = true;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut shutdown_open = true;
+        let mut waiting = self.waiting_for(false);
+        let mut since = Instant::now();
+        loop {
+            self.output.push_buf(self.conn.take_output());
+            if self.output.is_empty()
+                && (self.conn.should_close()
+                    || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
+            {
+                let _ = writer.shutdown().await;
+                return match self.conn.failure() {
+                    Some(error) => Outcome::Protocol(error.clone()),
+                    None => Outcome::Done,
+                };
+            }
+            let now_waiting = self.waiting_for(!input.is_empty());
+            if now_waiting != waiting {
+                waiting = now_waiting;
+                since = Instant::now();
+            }
+            let deadline = waiting.map(|wait| since + self.timeout(wait));
+            let room = self.budgets.has_room(READ_SIZE);
+            let reading = read_open && room && self.conn.failure().is_none();
+            tokio::select! {
+                read = async {
+                    input.reserve(READ_SIZE);
+                    reader.read_buf(&mut input).await
+                }, if reading => match read {
+                    Ok(0) => {
+                        read_open = false;
+                        self.peer_closed();
+                    }
+                    Ok(_) => {
+                        if waiting != Some(Wait::Idle) {
+                            since = Instant::now();
+                        }
+                        self.receive(&mut input);
+                    }
+                    Err(error) => return Outcome::Io(error),
+                },
+                () = self.budgets.wait_room(READ_SIZE), if read_open && !room => {}
+                message = self.inbound.recv() => {
+                    if let Some((key, message)) = message {
+                        self.apply(key, message);
+                    }
+                }
+                written = self.output.write_some(&mut writer), if !self.output.is_empty() => {
+                    match written {
+                        Ok(_) => since = Instant::now(),
+                        Err(error) => return Outcome::Io(error),
+                    }
+                }
+                () = sleep_until(deadline) => {
+                    return Outcome::TimedOut(waiting.unwrap_or(Wait::Idle));
+                }
+                changed = shutdown.changed(), if shutdown_open && !self.shared.shutting_down() => {
+                    // A server gone without a shutdown leaves its connections serving.
+                    shutdown_open = changed.is_ok();
+                }
+            }
+        }
+    }
+
+    /// Feeds what arrived to the connection and acts on every event.
+    fn receive<B>(&mut self, input: &mut BytesMut)
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        loop {
+            match self.conn.receive(input) {
+                Ok(Some(event)) => self.event(event),
+                Err(error) if error.scope() == ErrorScope::Request => {
+                    self.request_errors += 1;
+                    tracing::debug!(%error, "FastCGI request refused");
+                    self.drop_request(error.request_id, BodyError::ConnectionLost);
+                }
+                // Nothing more yet, or a connection error, which the run loop closes on.
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
+    fn event<B>(&mut self, event: ServerEvent)
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        match event {
+            ServerEvent::RequestBegun { request_id, .. } => {
+                self.slots.insert(request_id, Slot::default());
+            }
+            ServerEvent::Params { request_id, params } => self.start(request_id, params),
+            ServerEvent::Stdin { request_id, chunk } => {
+                let Some(slot) = self.slots.get_mut(&request_id) else {
+                    return;
+                };
+                if let Some(body) = &slot.body {
+                    let reservation = self.budgets.reserve(chunk.len());
+                    if !body.send(chunk, reservation) {
+                        // The service dropped its body: the rest is read and dropped.
+                        slot.body = None;
+                    }
+                }
+            }
+            ServerEvent::StdinEnd { request_id } => {
+                if let Some(slot) = self.slots.get_mut(&request_id) {
+                    slot.body = None;
+                }
+            }
+            ServerEvent::Abort { request_id } => {
+                self.drop_request(request_id, BodyError::Aborted);
+                let _ = self.conn.end_request(request_id, FAILED_REQUEST_APP_STATUS);
+            }
+            // The FILTER role's second stream: this server serves responders.
+            ServerEvent::Data { .. } | ServerEvent::DataEnd { .. } => {}
+        }
+    }
+
+    /// Starts a request's task once its params are complete.
+    fn start<B>(&mut self, request_id: u16, params: cgi_env::Environ)
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        let (sender, body) = Body::channel(None);
+        let request = match crate::request::build(params, body, true) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%error, "FastCGI request with an unusable environ; answering 400");
+                let head =
+                    b"Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nbad request\n";
+                let _ = self.conn.send_stdout(request_id, Bytes::from_static(head));
+                let _ = self.conn.end_request(request_id, FAILED_REQUEST_APP_STATUS);
+                self.slots.remove(&request_id);
+                return;
+            }
+        };
+        let Some(slot) = self.slots.get_mut(&request_id) else {
+            return;
+        };
+        slot.body = Some(sender);
+        let permit = self.shared.requests.clone().acquire_owned();
+        let task = tokio::spawn(respond::run(
+            self.service.clone(),
+            request,
+            request_id,
+            self.outbound.clone(),
+            self.budgets.clone(),
+            async move { permit.await.ok() },
+        ));
+        slot.task = Some(task.abort_handle());
+    }
+
+    /// Applies what a request's task sent.
+    fn apply(&mut self, request_id: u16, message: Outbound) {
+        if !self.slots.contains_key(&request_id) {
+            // Aborted or refused meanwhile.
+            return;
+        }
+        match message {
+            Outbound::Head(parts) => {
+                let mut head = BytesMut::with_capacity(cgi_env::response_head_len(
+                    parts.status,
+                    &parts.headers,
+                ));
+                cgi_env::write_response_head(parts.status, &parts.headers, &mut head);
+                let _ = self.conn.send_stdout(request_id, head.freeze());
+            }
+            Outbound::Data(data, reservation) => {
+                let _ = self.conn.send_stdout(request_id, data);
+                self.output.push_buf(self.conn.take_output());
+                self.output.hold(reservation);
+            }
+            Outbound::End { complete } => {
+                let status = if complete {
+                    0
+                } else {
+                    FAILED_REQUEST_APP_STATUS
+                };
+                let _ = self.conn.end_request(request_id, status);
+                // The body, if the service left some unread, is dropped as it arrives.
+                self.slots.remove(&request_id);
+            }
+        }
+    }
+
+    /// Forgets a request: its task is dropped and its body, if still open, fails.
+    fn drop_request(&mut self, request_id: u16, why: BodyError) {
+        if let Some(slot) = self.slots.remove(&request_id) {
+            if let Some(task) = slot.task {
+                task.abort();
+            }
+            if let Some(body) = slot.body {
+                body.fail(why);
+            }
+        }
+    }
+
+    /// The peer closed its side: bodies still open cannot end; answers may still go out.
+    fn peer_closed(&mut self) {
+        let unbegun: Vec<u16> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.task.is_none())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in unbegun {
+            self.slots.remove(&id);
+        }
+        for slot in self.slots.values_mut() {
+            if let Some(body) = slot.body.take() {
+                body.fail(BodyError::ConnectionLost);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,262 @@
+//! The accept loop both protocols share: connection limit, accept errors, graceful
+//! shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body::Body as HttpBody;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::budget::{Budget, Budgets};
+use crate::config::ServeConfig;
+use crate::listener::{AcceptError, Listener, backoff};
+use crate::respond::{BoxError, CgiService};
+
+/// The protocol a [`Server`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// FastCGI, as nginx's `fastcgi_pass`, HAProxy's `fcgi-app` and Apache's
+    /// `mod_proxy_fcgi` speak it.
+    FastCgi,
+    /// uwsgi, as nginx's `uwsgi_pass` and Apache's `mod_proxy_uwsgi` speak it.
+    Uwsgi,
+}
+
+/// What every connection of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ServeConfig,
+    pub(crate) process_buffer: Arc<Budget>,
+    pub(crate) requests: Arc<Semaphore>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub(crate) fn budgets(&self) -> Budgets {
+        Budgets::new(self.config.connection_buffer(), self.process_buffer.clone())
+    }
+
+    /// Whether a graceful shutdown has begun.
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// A FastCGI or uwsgi server with its configuration.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use cgi_service::{Listener, ServeConfig, Server};
+///
+/// let app = tower::service_fn(|_request: http::Request<cgi_service::Body>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello\n")))
+/// });
+/// let listener = Listener::bind("127.0.0.1:9000").await?;
+/// Server::fastcgi()
+///     .with_config(ServeConfig::default().with_max_connections(256))
+///     .serve_with_shutdown(listener, app, async {
+///         let _ = tokio::signal::ctrl_c().await;
+///     })
+///     .await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    protocol: Protocol,
+    config: ServeConfig,
+}
+
+impl Server {
+    /// A FastCGI server with the default configuration.
+    pub fn fastcgi() -> Server {
+        Server::new(Protocol::FastCgi)
+    }
+
+    /// A uwsgi server with the default configuration.
+    pub fn uwsgi() -> Server {
+        Server::new(Protocol::Uwsgi)
+    }
+
+    /// A server for `protocol` with the default configuration.
+    pub fn new(protocol: Protocol) -> Server {
+        Server {
+            protocol,
+            config: ServeConfig::default(),
+        }
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
+    /// Sets the configuration.
+    #[must_use]
+    pub fn with_config(mut self, config: ServeConfig) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// Serves `service` on every connection `listener` accepts, forever. Accept errors
+    /// (out of file descriptors, a connection reset before it was accepted) are logged
+    /// and retried with a backoff; they never end the loop.
+    pub async fn serve<S, B>(&self, listener: Listener, service: S)
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        self.serve_with_shutdown(listener, service, std::future::pending())
+            .await;
+    }
+
+    /// As [`Server::serve`], until `signal` completes; then stops accepting, lets the
+    /// requests in flight finish within [`ServeConfig::shutdown_timeout`], closes idle
+    /// connections, and returns. The listener is closed when this returns.
+    pub async fn serve_with_shutdown<S, B>(
+        &self,
+        listener: Listener,
+        service: S,
+        signal: impl Future<Output = ()>,
+    ) where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        let (stop, shared) = self.shared();
+        let connections = Arc::new(Semaphore::new(self.config.max_connections()));
+        let mut tasks = JoinSet::new();
+        let mut signal = std::pin::pin!(signal);
+        let mut delay = None;
+        loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit,
+                () = &mut signal => break,
+            };
+            let Ok(permit) = permit else { break };
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut signal => break,
+            };
+            while tasks.try_join_next().is_some() {}
+            match accepted {
+                Ok((stream, peer)) => {
+                    delay = None;
+                    let (protocol, shared, service) =
+                        (self.protocol, shared.clone(), service.clone());
+                    tasks.spawn(async move {
+                        drive(protocol, stream, peer, service, shared).await;
+                        drop(permit);
+                    });
+                }
+                Err(error) => match AcceptError::classify(&error) {
+                    AcceptError::Connection => {}
+                    AcceptError::Resources => {
+                        let wait = backoff(delay);
+                        if delay.is_none() {
+                            tracing::warn!(%error, "accept failed; retrying with a backoff");
+                        }
+                        delay = Some(wait);
+                        drop(permit);
+                        tokio::time::sleep(wait).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(self.config.shutdown_timeout(), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = tasks.len(),
+                "shutdown timeout passed; dropping the connections still open"
+            );
+            tasks.shutdown().await;
+        }
+    }
+
+    /// Serves one connection already accepted (or any byte stream, such as a
+    /// `tokio::io::duplex` in a test), until it closes. `peer` is the TCP peer, for logs.
+    pub async fn serve_connection<IO, S, B>(&self, io: IO, peer: Option<SocketAddr>, service: S)
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        let (_stop, shared) = self.shared();
+        drive(self.protocol, io, peer, service, shared).await;
+    }
+
+    fn shared(&self) -> (watch::Sender<bool>, Arc<Shared>) {
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config: self.config.clone(),
+            process_buffer: Budget::new(self.config.process_buffer()),
+            requests: Arc::new(Semaphore::new(self.config.max_requests())),
+            shutdown,
+        });
+        (stop, shared)
+    }
+}
+
+async fn drive<IO, S, B>(
+    protocol: Protocol,
+    io: IO,
+    peer: Option<SocketAddr>,
+    service: S,
+    shared: Arc<Shared>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: CgiService<B>,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    match protocol {
+        Protocol::FastCgi => crate::fastcgi::drive(io, peer, service, shared).await,
+        Protocol::Uwsgi => crate::uwsgi::drive(io, peer, service, shared).await,
+    }
+}
+
+/// Serves `service` over FastCGI on every connection `listener` accepts, forever, with
+/// the default [`ServeConfig`]: Go's `fcgi.Serve(listener, handler)`.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
+/// cgi_service::serve_fastcgi(cgi_service::Listener::bind("127.0.0.1:9000").await?, app).await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_fastcgi<S, B>(listener: Listener, service: S)
+where
+    S: CgiService<B>,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    Server::fastcgi().serve(listener, service).await;
+}
+
+/// Serves `service` over uwsgi on every connection `listener` accepts, forever, with the
+/// default [`ServeConfig`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
+/// cgi_service::serve_uwsgi(cgi_service::Listener::bind("127.0.0.1:3031").await?, app).await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_uwsgi<S, B>(listener: Listener, service: S)
+where
+    S: CgiService<B>,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    Server::uwsgi().serve(listener, service).await;
+}

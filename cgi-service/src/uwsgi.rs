@@ -1,0 +1,322 @@
+//! The uwsgi connection driver: one request per connection, as uwsgi has it. The vars
+//! block becomes the request, the body streams to the service as it arrives, the
+//! response goes out as an HTTP/1.x head and raw body bytes, and the connection closes.
+//! A ping is answered with a pong.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http_body::Body as HttpBody;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter};
+
+use crate::body::{Body, BodyError, BodySender};
+use crate::output::Output;
+use crate::respond::{self, BoxError, CgiService, Outbound};
+use crate::server::Shared;
+
+/// Bytes asked of the socket per read.
+const READ_SIZE: usize = 64 << 10;
+
+/// Where the one request of the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing received yet.
+    Idle,
+    /// Part of the vars block received.
+    Vars,
+    /// The service runs; its body may still be arriving.
+    Serving,
+    /// The response is complete, or the connection must close: write what is queued.
+    Closing,
+}
+
+pub(crate) async fn drive<IO, S, B>(
+    io: IO,
+    peer: Option<SocketAddr>,
+    service: S,
+    shared: Arc<Shared>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: CgiService<B>,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    let mut driver = Driver {
+        budgets: shared.budgets(),
+        decoder: RequestDecoder::new(Limits::default()),
+        stage: Stage::Idle,
+        body: None,
+        task: None,
+        response: None,
+        output: Output::default(),
+        service,
+        shared,
+    };
+    let result = driver.run(io).await;
+    if let Some(task) = driver.task.take() {
+        task.abort();
+    }
+    if let Some(body) = driver.body.take() {
+        body.fail(BodyError::ConnectionLost);
+    }
+    if let Err(problem) = result {
+        tracing::debug!(?peer, %problem, "uwsgi connection closed early");
+    }
+}
+
+struct Driver<S> {
+    service: S,
+    shared: Arc<Shared>,
+    budgets: crate::budget::Budgets,
+    decoder: RequestDecoder,
+    stage: Stage,
+    body: Option<BodySender>,
+    task: Option<AbortHandle>,
+    /// The response writer, from the request's SERVER_PROTOCOL.
+    response: Option<ResponseWriter>,
+    output: Output,
+}
+
+impl<S> Driver<S> {
+    async fn run<IO, B>(&mut self, io: IO) -> Result<(), String>
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let (outbound, mut inbound) = mpsc::unbounded_channel();
+        let mut input = BytesMut::new();
+        let mut read_open = true;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut shutdown_open = true;
+        let mut since = Instant::now();
+        let mut timed = self.timeout();
+        loop {
+            if self.stage == Stage::Closing && self.output.is_empty() {
+                let _ = writer.shutdown().await;
+                return Ok(());
+            }
+            if self.stage == Stage::Idle && self.shared.shutting_down() {
+                return Ok(());
+            }
+            let timeout = self.timeout();
+            if timeout != timed {
+                timed = timeout;
+                since = Instant::now();
+            }
+            let deadline = timed.map(|(_, timeout)| since + timeout);
+            let room = self.budgets.has_room(READ_SIZE);
+            let reading = read_open
+                && room
+                && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
+            tokio::select! {
+                read = async {
+                    input.reserve(READ_SIZE);
+                    reader.read_buf(&mut input).await
+                }, if reading => match read {
+                    Ok(0) => {
+                        read_open = false;
+                        self.receive_eof(&mut input, &outbound)?;
+                    }
+                    Ok(_) => {
+                        since = Instant::now();
+                        self.receive(&mut input, &outbound)?;
+                    }
+                    Err(error) => return Err(error.to_string()),
+                },
+                () = self.budgets.wait_room(READ_SIZE), if read_open && !room => {}
+                message = inbound.recv() => {
+                    if let Some((_, message)) = message {
+                        self.apply(message)?;
+                    }
+                }
+                written = self.output.write_some(&mut writer), if !self.output.is_empty() => {
+                    written.map_err(|error| error.to_string())?;
+                    since = Instant::now();
+                }
+                () = sleep_until(deadline) => {
+                    let what = timed.map_or("", |(what, _)| what);
+                    return Err(format!("timed out waiting for {what}"));
+                }
+                changed = shutdown.changed(), if shutdown_open && !self.shared.shutting_down() => {
+                    shutdown_open = changed.is_ok();
+                }
+            }
+        }
+    }
+
+    /// What the connection waits for, and for how long.
+    fn timeout(&self) -> Option<(&'static str, std::time::Duration)> {
+        let config = &self.shared.config;
+        if !self.output.is_empty() {
+            return Some(("the peer to read", config.write_timeout()));
+        }
+        match self.stage {
+            Stage::Idle => Some(("a request", config.idle_timeout())),
+            Stage::Vars => Some(("the vars block", config.params_timeout())),
+            Stage::Serving if self.body.is_some() => {
+                Some(("the request body", config.body_timeout()))
+            }
+            Stage::Serving | Stage::Closing => None,
+        }
+    }
+
+    fn receive<B>(
+        &mut self,
+        input: &mut BytesMut,
+        outbound: &respond::OutboundSender,
+    ) -> Result<(), String>
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        if self.stage == Stage::Idle {
+            self.stage = Stage::Vars;
+        }
+        while self.stage != Stage::Closing {
+            match self.decoder.decode(input) {
+                Ok(Some(event)) => self.event(event, outbound),
+                Ok(None) => return Ok(()),
+                Err(error) => return Err(self.fail(&error.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn receive_eof<B>(
+        &mut self,
+        input: &mut BytesMut,
+        outbound: &respond::OutboundSender,
+    ) -> Result<(), String>
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        if self.stage == Stage::Idle {
+            // Closed before a request: nothing to answer.
+            self.stage = Stage::Closing;
+            return Ok(());
+        }
+        loop {
+            match self.decoder.decode_eof(input) {
+                Ok(Some(event)) => self.event(event, outbound),
+                Ok(None) => return Ok(()),
+                Err(error) => return Err(self.fail(&error.to_string())),
+            }
+        }
+    }
+
+    /// A request that cannot go on: its body fails, and the connection closes once what
+    /// is queued is written.
+    fn fail(&mut self, problem: &str) -> String {
+        if let Some(body) = self.body.take() {
+            body.fail(BodyError::ConnectionLost);
+        }
+        problem.to_owned()
+    }
+
+    fn event<B>(&mut self, event: RequestEvent, outbound: &respond::OutboundSender)
+    where
+        S: CgiService<B>,
+        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        match event {
+            RequestEvent::Head(head) => {
+                self.response = Some(ResponseWriter::new(&head.environ));
+                let length = Some(head.content_length);
+                let (sender, body) = Body::channel(length);
+                match crate::request::build(head.environ, body, false) {
+                    Ok(request) => {
+                        self.body = (head.content_length > 0).then_some(sender);
+                        self.stage = Stage::Serving;
+                        let permit = self.shared.requests.clone().acquire_owned();
+                        let task = tokio::spawn(respond::run(
+                            self.service.clone(),
+                            request,
+                            0,
+                            outbound.clone(),
+                            self.budgets.clone(),
+                            async move { permit.await.ok() },
+                        ));
+                        self.task = Some(task.abort_handle());
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "uwsgi request with unusable vars; answering 400");
+                        let mut head = BytesMut::new();
+                        if let Some(writer) = self.response.as_mut() {
+                            let _ = writer.write_head(
+                                http::StatusCode::BAD_REQUEST,
+                                [("Content-Type", "text/plain")],
+                                &mut head,
+                            );
+                        }
+                        head.extend_from_slice(b"bad request\n");
+                        self.output.push(head.freeze());
+                        self.stage = Stage::Closing;
+                    }
+                }
+            }
+            RequestEvent::Body(chunk) => {
+                if let Some(body) = &self.body {
+                    let reservation = self.budgets.reserve(chunk.len());
+                    if !body.send(chunk, reservation) {
+                        // The service dropped its body; the rest is read and dropped.
+                        self.body = None;
+                    }
+                }
+            }
+            RequestEvent::End => self.body = None,
+            RequestEvent::Ping => {
+                self.output.push(uwsgi_codec::pong_bytes());
+                self.stage = Stage::Closing;
+            }
+            // Signals, and packets that are not requests, are not this server's to answer.
+            _ => self.stage = Stage::Closing,
+        }
+    }
+
+    fn apply(&mut self, message: Outbound) -> Result<(), String> {
+        let Some(writer) = self.response.as_mut() else {
+            return Ok(());
+        };
+        match message {
+            Outbound::Head(parts) => {
+                let mut head = BytesMut::new();
+                let headers = parts
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_bytes()));
+                writer
+                    .write_head(parts.status, headers, &mut head)
+                    .map_err(|error| error.to_string())?;
+                self.output.push(head.freeze());
+            }
+            Outbound::Data(data, reservation) => {
+                let data = writer.body_chunk(data).map_err(|error| error.to_string())?;
+                self.output.push(data);
+                self.output.hold(reservation);
+            }
+            Outbound::End { complete } => {
+                self.task = None;
+                self.stage = Stage::Closing;
+                if !complete {
+                    return Err("the response body failed part way".to_owned());
+                }
+                writer.finish().map_err(|error| error.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,274 @@
+//! A test gateway: our own gateway-side codecs driving a server over any byte stream.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use bytes::{Buf, Bytes, BytesMut};
+use cgi_env::Environ;
+use fastcgi_codec::{ClientConfig, ClientConnection, ClientEvent, Role};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+
+/// The environ nginx would send for `method uri` with a body of `length` bytes.
+pub fn environ(method: &str, uri: &str, length: Option<usize>) -> Environ {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut env: Environ = [
+        ("QUERY_STRING", query),
+        ("REQUEST_METHOD", method),
+        ("CONTENT_TYPE", ""),
+        ("SCRIPT_NAME", path),
+        ("REQUEST_URI", uri),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REMOTE_ADDR", "192.0.2.7"),
+        ("REMOTE_PORT", "50000"),
+        ("SERVER_NAME", "example.org"),
+        ("SERVER_PORT", "80"),
+        ("HTTP_HOST", "example.org"),
+    ]
+    .into_iter()
+    .collect();
+    env.insert(
+        "CONTENT_LENGTH",
+        length.map(|l| l.to_string()).unwrap_or_default(),
+    );
+    env
+}
+
+/// A response as the gateway read it.
+#[derive(Debug, Default, Clone)]
+pub struct Answer {
+    pub stdout: Vec<u8>,
+    pub app_status: Option<u32>,
+}
+
+impl Answer {
+    pub fn head_and_body(&self) -> (cgi_env::ResponseHead, Vec<u8>) {
+        let bytes = Bytes::copy_from_slice(&self.stdout);
+        let head = cgi_env::parse_response_head(&bytes, cgi_env::ResponseHeadLimits::default())
+            .expect("valid head")
+            .expect("complete head");
+        let body = bytes[head.body_offset..].to_vec();
+        (head, body)
+    }
+
+    fn has_head(&self) -> bool {
+        self.stdout.windows(4).any(|w| w == b"\r\n\r\n")
+    }
+}
+
+/// How the gateway sends request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Writes and reads at once, as nginx and HAProxy do.
+    Concurrent,
+    /// Writes every request body in full before reading anything, as Apache's
+    /// mod_proxy_fcgi does.
+    WriteAllFirst,
+    /// Stops sending the body once the response head has arrived, as nginx does once it
+    /// passed the head to its client.
+    StopAfterHead,
+}
+
+/// Our FastCGI gateway side over a byte stream.
+pub struct FcgiGateway<IO> {
+    pub conn: ClientConnection,
+    reader: ReadHalf<IO>,
+    writer: WriteHalf<IO>,
+    input: BytesMut,
+    /// Bytes queued and not written yet; kept across requests so that records are never
+    /// cut (the rest of a body the server stopped waiting for still goes out whole).
+    pending: fastcgi_codec::Chunks,
+    pub answers: BTreeMap<u16, Answer>,
+    pub eof: bool,
+}
+
+impl<IO: AsyncRead + AsyncWrite> FcgiGateway<IO> {
+    pub fn new(io: IO) -> Self {
+        let (reader, writer) = tokio::io::split(io);
+        FcgiGateway {
+            conn: ClientConnection::new(ClientConfig {
+                max_requests_in_flight: 64,
+                ..ClientConfig::default()
+            }),
+            reader,
+            writer,
+            input: BytesMut::new(),
+            pending: fastcgi_codec::Chunks::default(),
+            answers: BTreeMap::new(),
+            eof: false,
+        }
+    }
+
+    /// Begins a request and sends its params (and no body yet).
+    pub fn begin(&mut self, env: &Environ, keep_conn: bool) -> u16 {
+        let id = self
+            .conn
+            .begin_request(Role::Responder, keep_conn)
+            .expect("begin");
+        self.conn.send_params(id, env).expect("params");
+        self.answers.insert(id, Answer::default());
+        id
+    }
+
+    /// Queues body bytes in 64 KiB records, and the end of the body when `end`.
+    pub fn body(&mut self, id: u16, body: &Bytes, end: bool) {
+        let mut rest = body.clone();
+        while !rest.is_empty() {
+            let chunk = rest.split_to(rest.len().min(65528));
+            self.conn.send_stdin(id, chunk).expect("stdin");
+        }
+        if end {
+            self.conn.end_stdin(id).expect("end stdin");
+        }
+    }
+
+    /// One request, answered in full.
+    pub async fn request(
+        &mut self,
+        env: &Environ,
+        body: Bytes,
+        keep_conn: bool,
+        mode: BodyMode,
+    ) -> Answer {
+        let id = self.begin(env, keep_conn);
+        match mode {
+            BodyMode::StopAfterHead => {
+                let mut rest = body;
+                while !rest.is_empty() && !self.answers[&id].has_head() {
+                    let chunk = rest.split_to(rest.len().min(65528));
+                    self.conn.send_stdin(id, chunk).expect("stdin");
+                    self.flush_and_read().await;
+                }
+                if rest.is_empty() {
+                    self.conn.end_stdin(id).expect("end stdin");
+                }
+            }
+            BodyMode::Concurrent | BodyMode::WriteAllFirst => self.body(id, &body, true),
+        }
+        self.run(mode).await;
+        self.answers.remove(&id).expect("answer")
+    }
+
+    /// Writes what is queued while reading, until every request begun has ended.
+    pub async fn run(&mut self, mode: BodyMode) {
+        let mut out = std::mem::take(&mut self.pending);
+        out.append(&mut self.conn.take_output());
+        if mode == BodyMode::WriteAllFirst {
+            while out.has_remaining() {
+                self.writer.write_buf(&mut out).await.expect("write");
+            }
+        }
+        while self.answers.values().any(|a| a.app_status.is_none()) && !self.eof {
+            out.append(&mut self.conn.take_output());
+            tokio::select! {
+                written = self.writer.write_buf(&mut out), if out.has_remaining() => {
+                    written.expect("write");
+                }
+                read = self.reader.read_buf(&mut self.input) => {
+                    if read.expect("read") == 0 {
+                        self.eof = true;
+                    }
+                    self.receive();
+                }
+            }
+        }
+        self.pending = out;
+    }
+
+    /// Asks GET_VALUES and waits for the answer, as HAProxy does before it multiplexes.
+    pub async fn get_values(&mut self) {
+        self.conn.get_values().expect("get values");
+        self.flush().await;
+        while !self.conn.peer_multiplexes() {
+            assert!(
+                self.read_once().await,
+                "closed before the GET_VALUES answer"
+            );
+        }
+    }
+
+    /// Writes what is queued, then takes what has arrived without waiting long.
+    async fn flush_and_read(&mut self) {
+        let mut out = std::mem::take(&mut self.pending);
+        out.append(&mut self.conn.take_output());
+        while out.has_remaining() {
+            tokio::select! {
+                written = self.writer.write_buf(&mut out) => { written.expect("write"); }
+                read = self.reader.read_buf(&mut self.input) => {
+                    if read.expect("read") == 0 { self.eof = true; }
+                    self.receive();
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+
+    /// Sends what is queued (GET_VALUES, an abort) without waiting for answers.
+    pub async fn flush(&mut self) {
+        let mut out = std::mem::take(&mut self.pending);
+        out.append(&mut self.conn.take_output());
+        while out.has_remaining() {
+            self.writer.write_buf(&mut out).await.expect("write");
+        }
+    }
+
+    /// Reads once; `false` at the end of the stream.
+    pub async fn read_once(&mut self) -> bool {
+        let read = self.reader.read_buf(&mut self.input).await.expect("read");
+        self.receive();
+        read > 0
+    }
+
+    fn receive(&mut self) {
+        while let Some(event) = self.conn.receive(&mut self.input).expect("valid answer") {
+            match event {
+                ClientEvent::Stdout { request_id, chunk } => {
+                    if let Some(answer) = self.answers.get_mut(&request_id) {
+                        answer.stdout.extend_from_slice(&chunk);
+                    }
+                }
+                ClientEvent::End {
+                    request_id,
+                    app_status,
+                    ..
+                } => {
+                    if let Some(answer) = self.answers.get_mut(&request_id) {
+                        answer.app_status = Some(app_status);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A service that echoes the request body, streaming each chunk back as it arrives.
+pub async fn echo(
+    request: http::Request<cgi_service::Body>,
+) -> Result<http::Response<cgi_service::Body>, Infallible> {
+    Ok(http::Response::new(request.into_body()))
+}
+
+/// A service that answers `hello <path>` and never reads the body.
+pub async fn hello(
+    request: http::Request<cgi_service::Body>,
+) -> Result<http::Response<String>, Infallible> {
+    Ok(http::Response::new(format!(
+        "hello {}",
+        request.uri().path()
+    )))
+}
+
+/// Collects a body, for services that read it all first.
+pub async fn collect(body: cgi_service::Body) -> Bytes {
+    body.collect().await.expect("body").to_bytes()
+}
+
+/// `len` bytes of a pattern that shows where a byte went missing.
+pub fn pattern(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
