@@ -330,6 +330,7 @@ mod tests {
                 ResponseEvent::Head(head) => status = head.status,
                 ResponseEvent::Body(chunk) => body_bytes.extend_from_slice(&chunk),
                 ResponseEvent::End => break,
+                other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(status, 200);

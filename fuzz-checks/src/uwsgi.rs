@@ -5,9 +5,10 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use http::StatusCode;
+use uwsgi_codec::wire::{decode_vars, encode_vars};
 use uwsgi_codec::{
     Limits, PacketDecoder, RequestDecoder, RequestEncoder, RequestEvent, ResponseDecoder,
-    ResponseEvent, ResponseWriter, decode_vars, encode_vars,
+    ResponseEvent, ResponseWriter,
 };
 
 use crate::split::{cut_points, pieces};
@@ -16,7 +17,7 @@ use crate::split::{cut_points, pieces};
 /// gives the same packets for any split.
 pub fn uwsgi_packet(data: &[u8]) {
     let run = |pieces: &[&[u8]]| {
-        let decoder = PacketDecoder::new(4096);
+        let mut decoder = PacketDecoder::new(4096);
         let mut buf = BytesMut::new();
         let mut packets = Vec::new();
         for piece in pieces {
@@ -165,6 +166,7 @@ fn decode_response(pieces: &[&[u8]]) -> DecodedResponse {
                 }
                 Ok(Some(ResponseEvent::Body(chunk))) => body.extend_from_slice(&chunk),
                 Ok(Some(ResponseEvent::End)) => return (head, body, None, true),
+                Ok(Some(other)) => panic!("an event this check does not know: {other:?}"),
                 Ok(None) => break,
                 Err(error) => return (head, body, Some(error.to_string()), false),
             }
@@ -223,7 +225,7 @@ pub fn uwsgi_roundtrip(data: &[u8]) {
     let seen = decode_request(
         &[&wire],
         Limits::default()
-            .with_buffer_size(65535)
+            .with_max_vars_block(65535)
             .with_max_vars(usize::MAX),
     );
     let mut expected = vec![Seen::Head(env.clone(), input.body.len() as u64)];
@@ -299,6 +301,7 @@ fn response_roundtrip(env: &Environ, status: u16, headers: &[(u8, Vec<u8>)], res
                 ended = true;
                 break;
             }
+            other => panic!("an event this check does not know: {other:?}"),
         }
     }
     assert!(ended);

@@ -192,6 +192,7 @@ async fn read_response(mut stream: TcpStream, mut decoder: ResponseDecoder) -> R
                 stdout.write_all(&chunk).map_err(|e| e.to_string())?;
             }
             Some(ResponseEvent::End) => break,
+            Some(other) => return Err(format!("unexpected {other:?}")),
             None if eof => break,
             None => {
                 let read = stream
@@ -212,7 +213,7 @@ async fn exchange_packet(mut stream: TcpStream, packet: Packet) -> Result<(), St
         .await
         .map_err(|e| format!("write: {e}"))?;
     let mut buffer = BytesMut::new();
-    let decoder = PacketDecoder::default();
+    let mut decoder = PacketDecoder::default();
     loop {
         if let Some(answer) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
             return report(&answer);

@@ -10,16 +10,18 @@ use cgi_env::Environ;
 use cgi_env::grammar::{invalid_field_value_byte, is_token};
 use http::{StatusCode, Version};
 
+use crate::body::{Counted, Sent};
 use crate::chunked::{Chunk, ChunkedDecoder};
-use crate::error::{Error, escaped};
+use crate::error::{MisuseError, ProtocolError, Violation, escaped};
 use crate::limits::Limits;
+use crate::stream::{Fused, Step};
 
 /// The status-line protocol for a request: its SERVER_PROTOCOL when that has the form
 /// `HTTP/<digits>.<digits>`, otherwise `HTTP/1.0`, as uWSGI does when the var is missing.
 ///
 /// ```
 /// use cgi_env::Environ;
-/// use uwsgi_codec::response_protocol;
+/// use uwsgi_codec::wire::response_protocol;
 ///
 /// let env: Environ = [("SERVER_PROTOCOL", "HTTP/1.1")].into_iter().collect();
 /// assert_eq!(response_protocol(&env), "HTTP/1.1");
@@ -43,7 +45,7 @@ fn is_http_version(protocol: &[u8]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WriteState {
     Head,
-    Body { declared: Option<u64>, sent: u64 },
+    Body(Sent),
     Done,
 }
 
@@ -108,22 +110,22 @@ impl ResponseWriter {
     /// checked before anything is written.
     ///
     /// # Errors
-    /// [`Error::InvalidHeaderName`], [`Error::InvalidHeaderValue`],
-    /// [`Error::InvalidResponseContentLength`] for a Content-Length that is not a number,
-    /// [`Error::Misuse`] when the head was already written.
+    /// [`MisuseError::InvalidHeaderName`], [`MisuseError::InvalidHeaderValue`],
+    /// [`MisuseError::InvalidContentLength`] for a Content-Length that is not a number
+    /// (or several that disagree), [`MisuseError::HeadAlreadyWritten`].
     pub fn write_head<I, N, V>(
         &mut self,
         status: StatusCode,
         headers: I,
         dst: &mut BytesMut,
-    ) -> Result<(), Error>
+    ) -> Result<(), MisuseError>
     where
         I: IntoIterator<Item = (N, V)>,
         N: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
         if self.state != WriteState::Head {
-            return Err(Error::Misuse("response head already written"));
+            return Err(MisuseError::HeadAlreadyWritten);
         }
         // Written straight into `dst`, and cut back off if a header turns out invalid, so
         // that nothing is written on error and the head is not copied twice.
@@ -138,15 +140,19 @@ impl ResponseWriter {
         for (name, value) in headers {
             let (name, value) = (name.as_ref(), value.as_ref());
             let checked = if !is_token(name) {
-                Err(Error::InvalidHeaderName {
+                Err(MisuseError::InvalidHeaderName {
                     name: escaped(name),
                 })
             } else if invalid_field_value_byte(value).is_some() {
-                Err(Error::InvalidHeaderValue {
+                Err(MisuseError::InvalidHeaderValue {
                     name: escaped(name),
                 })
             } else if name.eq_ignore_ascii_case(b"content-length") {
-                parse_header_length(value, declared).map(|len| declared = Some(len))
+                parse_header_length(value, declared)
+                    .map(|len| declared = Some(len))
+                    .ok_or_else(|| MisuseError::InvalidContentLength {
+                        value: escaped(value),
+                    })
             } else {
                 Ok(())
             };
@@ -160,16 +166,17 @@ impl ResponseWriter {
             dst.put_slice(b"\r\n");
         }
         dst.put_slice(b"\r\n");
-        self.state = WriteState::Body { declared, sent: 0 };
+        self.state = WriteState::Body(Sent::new(declared));
         Ok(())
     }
 
     /// Accounts for a body chunk and hands it back unchanged for the caller to write.
     ///
     /// # Errors
-    /// [`Error::BodyTooLong`] past a declared Content-Length, [`Error::Misuse`] before the
-    /// head or after [`ResponseWriter::finish`].
-    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, Error> {
+    /// [`MisuseError::BodyTooLong`] past a declared Content-Length,
+    /// [`MisuseError::HeadNotWritten`] before the head, [`MisuseError::AfterFinish`] after
+    /// [`ResponseWriter::finish`].
+    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, MisuseError> {
         self.count(chunk.len())?;
         Ok(chunk)
     }
@@ -178,7 +185,7 @@ impl ResponseWriter {
     ///
     /// # Errors
     /// As [`ResponseWriter::body_chunk`].
-    pub fn write_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    pub fn write_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), MisuseError> {
         self.count(chunk.len())?;
         dst.extend_from_slice(chunk);
         Ok(())
@@ -187,54 +194,36 @@ impl ResponseWriter {
     /// Ends the response; the caller then closes the connection.
     ///
     /// # Errors
-    /// [`Error::TruncatedBody`] short of a declared Content-Length, [`Error::Misuse`]
-    /// before the head.
-    pub fn finish(&mut self) -> Result<(), Error> {
+    /// [`MisuseError::BodyTooShort`] short of a declared Content-Length,
+    /// [`MisuseError::HeadNotWritten`] before the head.
+    pub fn finish(&mut self) -> Result<(), MisuseError> {
         match self.state {
-            WriteState::Head => Err(Error::Misuse("response finished before its head")),
-            WriteState::Body {
-                declared: Some(expected),
-                sent,
-            } if sent < expected => Err(Error::TruncatedBody {
-                what: "response",
-                expected,
-                received: sent,
-            }),
-            WriteState::Body { .. } | WriteState::Done => {
+            WriteState::Head => Err(MisuseError::HeadNotWritten),
+            WriteState::Body(body) => {
+                body.finish()?;
                 self.state = WriteState::Done;
                 Ok(())
             }
+            WriteState::Done => Ok(()),
         }
     }
 
-    fn count(&mut self, len: usize) -> Result<(), Error> {
-        let WriteState::Body { declared, sent } = self.state else {
-            return Err(Error::Misuse("response body outside of head..finish"));
-        };
-        let got = sent.saturating_add(len as u64);
-        if let Some(expected) = declared.filter(|&expected| got > expected) {
-            return Err(Error::BodyTooLong { expected, got });
+    fn count(&mut self, len: usize) -> Result<(), MisuseError> {
+        match &mut self.state {
+            WriteState::Head => Err(MisuseError::HeadNotWritten),
+            WriteState::Body(body) => body.count(len),
+            WriteState::Done => Err(MisuseError::AfterFinish),
         }
-        self.state = WriteState::Body {
-            declared,
-            sent: got,
-        };
-        Ok(())
     }
 }
 
-/// Parses one Content-Length value; several must agree.
-fn parse_header_length(value: &[u8], earlier: Option<u64>) -> Result<u64, Error> {
-    let invalid = || Error::InvalidResponseContentLength {
-        value: escaped(value),
-    };
-    if value.is_empty() {
-        return Err(invalid());
-    }
-    let length = crate::request::parse_content_length(value).map_err(|_| invalid())?;
+/// Parses one Content-Length value; several must agree. `None` when it is not a decimal
+/// number or disagrees with an earlier one.
+fn parse_header_length(value: &[u8], earlier: Option<u64>) -> Option<u64> {
+    let length = cgi_env::grammar::parse_decimal(value)?;
     match earlier {
-        Some(earlier) if earlier != length => Err(invalid()),
-        _ => Ok(length),
+        Some(earlier) if earlier != length => None,
+        _ => Some(length),
     }
 }
 
@@ -249,6 +238,7 @@ pub struct HeaderField {
 
 /// How the body of a decoded response is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BodyFraming {
     /// No body (204, 304, or a response to HEAD). Whatever the backend sends after the
     /// head is read and dropped until the connection closes: uWSGI sends the
@@ -292,6 +282,7 @@ impl ResponseHead {
 
 /// What the gateway side reads off a connection to a uwsgi application.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResponseEvent {
     /// The response head. A 1xx head is followed by another head.
     Head(ResponseHead),
@@ -305,13 +296,20 @@ pub enum ResponseEvent {
 #[derive(Debug, Clone)]
 enum DecodeState {
     Head { scanned: usize },
-    Length { expected: u64, remaining: u64 },
+    Length(Counted),
     Chunked(ChunkedDecoder),
     UntilClose,
     Discard,
     End,
     Done,
-    Failed,
+}
+
+/// The protocol logic of [`ResponseDecoder`].
+#[derive(Debug, Clone)]
+struct ResponseStep {
+    limits: Limits,
+    state: DecodeState,
+    head_request: bool,
 }
 
 /// The gateway side's sans-IO response decoder.
@@ -338,9 +336,7 @@ enum DecodeState {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ResponseDecoder {
-    limits: Limits,
-    state: DecodeState,
-    head_request: bool,
+    inner: Fused<ResponseStep>,
 }
 
 impl Default for ResponseDecoder {
@@ -353,9 +349,11 @@ impl ResponseDecoder {
     /// A decoder for one response under these limits.
     pub fn new(limits: Limits) -> Self {
         ResponseDecoder {
-            limits,
-            state: DecodeState::Head { scanned: 0 },
-            head_request: false,
+            inner: Fused::new(ResponseStep {
+                limits,
+                state: DecodeState::Head { scanned: 0 },
+                head_request: false,
+            }),
         }
     }
 
@@ -363,28 +361,25 @@ impl ResponseDecoder {
     /// Content-Length says; bytes after the head are dropped until the connection closes.
     #[must_use]
     pub fn for_head_request(mut self) -> Self {
-        self.head_request = true;
+        self.inner.inner_mut().head_request = true;
         self
     }
 
     /// Whether the response has been read to its end.
     pub fn is_done(&self) -> bool {
-        matches!(self.state, DecodeState::Done)
+        matches!(self.inner.inner().state, DecodeState::Done)
     }
 
     /// The next event from the front of `src`; `Ok(None)` when more input is needed.
     ///
     /// # Errors
-    /// [`Error::HeadTooLarge`], [`Error::TooManyHeaders`], [`Error::MalformedHead`],
-    /// [`Error::InvalidStatus`], [`Error::InvalidResponseContentLength`],
-    /// [`Error::Chunked`], [`Error::TrailingBytes`]; after an error the decoder only
-    /// answers with [`Error::Misuse`].
-    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
-        let result = self.step(src);
-        if result.is_err() {
-            self.state = DecodeState::Failed;
-        }
-        result
+    /// A [`ProtocolError`] for a malformed response ([`Violation::HeadTooLarge`],
+    /// [`Violation::TooManyHeaders`], [`Violation::MalformedHead`],
+    /// [`Violation::InvalidStatus`], [`Violation::InvalidResponseContentLength`],
+    /// [`Violation::Chunked`], [`Violation::TrailingBytes`]); after an error the decoder
+    /// answers every call with the same error.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, ProtocolError> {
+        self.inner.decode(src)
     }
 
     /// As [`ResponseDecoder::decode`], for when the backend has closed the connection:
@@ -392,71 +387,56 @@ impl ResponseDecoder {
     /// body, then `Ok(None)`.
     ///
     /// # Errors
-    /// [`Error::TruncatedHead`], [`Error::TruncatedBody`], [`Error::TruncatedChunked`] for
-    /// a response cut short, and everything [`ResponseDecoder::decode`] reports.
-    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
-        if let Some(event) = self.decode(src)? {
-            return Ok(Some(event));
-        }
-        let result = match &self.state {
-            DecodeState::Head { .. } => Err(Error::TruncatedHead {
-                received: src.len(),
-            }),
-            DecodeState::Length {
-                expected,
-                remaining,
-            } => Err(Error::TruncatedBody {
-                what: "response",
-                expected: *expected,
-                received: expected - remaining,
-            }),
-            DecodeState::Chunked(_) => Err(Error::TruncatedChunked),
-            DecodeState::UntilClose | DecodeState::Discard | DecodeState::End => {
-                self.state = DecodeState::Done;
-                return Ok(Some(ResponseEvent::End));
-            }
-            DecodeState::Done | DecodeState::Failed => Ok(None),
-        };
-        if result.is_err() {
-            self.state = DecodeState::Failed;
-        }
-        result
+    /// [`Violation::TruncatedHead`], [`Violation::TruncatedBody`],
+    /// [`Violation::TruncatedChunked`] for a response cut short, and everything
+    /// [`ResponseDecoder::decode`] reports.
+    pub fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<ResponseEvent>, ProtocolError> {
+        self.inner.decode_eof(src)
     }
+}
 
-    fn step(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
+impl Step for ResponseStep {
+    type Event = ResponseEvent;
+
+    fn step(
+        &mut self,
+        src: &mut BytesMut,
+        at: u64,
+    ) -> Result<Option<ResponseEvent>, ProtocolError> {
         match &mut self.state {
             DecodeState::Head { scanned } => {
                 let scanned = *scanned;
                 self.head(src, scanned)
+                    .map_err(|violation| ProtocolError::new(at, violation))
             }
-            DecodeState::Length {
-                expected,
-                remaining,
-            } => {
-                if src.is_empty() {
+            DecodeState::Length(body) => {
+                let Some(chunk) = body.split(src) else {
                     return Ok(None);
-                }
-                let take = usize::try_from(*remaining).map_or(src.len(), |r| r.min(src.len()));
-                let chunk = src.split_to(take).freeze();
-                let remaining = *remaining - take as u64;
-                self.state = if remaining == 0 {
-                    DecodeState::End
-                } else {
-                    DecodeState::Length {
-                        expected: *expected,
-                        remaining,
-                    }
                 };
+                if body.is_complete() {
+                    self.state = DecodeState::End;
+                }
                 Ok(Some(ResponseEvent::Body(chunk)))
             }
-            DecodeState::Chunked(chunked) => match chunked.decode(src)? {
-                Some(Chunk::Data(data)) => Ok(Some(ResponseEvent::Body(data))),
-                Some(Chunk::End) => {
-                    self.state = DecodeState::Done;
-                    Ok(Some(ResponseEvent::End))
+            DecodeState::Chunked(chunked) => {
+                let before = src.len();
+                match chunked.decode(src) {
+                    Ok(Some(Chunk::Data(data))) => Ok(Some(ResponseEvent::Body(data))),
+                    Ok(Some(Chunk::End)) => {
+                        self.state = DecodeState::Done;
+                        Ok(Some(ResponseEvent::End))
+                    }
+                    Ok(None) => Ok(None),
+                    // The offending byte is the first one left in `src`.
+                    Err(error) => Err(ProtocolError::new(
+                        at + (before - src.len()) as u64,
+                        Violation::Chunked(error),
+                    )),
                 }
-                None => Ok(None),
-            },
+            }
             DecodeState::UntilClose => {
                 if src.is_empty() {
                     return Ok(None);
@@ -472,15 +452,36 @@ impl ResponseDecoder {
                 Ok(Some(ResponseEvent::End))
             }
             DecodeState::Done if src.is_empty() => Ok(None),
-            DecodeState::Done => Err(Error::TrailingBytes {
-                what: "response",
-                count: src.len(),
-            }),
-            DecodeState::Failed => Err(Error::Misuse("response decoder used after an error")),
+            DecodeState::Done => Err(ProtocolError::new(
+                at,
+                Violation::TrailingBytes { count: src.len() },
+            )),
         }
     }
 
-    fn head(&mut self, src: &mut BytesMut, scanned: usize) -> Result<Option<ResponseEvent>, Error> {
+    fn end(&mut self, src: &BytesMut, at: u64) -> Result<Option<ResponseEvent>, ProtocolError> {
+        let violation = match &self.state {
+            DecodeState::Head { .. } => Violation::TruncatedHead {
+                received: src.len(),
+            },
+            DecodeState::Length(body) => body.truncated(),
+            DecodeState::Chunked(_) => Violation::TruncatedChunked,
+            DecodeState::UntilClose | DecodeState::Discard | DecodeState::End => {
+                self.state = DecodeState::Done;
+                return Ok(Some(ResponseEvent::End));
+            }
+            DecodeState::Done => return Ok(None),
+        };
+        Err(ProtocolError::new(at, violation))
+    }
+}
+
+impl ResponseStep {
+    fn head(
+        &mut self,
+        src: &mut BytesMut,
+        scanned: usize,
+    ) -> Result<Option<ResponseEvent>, Violation> {
         const PREFIX: &[u8] = b"HTTP/";
         if src.len() < PREFIX.len() && PREFIX.starts_with(src) {
             return Ok(None);
@@ -495,26 +496,26 @@ impl ResponseDecoder {
         } else {
             // A blank line past the head limit is an error either way: never scan the body
             // that came in the same read.
-            let limit = self.limits.max_head_len.saturating_add(3).min(src.len());
+            let limit = self.limits.max_head_len().saturating_add(3).min(src.len());
             src.get(search_from..limit)
                 .and_then(find_blank_line)
                 .map(|end| search_from + end)
         };
-        let max = self.limits.max_head_len;
+        let max = self.limits.max_head_len();
         let Some(head_end) = blank_line else {
             if src.len() > max {
-                return Err(Error::HeadTooLarge { limit: max });
+                return Err(Violation::HeadTooLarge { limit: max });
             }
             self.state = DecodeState::Head { scanned: src.len() };
             return Ok(None);
         };
         if head_end > max {
-            return Err(Error::HeadTooLarge { limit: max });
+            return Err(Violation::HeadTooLarge { limit: max });
         }
         let parsed = if src.starts_with(PREFIX) {
-            parse_status_head(src, self.limits.max_headers)?
+            parse_status_head(src, self.limits.max_headers())?
         } else {
-            parse_cgi_head(src, self.limits.max_headers)?
+            parse_cgi_head(src, self.limits.max_headers())?
         };
         let Some(parsed) = parsed else {
             // httparse wants more although a blank line is there (e.g. a bare CR); the
@@ -544,12 +545,9 @@ impl ResponseDecoder {
             _ if (100..200).contains(&parsed.status) => DecodeState::Head { scanned: 0 },
             BodyFraming::None => DecodeState::Discard,
             BodyFraming::Length(0) => DecodeState::End,
-            BodyFraming::Length(length) => DecodeState::Length {
-                expected: length,
-                remaining: length,
-            },
+            BodyFraming::Length(length) => DecodeState::Length(Counted::new(length)),
             BodyFraming::Chunked => {
-                DecodeState::Chunked(ChunkedDecoder::new(self.limits.max_chunk_line))
+                DecodeState::Chunked(ChunkedDecoder::new(self.limits.max_chunk_line()))
             }
             BodyFraming::UntilClose => DecodeState::UntilClose,
         };
@@ -563,12 +561,16 @@ impl ResponseDecoder {
         })))
     }
 
-    fn framing(&self, status: u16, headers: &[HeaderField]) -> Result<BodyFraming, Error> {
+    fn framing(&self, status: u16, headers: &[HeaderField]) -> Result<BodyFraming, Violation> {
         let mut length = None;
         let mut chunked = None;
         for field in headers {
             if field.name.eq_ignore_ascii_case(b"content-length") {
-                length = Some(parse_header_length(&field.value, length)?);
+                length = Some(parse_header_length(&field.value, length).ok_or_else(|| {
+                    Violation::InvalidResponseContentLength {
+                        value: escaped(&field.value),
+                    }
+                })?);
             } else if field.name.eq_ignore_ascii_case(b"transfer-encoding") {
                 // The last coding decides; a body whose final coding is not chunked can
                 // only end with the connection (RFC 9112 §6.3).
@@ -623,14 +625,14 @@ fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
     start..start.saturating_add(part.len())
 }
 
-fn map_httparse(error: httparse::Error, max_headers: usize) -> Error {
+fn map_httparse(error: httparse::Error, max_headers: usize) -> Violation {
     match error {
-        httparse::Error::TooManyHeaders => Error::TooManyHeaders { limit: max_headers },
-        other => Error::MalformedHead(other),
+        httparse::Error::TooManyHeaders => Violation::TooManyHeaders { limit: max_headers },
+        other => Violation::MalformedHead(other),
     }
 }
 
-fn parse_status_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Error> {
+fn parse_status_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Violation> {
     let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
     let mut response = httparse::Response::new(&mut headers);
     let status = response
@@ -661,7 +663,7 @@ fn parse_status_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead
     }))
 }
 
-fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Error> {
+fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Violation> {
     let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
     let status =
         httparse::parse_headers(src, &mut headers).map_err(|e| map_httparse(e, max_headers))?;
@@ -674,7 +676,7 @@ fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, 
     for field in fields {
         if field.name.eq_ignore_ascii_case("status") {
             let value = field.value;
-            let invalid = || Error::InvalidStatus {
+            let invalid = || Violation::InvalidStatus {
                 value: escaped(value),
             };
             let digits = value.get(..3).ok_or_else(invalid)?;
@@ -728,13 +730,21 @@ mod tests {
     fn decode_all(
         input: &[u8],
         decoder: &mut ResponseDecoder,
-    ) -> Result<Vec<ResponseEvent>, Error> {
+    ) -> Result<Vec<ResponseEvent>, ProtocolError> {
         let mut src = BytesMut::from(input);
         let mut events = Vec::new();
         while let Some(event) = decoder.decode_eof(&mut src)? {
             events.push(event);
         }
         Ok(events)
+    }
+
+    /// The violation of an error, checked to be at `offset`.
+    fn at<T: std::fmt::Debug>(result: Result<T, ProtocolError>, offset: u64) -> Violation {
+        match result {
+            Err(error) if error.offset == offset => error.violation,
+            other => panic!("expected an error at offset {offset}, got {other:?}"),
+        }
     }
 
     fn body_of(events: &[ResponseEvent]) -> Vec<u8> {
@@ -770,19 +780,19 @@ mod tests {
         let mut writer = ResponseWriter::with_protocol("HTTP/1.1");
         assert!(matches!(
             writer.write_head(StatusCode::OK, [("Bad Name", "x")], &mut dst),
-            Err(Error::InvalidHeaderName { .. })
+            Err(MisuseError::InvalidHeaderName { .. })
         ));
         assert!(matches!(
             writer.write_head(StatusCode::OK, [("X", "a\r\nSet-Cookie: y")], &mut dst),
-            Err(Error::InvalidHeaderValue { .. })
+            Err(MisuseError::InvalidHeaderValue { .. })
         ));
         assert!(matches!(
             writer.write_head(StatusCode::OK, [("X", "a\0")], &mut dst),
-            Err(Error::InvalidHeaderValue { .. })
+            Err(MisuseError::InvalidHeaderValue { .. })
         ));
         assert!(matches!(
             writer.write_head(StatusCode::OK, [("Content-Length", "-3")], &mut dst),
-            Err(Error::InvalidResponseContentLength { .. })
+            Err(MisuseError::InvalidContentLength { .. })
         ));
         assert!(dst.is_empty());
         writer
@@ -795,35 +805,34 @@ mod tests {
     fn writer_holds_body_to_content_length() {
         let mut writer = ResponseWriter::with_protocol("HTTP/1.1");
         let mut dst = BytesMut::new();
-        assert!(matches!(
+        assert_eq!(
             writer.body_chunk(Bytes::new()),
-            Err(Error::Misuse(_))
-        ));
+            Err(MisuseError::HeadNotWritten)
+        );
         writer
             .write_head(StatusCode::OK, [("Content-Length", "3")], &mut dst)
             .unwrap();
         writer.write_body(b"ab", &mut dst).unwrap();
-        assert!(matches!(
+        assert_eq!(
             writer.clone().finish(),
-            Err(Error::TruncatedBody {
+            Err(MisuseError::BodyTooShort {
                 expected: 3,
-                received: 2,
-                ..
+                sent: 2,
             })
-        ));
-        assert!(matches!(
+        );
+        assert_eq!(
             writer.body_chunk(Bytes::from_static(b"cd")),
-            Err(Error::BodyTooLong {
+            Err(MisuseError::BodyTooLong {
                 expected: 3,
                 got: 4
             })
-        ));
+        );
         writer.body_chunk(Bytes::from_static(b"c")).unwrap();
         writer.finish().unwrap();
-        assert!(matches!(
+        assert_eq!(
             writer.body_chunk(Bytes::new()),
-            Err(Error::Misuse(_))
-        ));
+            Err(MisuseError::AfterFinish)
+        );
     }
 
     #[test]
@@ -853,49 +862,57 @@ mod tests {
         .unwrap();
         assert_eq!(body_of(&events), b"abc");
         assert_eq!(events.len(), 3);
-        assert!(matches!(
-            decode_all(
-                b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcd",
-                &mut ResponseDecoder::default()
+        assert_eq!(
+            at(
+                decode_all(
+                    b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcd",
+                    &mut ResponseDecoder::default()
+                ),
+                41
             ),
-            Err(Error::TrailingBytes {
-                what: "response",
-                count: 1
-            })
-        ));
+            Violation::TrailingBytes { count: 1 }
+        );
     }
 
     #[test]
     fn cut_short_is_an_error() {
-        assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc",
-                &mut ResponseDecoder::default()
+        assert_eq!(
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc",
+                    &mut ResponseDecoder::default()
+                ),
+                41
             ),
-            Err(Error::TruncatedBody {
+            Violation::TruncatedBody {
                 expected: 5,
                 received: 3,
-                ..
-            })
-        ));
-        assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nX: y\r\n",
-                &mut ResponseDecoder::default()
+            }
+        );
+        assert_eq!(
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nX: y\r\n",
+                    &mut ResponseDecoder::default()
+                ),
+                0
             ),
-            Err(Error::TruncatedHead { received: 23 })
-        ));
-        assert!(matches!(
-            decode_all(b"", &mut ResponseDecoder::default()),
-            Err(Error::TruncatedHead { received: 0 })
-        ));
-        assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
-                &mut ResponseDecoder::default()
+            Violation::TruncatedHead { received: 23 }
+        );
+        assert_eq!(
+            at(decode_all(b"", &mut ResponseDecoder::default()), 0),
+            Violation::TruncatedHead { received: 0 }
+        );
+        assert_eq!(
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+                    &mut ResponseDecoder::default()
+                ),
+                52
             ),
-            Err(Error::TruncatedChunked)
-        ));
+            Violation::TruncatedChunked
+        );
     }
 
     #[test]
@@ -963,8 +980,11 @@ mod tests {
         .unwrap();
         assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == 200));
         assert!(matches!(
-            decode_all(b"Status: abc\r\n\r\n", &mut ResponseDecoder::default()),
-            Err(Error::InvalidStatus { .. })
+            at(
+                decode_all(b"Status: abc\r\n\r\n", &mut ResponseDecoder::default()),
+                0
+            ),
+            Violation::InvalidStatus { .. }
         ));
     }
 
@@ -978,25 +998,31 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    decode_all(input, &mut ResponseDecoder::default()),
-                    Err(Error::MalformedHead(_))
+                    at(decode_all(input, &mut ResponseDecoder::default()), 0),
+                    Violation::MalformedHead(_)
                 ),
                 "{input:?}"
             );
         }
         assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                &mut ResponseDecoder::default()
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                    &mut ResponseDecoder::default()
+                ),
+                0
             ),
-            Err(Error::InvalidResponseContentLength { .. })
+            Violation::InvalidResponseContentLength { .. }
         ));
         assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-                &mut ResponseDecoder::default()
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                    &mut ResponseDecoder::default()
+                ),
+                0
             ),
-            Err(Error::InvalidResponseContentLength { .. })
+            Violation::InvalidResponseContentLength { .. }
         ));
     }
 
@@ -1005,17 +1031,20 @@ mod tests {
         let limits = Limits::default().with_max_head_len(32).with_max_headers(2);
         let mut decoder = ResponseDecoder::new(limits);
         let mut src = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaa"[..]);
-        assert!(matches!(
-            decoder.decode(&mut src),
-            Err(Error::HeadTooLarge { limit: 32 })
-        ));
-        assert!(matches!(
-            decode_all(
-                b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
-                &mut ResponseDecoder::new(limits.with_max_head_len(100))
+        assert_eq!(
+            at(decoder.decode(&mut src), 0),
+            Violation::HeadTooLarge { limit: 32 }
+        );
+        assert_eq!(
+            at(
+                decode_all(
+                    b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+                    &mut ResponseDecoder::new(limits.with_max_head_len(100))
+                ),
+                0
             ),
-            Err(Error::TooManyHeaders { limit: 2 })
-        ));
+            Violation::TooManyHeaders { limit: 2 }
+        );
         assert!(
             decode_all(
                 b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n",
