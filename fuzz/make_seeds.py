@@ -72,6 +72,11 @@ def main():
         "bare-lf": b"Content-Type: text/html\nX-A: b\n\nbody",
         "obs-fold": b"Content-Type: text/plain\r\nX-A: b\r\n c\r\n\r\n",
         "framing": b"Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+        "status-line-http11": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "status-line-http10-hop-by-hop": b"HTTP/1.0 302 Found\nLocation: /next\nConnection: close, X-Private\nX-Private: 1\nTransfer-Encoding: chunked\n\n",
+        "status-line-zero": b"HTTP/1.1 000 Zero\r\n\r\n",
+        "status-zero": b"Status: 000\r\n\r\n",
+        "no-cgi-field": b"X-Only: 1\r\n\r\nbody",
     }.items():
         write("cgi_response_head", name, head)
 

@@ -21,7 +21,7 @@ use benches::inputs::{
 use benches::memory_stream::{MemoryDuplex, block_on};
 use benches::summary::{Allocations, Row, format_ratio, ratio, render_allocations, render_timings};
 use bytes::{Bytes, BytesMut};
-use cgi_env::{Environ, Parsed, ResponseHeadParser};
+use cgi_env::{Environ, ResponseHeadParser};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
 use fastcgi_codec::{ClientConnection, ClientEvent, ServerConfig, ServerConnection, ServerEvent};
 use uwsgi_codec::{
@@ -263,11 +263,11 @@ fn fastcgi_response(
                 Some(_) => body_len += chunk.len(),
                 // The bench's head fits in the first record, as php-fpm's does.
                 None => match parser.parse(&chunk).expect("valid head") {
-                    Parsed::Complete(parsed) => {
+                    Some(parsed) => {
                         body_len += chunk.len() - parsed.body_offset;
                         head = Some(parsed);
                     }
-                    Parsed::Partial => panic!("head split over records"),
+                    None => panic!("head split over records"),
                 },
             },
             Some(ClientEvent::End { .. }) => return (conn, head.expect("a head"), body_len),

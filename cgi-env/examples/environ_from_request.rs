@@ -4,11 +4,12 @@
 //!
 //! Run with `cargo run -p cgi-env --example environ_from_request`.
 
+use bytes::BytesMut;
 use std::error::Error;
 
 use cgi_env::{
-    CgiRequest, Connection, Environ, Gateway, Param, Parsed, Preset, ResponseHeadParser,
-    ScriptMapping, Var,
+    CgiRequest, ConnectionInfo, Environ, Gateway, Param, Preset, ResponseHeadParser, ScriptMapping,
+    Var,
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -23,7 +24,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .header("proxy", "never becomes HTTP_PROXY")
         .body(())?
         .into_parts();
-    let conn = Connection::new(
+    let conn = ConnectionInfo::new(
         "127.0.0.1:49138".parse()?,
         "127.0.0.1:19080".parse()?,
         "localhost",
@@ -33,14 +34,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let php = Gateway::new(
         Preset::nginx_fastcgi_conf().with_first(Param::new("PATH_INFO", Var::PathInfo)),
     )
-    .mapping(ScriptMapping::SplitAtExtension(".php".into()))
-    .document_root("/srv/www/a/docroot");
+    .with_mapping(ScriptMapping::SplitAtExtension(".php".into()))
+    .with_document_root("/srv/www/a/docroot");
     print_environ(
         "nginx fastcgi.conf -> php-fpm",
         &php.build(&request, &conn)?,
     );
 
-    let wsgi = Gateway::new(Preset::nginx_uwsgi_params()).document_root("/srv/www/a/docroot");
+    let wsgi = Gateway::new(Preset::nginx_uwsgi_params()).with_document_root("/srv/www/a/docroot");
     let env = wsgi.build(&request, &conn)?;
     print_environ("nginx uwsgi_params -> uWSGI", &env);
 
@@ -61,8 +62,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     // The start of php-fpm's STDOUT for a 404 (nginx-fpm capture, conn6), fed in two reads.
     let stdout = b"Status: 404 Not Found\r\nX-Multi: a\r\nX-Multi: b\r\nContent-Type: text/html; charset=UTF-8\r\n\r\nnot here";
     let mut parser = ResponseHeadParser::default();
-    assert_eq!(parser.parse(&stdout[..30])?, Parsed::Partial);
-    if let Parsed::Complete(head) = parser.parse(stdout)? {
+    let mut received = BytesMut::from(&stdout[..30]);
+    assert_eq!(parser.decode(&mut received)?, None);
+    received.extend_from_slice(&stdout[30..]);
+    if let Some(head) = parser.decode(&mut received)? {
         println!(
             "CGI response head: {} ({:?}), body at byte {}",
             head.status, head.kind, head.body_offset

@@ -21,6 +21,9 @@ struct Slot {
 
 const OWNED: u32 = u32::MAX;
 
+/// The most copied bytes an environ holds: a slot's offsets are 32-bit.
+const MAX_OWNED_BYTES: usize = u32::MAX as usize;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     name: Slot,
@@ -172,28 +175,70 @@ impl Environ {
     /// Appends a variable, keeping any earlier variable of the same name (duplicates are
     /// legal on the wire; [`Environ::get`] then answers with the last one). The bytes are
     /// copied into the environ.
+    ///
+    /// # Panics
+    /// When the environ's copied bytes would pass 4 GiB, as `Vec::push` does on capacity
+    /// overflow; [`Environ::try_append`] returns an error instead.
     pub fn append(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        if let Err(error) = self.try_append(name, value) {
+            panic!("Environ::append: {error}");
+        }
+    }
+
+    /// As [`Environ::append`], refusing to pass the 4 GiB of copied bytes an environ
+    /// indexes. Nothing is added when it fails.
+    ///
+    /// # Errors
+    /// [`EnvironError::TooLarge`].
+    pub fn try_append(
+        &mut self,
+        name: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), EnvironError> {
+        let (name, value) = (name.as_ref(), value.as_ref());
         self.compact_if_sparse();
-        let name = self.own(name.as_ref());
-        let value = self.own(value.as_ref());
+        self.check_owned_room(name.len() + value.len())?;
+        let name = self.own(name);
+        let value = self.own(value);
         self.entries.push(Entry { name, value });
+        Ok(())
     }
 
     /// Sets `name` to `value`. The first variable of that name keeps its position and takes
     /// the new value, later duplicates are removed; a new name goes to the end.
+    ///
+    /// # Panics
+    /// As [`Environ::append`]; [`Environ::try_insert`] returns an error instead.
     pub fn insert(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        if let Err(error) = self.try_insert(name, value) {
+            panic!("Environ::insert: {error}");
+        }
+    }
+
+    /// As [`Environ::insert`], refusing to pass the 4 GiB of copied bytes an environ
+    /// indexes. Nothing is changed when it fails.
+    ///
+    /// # Errors
+    /// [`EnvironError::TooLarge`].
+    pub fn try_insert(
+        &mut self,
+        name: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), EnvironError> {
         let name = name.as_ref();
         let value = value.as_ref();
         match self.position(name) {
             Some(first) => {
                 self.compact_if_sparse();
+                self.check_owned_room(value.len())?;
                 let value = self.own(value);
                 if let Some(entry) = self.entries.get_mut(first) {
                     entry.value = value;
                 }
                 self.remove_after(first, name);
+                Ok(())
             }
-            None => self.append(name, value),
+            None => self.try_append(name, value),
         }
     }
 
@@ -345,9 +390,20 @@ impl Environ {
         }
     }
 
+    /// Whether `additional` more copied bytes still have offsets a slot can hold.
+    fn check_owned_room(&self, additional: usize) -> Result<(), EnvironError> {
+        match self.owned.len().checked_add(additional) {
+            Some(total) if total <= MAX_OWNED_BYTES => Ok(()),
+            _ => Err(EnvironError::TooLarge),
+        }
+    }
+
+    /// Copies `bytes` into the owned buffer; [`Environ::check_owned_room`] was asked first,
+    /// so the offsets fit in a slot.
     fn own(&mut self, bytes: &[u8]) -> Slot {
         let start = self.owned.len();
         self.owned.extend_from_slice(bytes);
+        debug_assert!(self.owned.len() <= MAX_OWNED_BYTES);
         Slot {
             store: OWNED,
             start: start as u32,
@@ -524,6 +580,20 @@ impl fmt::Debug for Escaped<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_bytes_past_4_gib_are_refused() {
+        let half = vec![b'x'; 1 << 31];
+        let mut env = Environ::new();
+        env.try_append("A", &half).unwrap();
+        assert_eq!(env.try_append("B", &half), Err(EnvironError::TooLarge));
+        assert_eq!(env.try_insert("A", &half), Err(EnvironError::TooLarge));
+        assert_eq!(env.len(), 1);
+        assert_eq!(env.get("A").map(<[u8]>::len), Some(1 << 31));
+        // Small variables still fit, with the right bytes.
+        env.try_append("C", "3").unwrap();
+        assert_eq!(env.get_str("C"), Some("3"));
+    }
 
     #[test]
     fn segment_vars_point_into_the_segment() {

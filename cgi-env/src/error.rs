@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// A variable could not be recorded in an [`Environ`](crate::Environ).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum EnvironError {
     /// A range given to `push_segment_var` is reversed or runs past its segment.
     #[error("variable range {start}..{end} lies outside its segment of {segment_len} bytes")]
@@ -28,6 +29,7 @@ pub enum EnvironError {
 /// Each variant is a request the gateway must answer with an error (usually 400), never
 /// one it may forward with a silently altered environ.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum GatewayError {
     /// The request target has no absolute path (`*`, or an authority-form target).
     #[error("request path {path:?} does not start with '/'")]
@@ -88,6 +90,7 @@ pub enum GatewayError {
 
 /// The application side could not turn an environ back into an HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// A variable the request needs is absent.
     #[error("required CGI variable {0} is missing")]
@@ -110,6 +113,7 @@ pub enum RequestError {
 
 /// An environ does not hold what PEP 3333 requires of a WSGI environ.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum WsgiError {
     /// A required key is absent.
     #[error("WSGI environ lacks {0}")]
@@ -127,9 +131,10 @@ pub enum WsgiError {
     },
 }
 
-/// A CGI response head (the start of FastCGI STDOUT or of a CGI program's output) is
-/// malformed or exceeds a limit. Offsets count from the start of the head.
+/// A response head (the start of FastCGI STDOUT, of a CGI program's output, or of a
+/// uwsgi response) is malformed or exceeds a limit. Offsets count from the start of the head.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ResponseHeadError {
     /// No blank line within the byte limit.
     #[error("response head exceeds {limit} bytes")]
@@ -175,18 +180,20 @@ pub enum ResponseHeadError {
         /// The field name, as in RFC 3875.
         field: &'static str,
     },
-    /// The Status field is not three digits optionally followed by a reason phrase.
-    #[error("invalid Status field at offset {offset}")]
+    /// The status line or the Status field does not hold a status of three digits from
+    /// 100 to 999 (optionally followed by a reason phrase), or the status line's version
+    /// is not HTTP/1.0 or HTTP/1.1.
+    #[error("invalid status at offset {offset}")]
     InvalidStatus {
         /// Offset of the line.
         offset: usize,
     },
-    /// None of Status, Content-Type and Location is present (RFC 3875 §6.2 needs one).
-    #[error("response head has none of the CGI fields Status, Content-Type, Location")]
-    NoCgiField,
     /// Content-Length values are not decimal numbers or disagree with each other.
-    #[error("invalid or conflicting Content-Length in the response head")]
-    InvalidContentLength,
+    #[error("invalid or conflicting Content-Length at offset {offset} of the response head")]
+    InvalidContentLength {
+        /// Offset of the line.
+        offset: usize,
+    },
     /// The backend's Content-Length disagrees with the body it sent.
     #[error("response Content-Length {declared} but the body has {actual} bytes")]
     ContentLengthMismatch {

@@ -15,7 +15,7 @@ use crate::script::{EncodedSlash, ScriptMapping, ScriptPath};
 
 /// What the gateway knows about the connection a request arrived on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
+pub struct ConnectionInfo {
     /// The client's address.
     pub remote: SocketAddr,
     /// The local address the request arrived on.
@@ -38,10 +38,10 @@ pub struct AuthUser {
     pub auth_type: String,
 }
 
-impl Connection {
+impl ConnectionInfo {
     /// A plain-HTTP connection with no authenticated user.
     pub fn new(remote: SocketAddr, local: SocketAddr, server_name: impl Into<String>) -> Self {
-        Connection {
+        ConnectionInfo {
             remote,
             local,
             tls: false,
@@ -56,16 +56,16 @@ impl Connection {
 ///
 /// # Example
 /// ```
-/// use cgi_env::{Connection, Gateway, Param, Preset, ScriptMapping, Var};
+/// use cgi_env::{ConnectionInfo, Gateway, Param, Preset, ScriptMapping, Var};
 ///
 /// let gateway = Gateway::new(Preset::nginx_fastcgi_conf().with_first(Param::new("PATH_INFO", Var::PathInfo)))
-///     .mapping(ScriptMapping::SplitAtExtension(".php".into()))
-///     .document_root("/srv/www");
+///     .with_mapping(ScriptMapping::SplitAtExtension(".php".into()))
+///     .with_document_root("/srv/www");
 /// let (parts, ()) = http::Request::get("/app/index.php/users?id=7")
 ///     .header("host", "example.org")
 ///     .body(())?
 ///     .into_parts();
-/// let conn = Connection::new("192.0.2.1:50000".parse()?, "192.0.2.80:80".parse()?, "example.org");
+/// let conn = ConnectionInfo::new("192.0.2.1:50000".parse()?, "192.0.2.80:80".parse()?, "example.org");
 /// let env = gateway.build(&parts, &conn)?;
 /// assert_eq!(env.get_str("SCRIPT_FILENAME"), Some("/srv/www/app/index.php"));
 /// assert_eq!(env.get_str("PATH_INFO"), Some("/users"));
@@ -75,43 +75,81 @@ impl Connection {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
-    /// The variables to send and the header rules.
-    pub preset: Preset,
-    /// How the path maps to SCRIPT_NAME and PATH_INFO.
-    pub mapping: ScriptMapping,
-    /// Whether `%2F` is refused or decoded.
-    pub encoded_slash: EncodedSlash,
-    /// The document root (DOCUMENT_ROOT; the base of SCRIPT_FILENAME and PATH_TRANSLATED).
-    pub document_root: Option<String>,
-    /// SERVER_SOFTWARE.
-    pub server_software: String,
+    preset: Preset,
+    mapping: ScriptMapping,
+    encoded_slash: EncodedSlash,
+    document_root: Option<String>,
+    server_software: String,
 }
 
+/// SERVER_SOFTWARE unless the caller sets another.
+const DEFAULT_SERVER_SOFTWARE: &str = concat!("cgi-env/", env!("CARGO_PKG_VERSION"));
+
 impl Gateway {
-    /// A gateway with this preset, the whole path as the script, no document root and
-    /// `SERVER_SOFTWARE = nginx/1.22.1` (what the captures in this repository show; set
-    /// your own with [`Gateway::server_software`]).
+    /// A gateway with this preset, the whole path as the script
+    /// ([`ScriptMapping::WholePath`]), `%2F` refused, no document root, and
+    /// `SERVER_SOFTWARE = cgi-env/<version>`.
     pub fn new(preset: Preset) -> Self {
         Gateway {
             preset,
             mapping: ScriptMapping::WholePath,
             encoded_slash: EncodedSlash::Reject,
             document_root: None,
-            server_software: "nginx/1.22.1".to_owned(),
+            server_software: DEFAULT_SERVER_SOFTWARE.to_owned(),
         }
     }
 
-    /// Sets the script mapping.
+    /// The variables to send and the header rules.
+    pub fn preset(&self) -> &Preset {
+        &self.preset
+    }
+
+    /// How the path maps to SCRIPT_NAME and PATH_INFO.
+    pub fn mapping(&self) -> &ScriptMapping {
+        &self.mapping
+    }
+
+    /// Whether `%2F` in the path is refused (the default) or decoded.
+    pub fn encoded_slash(&self) -> EncodedSlash {
+        self.encoded_slash
+    }
+
+    /// The document root (DOCUMENT_ROOT; the base of SCRIPT_FILENAME and
+    /// PATH_TRANSLATED), if set.
+    pub fn document_root(&self) -> Option<&str> {
+        self.document_root.as_deref()
+    }
+
+    /// SERVER_SOFTWARE.
+    pub fn server_software(&self) -> &str {
+        &self.server_software
+    }
+
+    /// Sets [`Gateway::preset`].
     #[must_use]
-    pub fn mapping(mut self, mapping: ScriptMapping) -> Self {
+    pub fn with_preset(mut self, preset: Preset) -> Self {
+        self.preset = preset;
+        self
+    }
+
+    /// Sets [`Gateway::mapping`].
+    #[must_use]
+    pub fn with_mapping(mut self, mapping: ScriptMapping) -> Self {
         self.mapping = mapping;
         self
     }
 
-    /// Sets the document root. Trailing slashes are dropped, as they would double the one
-    /// SCRIPT_NAME starts with.
+    /// Sets [`Gateway::encoded_slash`].
     #[must_use]
-    pub fn document_root(mut self, root: impl Into<String>) -> Self {
+    pub fn with_encoded_slash(mut self, encoded_slash: EncodedSlash) -> Self {
+        self.encoded_slash = encoded_slash;
+        self
+    }
+
+    /// Sets [`Gateway::document_root`]. Trailing slashes are dropped, as they would double
+    /// the one SCRIPT_NAME starts with.
+    #[must_use]
+    pub fn with_document_root(mut self, root: impl Into<String>) -> Self {
         let root: String = root.into();
         let trimmed = root.trim_end_matches('/');
         self.document_root = Some(if trimmed.is_empty() {
@@ -122,9 +160,9 @@ impl Gateway {
         self
     }
 
-    /// Sets SERVER_SOFTWARE.
+    /// Sets [`Gateway::server_software`] (nginx sends `nginx/<version>`).
     #[must_use]
-    pub fn server_software(mut self, software: impl Into<String>) -> Self {
+    pub fn with_server_software(mut self, software: impl Into<String>) -> Self {
         self.server_software = software.into();
         self
     }
@@ -142,7 +180,7 @@ impl Gateway {
     /// A [`GatewayError`] for a path that cannot be decoded, holds NUL, CR or LF once
     /// decoded, climbs above the root or lies outside a mount point, and for a
     /// Content-Length that is not a number or disagrees with another.
-    pub fn build(&self, request: &Parts, conn: &Connection) -> Result<Environ, GatewayError> {
+    pub fn build(&self, request: &Parts, conn: &ConnectionInfo) -> Result<Environ, GatewayError> {
         let script = self.mapping.map(request.uri.path(), self.encoded_slash)?;
         let content_length = content_length(&request.headers)?;
         let facts = Facts {
@@ -184,7 +222,7 @@ impl Gateway {
 /// Everything a variable's value can come from, gathered once per request.
 struct Facts<'a> {
     request: &'a Parts,
-    conn: &'a Connection,
+    conn: &'a ConnectionInfo,
     gateway: &'a Gateway,
     script: &'a ScriptPath,
     content_length: Option<u64>,
@@ -281,7 +319,7 @@ pub(crate) fn server_protocol(version: Version) -> &'static str {
 
 /// nginx's `$host`: the Host header (or the target's authority) without its port, lower
 /// case; the server name when the request names no host.
-fn host(request: &Parts, conn: &Connection, out: &mut Vec<u8>) {
+fn host(request: &Parts, conn: &ConnectionInfo, out: &mut Vec<u8>) {
     let from_header = request.headers.get(HOST).map(http::HeaderValue::as_bytes);
     let from_target = request.uri.authority().map(|a| a.as_str().as_bytes());
     let Some(authority) = from_target.or(from_header).filter(|a| !a.is_empty()) else {
@@ -331,8 +369,8 @@ mod tests {
     use super::*;
     use crate::preset::Param;
 
-    fn conn() -> Connection {
-        Connection::new(
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo::new(
             "127.0.0.1:49138".parse().unwrap(),
             "127.0.0.1:19080".parse().unwrap(),
             "localhost",
@@ -386,7 +424,7 @@ mod tests {
 
     #[test]
     fn rfc3875_preset_omits_empty_conditionals() {
-        let gateway = Gateway::new(Preset::rfc3875()).document_root("/srv/");
+        let gateway = Gateway::new(Preset::rfc3875()).with_document_root("/srv/");
         let env = gateway
             .build(&parts(http::Request::get("/a?b")), &conn())
             .unwrap();
@@ -410,8 +448,8 @@ mod tests {
     #[test]
     fn tls_user_and_path_translated() {
         let gateway = Gateway::new(Preset::rfc3875())
-            .mapping(ScriptMapping::SplitAtExtension(".cgi".into()))
-            .document_root("/srv/www/");
+            .with_mapping(ScriptMapping::SplitAtExtension(".cgi".into()))
+            .with_document_root("/srv/www/");
         let mut conn = conn();
         conn.tls = true;
         conn.user = Some(AuthUser {
@@ -475,7 +513,7 @@ mod tests {
     #[test]
     fn path_errors_propagate() {
         let gateway = Gateway::new(Preset::nginx_fastcgi_conf())
-            .mapping(ScriptMapping::SplitAtExtension(".php".into()));
+            .with_mapping(ScriptMapping::SplitAtExtension(".php".into()));
         let request = parts(http::Request::get("/x.php%0a/y.php"));
         assert!(matches!(
             gateway.build(&request, &conn()),
@@ -491,7 +529,7 @@ mod tests {
     #[test]
     fn ipv6_addresses_have_no_brackets() {
         let gateway = Gateway::new(Preset::nginx_fastcgi_params());
-        let conn = Connection::new(
+        let conn = ConnectionInfo::new(
             "[::1]:5000".parse().unwrap(),
             "[::1]:80".parse().unwrap(),
             "h",

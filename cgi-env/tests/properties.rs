@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cgi_env::{
-    CgiRequest, Connection, EncodedSlash, Environ, Gateway, Parsed, Preset, ResponseHeadLimits,
+    CgiRequest, ConnectionInfo, EncodedSlash, Environ, Gateway, Preset, ResponseHeadLimits,
     ResponseHeadParser, ScriptMapping, parse_response_head, write_response_head,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -148,7 +148,7 @@ fn request(generated: &Generated) -> http::request::Parts {
 
 fn check_round_trip(gateway: &Gateway, generated: &Generated) -> Result<(), TestCaseError> {
     let parts = request(generated);
-    let conn = Connection::new(
+    let conn = ConnectionInfo::new(
         generated.remote,
         "10.0.0.1:8080".parse().unwrap(),
         "example.org",
@@ -184,7 +184,7 @@ fn check_round_trip(gateway: &Gateway, generated: &Generated) -> Result<(), Test
     prop_assert_eq!(rebuilt.remote_addr, Some(generated.remote.ip()));
     // RFC 3875 has no REMOTE_PORT; nginx sends it.
     let port_sent = gateway
-        .preset
+        .preset()
         .params()
         .iter()
         .any(|p| p.name == "REMOTE_PORT");
@@ -198,14 +198,14 @@ fn check_round_trip(gateway: &Gateway, generated: &Generated) -> Result<(), Test
 proptest! {
     #[test]
     fn nginx_preset_round_trips(generated in generated()) {
-        let gateway = Gateway::new(Preset::nginx_fastcgi_conf()).document_root("/srv");
+        let gateway = Gateway::new(Preset::nginx_fastcgi_conf()).with_document_root("/srv");
         check_round_trip(&gateway, &generated)?;
     }
 
     #[test]
     fn rfc3875_preset_round_trips_without_request_uri(generated in generated()) {
         // No REQUEST_URI: the path is rebuilt from SCRIPT_NAME and PATH_INFO.
-        let gateway = Gateway::new(Preset::rfc3875()).mapping(ScriptMapping::Mount("/".into()));
+        let gateway = Gateway::new(Preset::rfc3875()).with_mapping(ScriptMapping::Mount("/".into()));
         let rfc_headers: Generated = Generated {
             headers: generated
                 .headers
@@ -220,8 +220,9 @@ proptest! {
 
     #[test]
     fn response_head_never_panics(input in prop::collection::vec(any::<u8>(), 0..512)) {
+        let input = Bytes::from(input);
         let _ = parse_response_head(&input, ResponseHeadLimits::default());
-        let _ = parse_response_head(&input, ResponseHeadLimits { max_bytes: 64, max_headers: 3 });
+        let _ = parse_response_head(&input, ResponseHeadLimits::default().with_max_bytes(64).with_max_headers(3));
     }
 
     #[test]
@@ -260,7 +261,7 @@ proptest! {
         let mut out = Vec::new();
         write_response_head(status, &map, &mut out);
         prop_assert_eq!(out.len(), cgi_env::response_head_len(status, &map));
-        let Ok(Parsed::Complete(head)) = parse_response_head(&out, ResponseHeadLimits::default()) else {
+        let Ok(Some(head)) = parse_response_head(&Bytes::from(out.clone()), ResponseHeadLimits::default()) else {
             return Err(TestCaseError::fail(format!("{:?}", out.escape_ascii().to_string())));
         };
         prop_assert_eq!(head.status, status);
@@ -280,12 +281,19 @@ fn head_text() -> impl Strategy<Value = String> {
         Just(" folded".to_owned()),
         "[A-Za-z-]{1,8}: [ -~]{0,12}",
     ];
+    let status_line = prop_oneof![
+        Just(""),
+        Just("HTTP/1.1 200 OK\r\n"),
+        Just("HTTP/1.0 404\n"),
+        Just("HTTP/1.1 000 Bad\r\n"),
+    ];
     (
+        status_line,
         prop::collection::vec((line, any::<bool>()), 0..6),
         any::<bool>(),
     )
-        .prop_map(|(lines, crlf_end)| {
-            let mut text = String::new();
+        .prop_map(|(status_line, lines, crlf_end)| {
+            let mut text = status_line.to_owned();
             for (line, crlf) in lines {
                 text.push_str(&line);
                 text.push_str(if crlf { "\r\n" } else { "\n" });
@@ -298,24 +306,43 @@ fn head_text() -> impl Strategy<Value = String> {
 /// Feeds `input` grown chunk by chunk (cut at `cuts`), and byte by byte, and checks the
 /// first non-partial result equals the one-shot result.
 fn check_split_invariance(input: &[u8], cuts: &[prop::sample::Index]) -> Result<(), TestCaseError> {
-    let limits = ResponseHeadLimits {
-        max_bytes: 128,
-        max_headers: 4,
-    };
-    let whole = parse_response_head(input, limits);
+    let limits = ResponseHeadLimits::default()
+        .with_max_bytes(128)
+        .with_max_headers(4);
+    let input = Bytes::copy_from_slice(input);
+    let whole = parse_response_head(&input, limits);
     let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
     ends.push(input.len());
     ends.sort_unstable();
-    for ends in [ends, (0..=input.len()).collect()] {
+    for ends in [ends, (0..=input.len()).collect::<Vec<_>>()] {
+        // The response so far, re-offered as it grows.
         let mut parser = ResponseHeadParser::new(limits);
-        let mut result = Ok(Parsed::Partial);
-        for end in ends {
-            result = parser.parse(&input[..end]);
-            if result != Ok(Parsed::Partial) {
+        let mut result = Ok(None);
+        for &end in &ends {
+            result = parser.parse(&input.slice(..end));
+            if result != Ok(None) {
                 break;
             }
         }
         prop_assert_eq!(&result, &whole);
+        // A receive buffer the pieces are appended to; the head is split off it.
+        let mut parser = ResponseHeadParser::new(limits);
+        let mut buf = BytesMut::new();
+        let mut result = Ok(None);
+        let mut fed = 0;
+        for &end in &ends {
+            buf.extend_from_slice(&input[fed..end]);
+            fed = end;
+            result = parser.decode(&mut buf);
+            if result != Ok(None) {
+                break;
+            }
+        }
+        prop_assert_eq!(&result, &whole);
+        if let Ok(Some(head)) = &result {
+            buf.extend_from_slice(&input[fed..]);
+            prop_assert_eq!(&buf[..], &input[head.body_offset..]);
+        }
     }
     Ok(())
 }

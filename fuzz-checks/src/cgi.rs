@@ -1,35 +1,57 @@
 //! cgi-env: the CGI response head, and the HTTP request rebuilt from an environ.
 
-use cgi_env::{
-    Parsed, ResponseHeadError, ResponseHeadLimits, ResponseHeadParser, parse_response_head,
-};
+use bytes::{Bytes, BytesMut};
+use cgi_env::{ResponseHeadError, ResponseHeadLimits, ResponseHeadParser, parse_response_head};
 
 use crate::split::cut_points;
 
 /// The response-head parser never panics, stays within its limits, and gives the same
-/// result when the input arrives in pieces (the caller re-offers the growing buffer).
+/// result when the input arrives in pieces, whether the caller re-offers the growing
+/// response ([`ResponseHeadParser::parse`]) or appends to a receive buffer the head is split
+/// off ([`ResponseHeadParser::decode`]).
 pub fn cgi_response_head(data: &[u8]) {
-    let limits = ResponseHeadLimits {
-        max_bytes: 1024,
-        max_headers: 16,
-    };
-    let whole = parse_response_head(data, limits);
-    if let Ok(Parsed::Complete(head)) = &whole {
-        assert!(head.body_offset <= data.len().min(limits.max_bytes));
-        assert!(head.headers.len() <= limits.max_headers);
+    let limits = ResponseHeadLimits::default()
+        .with_max_bytes(1024)
+        .with_max_headers(16);
+    let input = Bytes::copy_from_slice(data);
+    let whole = parse_response_head(&input, limits);
+    if let Ok(Some(head)) = &whole {
+        assert!(head.body_offset <= data.len().min(limits.max_bytes()));
+        assert!(head.headers.len() <= limits.max_headers());
     }
+    let cuts: Vec<usize> = cut_points(data).into_iter().chain([data.len()]).collect();
     let mut parser = ResponseHeadParser::new(limits);
-    let mut incremental: Result<Parsed, ResponseHeadError> = Ok(Parsed::Partial);
-    for cut in cut_points(data).into_iter().chain([data.len()]) {
-        incremental = parser.parse(&data[..cut]);
-        if !matches!(incremental, Ok(Parsed::Partial)) {
+    let mut grown: Result<_, ResponseHeadError> = Ok(None);
+    for &cut in &cuts {
+        grown = parser.parse(&input.slice(..cut));
+        if !matches!(grown, Ok(None)) {
             break;
         }
     }
     assert_eq!(
-        whole, incremental,
+        whole, grown,
         "response head depends on how the input arrived"
     );
+    let mut parser = ResponseHeadParser::new(limits);
+    let mut buf = BytesMut::new();
+    let mut appended: Result<_, ResponseHeadError> = Ok(None);
+    let mut fed = 0;
+    for &cut in &cuts {
+        buf.extend_from_slice(&data[fed..cut]);
+        fed = cut;
+        appended = parser.decode(&mut buf);
+        if !matches!(appended, Ok(None)) {
+            break;
+        }
+    }
+    assert_eq!(
+        whole, appended,
+        "response head depends on how the input arrived"
+    );
+    if let Ok(Some(head)) = &appended {
+        buf.extend_from_slice(&data[fed..]);
+        assert_eq!(&buf[..], &data[head.body_offset..], "body lost or moved");
+    }
 }
 
 /// The application side's environ → HTTP request conversion never panics on any vars

@@ -1,6 +1,6 @@
 //! Environs for test requests, built with `cgi-env` as a gateway would.
 
-use cgi_env::{Connection, Environ, Gateway};
+use cgi_env::{ConnectionInfo, Environ, Gateway};
 
 /// The environ `gateway` builds for `method target` with `headers` (and `Host: localhost`),
 /// from 127.0.0.1:40000 to 127.0.0.1:8080.
@@ -19,7 +19,7 @@ pub fn build(gateway: &Gateway, method: &str, target: &str, headers: &[(&str, &s
         .body(())
         .unwrap_or_else(|e| panic!("bad test request: {e}"))
         .into_parts();
-    let conn = Connection::new(
+    let conn = ConnectionInfo::new(
         "127.0.0.1:40000".parse().unwrap_or_else(|e| panic!("{e}")),
         "127.0.0.1:8080".parse().unwrap_or_else(|e| panic!("{e}")),
         "localhost",
@@ -53,8 +53,9 @@ pub fn assert_holds(
 /// # Panics
 /// When the head is invalid or incomplete.
 pub fn split_cgi_output(output: &[u8]) -> (cgi_env::ResponseHead, Vec<u8>) {
-    match cgi_env::parse_response_head(output, cgi_env::ResponseHeadLimits::default()) {
-        Ok(cgi_env::Parsed::Complete(head)) => {
+    let bytes = bytes::Bytes::copy_from_slice(output);
+    match cgi_env::parse_response_head(&bytes, cgi_env::ResponseHeadLimits::default()) {
+        Ok(Some(head)) => {
             let body = output.get(head.body_offset..).unwrap_or_default().to_vec();
             (head, body)
         }

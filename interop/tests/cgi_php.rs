@@ -23,7 +23,7 @@ fn setup() -> (ScratchDir, Gateway) {
     let docroot = dir.path().join("docroot");
     install_scripts(&docroot);
     let gateway = Gateway::new(Preset::nginx_fastcgi_conf())
-        .document_root(docroot.to_str().expect("utf-8 path"));
+        .with_document_root(docroot.to_str().expect("utf-8 path"));
     (dir, gateway)
 }
 
@@ -121,10 +121,8 @@ fn location_redirect() {
 #[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
 fn missing_redirect_status_is_refused_by_php_cgi() {
     let (dir, gateway) = setup();
-    let gateway = Gateway {
-        preset: gateway.preset.clone().without("REDIRECT_STATUS"),
-        ..gateway
-    };
+    let preset = gateway.preset().clone().without("REDIRECT_STATUS");
+    let gateway = gateway.with_preset(preset);
     let env = build(&gateway, "GET", "/server.php", &[]);
     assert!(!env.contains("REDIRECT_STATUS"));
     let out = run_php_cgi(env.iter(), b"", dir.path());

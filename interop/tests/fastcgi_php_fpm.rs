@@ -12,7 +12,7 @@ use interop::scratch::ScratchDir;
 
 fn gateway(fpm: &PhpFpm) -> Gateway {
     Gateway::new(Preset::nginx_fastcgi_conf())
-        .document_root(fpm.docroot.to_str().expect("utf-8 path"))
+        .with_document_root(fpm.docroot.to_str().expect("utf-8 path"))
 }
 
 /// Splits STDOUT into the parsed CGI head and the body.

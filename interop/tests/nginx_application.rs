@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use cgi_env::{Connection, Gateway, Preset};
+use cgi_env::{ConnectionInfo, Gateway, Preset};
 use interop::app_answer::AppAnswer;
 use interop::checksum::{crc32, pattern};
 use interop::http_client;
@@ -71,7 +71,7 @@ fn expected(
         request = request.header("content-length", len);
     }
     let (parts, ()) = request.body(()).expect("request").into_parts();
-    let conn = Connection::new(
+    let conn = ConnectionInfo::new(
         format!("127.0.0.1:{client_port}").parse().expect("addr"),
         format!("127.0.0.1:{}", setup.nginx.port)
             .parse()
@@ -79,8 +79,8 @@ fn expected(
         "localhost",
     );
     let gateway = Gateway::new(preset)
-        .document_root(ROOT)
-        .server_software(format!("nginx/{}", Nginx::version()));
+        .with_document_root(ROOT)
+        .with_server_software(format!("nginx/{}", Nginx::version()));
     let env = gateway.build(&parts, &conn).expect("environ");
     env.iter()
         .map(|(n, v)| (String::from_utf8(n.to_vec()).expect("ascii"), v.to_vec()))
