@@ -278,7 +278,7 @@ fn fastcgi_response(
 }
 
 /// Gateway side: a uwsgi application's raw HTTP response read to the connection's close.
-fn uwsgi_response_decode(mut input: BytesMut) -> (uwsgi_codec::ResponseHead, usize) {
+fn uwsgi_response_decode(mut input: BytesMut) -> (cgi_env::ResponseHead, usize) {
     let mut decoder = ResponseDecoder::default();
     let mut head = None;
     let mut body_len = 0;

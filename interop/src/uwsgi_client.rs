@@ -5,8 +5,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cgi_env::Environ;
-use uwsgi_codec::{RequestEncoder, ResponseDecoder, ResponseEvent, ResponseHead};
+use cgi_env::{Environ, ResponseHead};
+use uwsgi_codec::{RequestEncoder, ResponseDecoder, ResponseEvent};
 
 /// A response read off a uwsgi connection.
 #[derive(Debug)]

@@ -111,33 +111,12 @@ pub enum Violation {
     /// The connection closed inside a chunked body.
     #[error("connection closed inside the chunked response body")]
     TruncatedChunked,
-    /// A response head larger than the limit.
-    #[error("response head exceeds {limit} bytes")]
-    HeadTooLarge {
-        /// The configured maximum.
-        limit: usize,
-    },
-    /// A response head with more header fields than the limit.
-    #[error("response head has more than {limit} header fields")]
-    TooManyHeaders {
-        /// The configured maximum.
-        limit: usize,
-    },
-    /// A response head `httparse` refuses (bad status line, header name or value, obs-fold).
-    #[error("malformed response head: {0}")]
-    MalformedHead(httparse::Error),
-    /// A `Status:` header (CGI style head) that is not a 3-digit code.
-    #[error("invalid Status header {value:?}")]
-    InvalidStatus {
-        /// The offending value, escaped.
-        value: String,
-    },
-    /// A Content-Length response header that is not a number, or several that disagree.
-    #[error("invalid Content-Length {value:?}")]
-    InvalidResponseContentLength {
-        /// The offending value, escaped.
-        value: String,
-    },
+    /// A response head that [`cgi_env::ResponseHeadParser`] refuses (over its limits, or
+    /// breaking one of its [rules](cgi_env::ResponseHeadParser#rules)). The
+    /// [`ProtocolError`]'s offset is the head's first byte; the offsets inside count from
+    /// there.
+    #[error("response head: {0}")]
+    Head(#[from] cgi_env::ResponseHeadError),
     /// A malformed chunked body.
     #[error("malformed chunked body: {0}")]
     Chunked(ChunkedError),

@@ -9,7 +9,9 @@
 //! - [`packet`](Packet): the header, [`Modifier1`] values, a generic [`PacketDecoder`], and
 //!   the typed packets [`Ping`], [`Pong`], [`Signal`], [`SignalReply`].
 //! - Application side (what uWSGI is to nginx): [`RequestDecoder`] and [`ResponseWriter`].
-//! - Gateway side (what nginx is to uWSGI): [`RequestEncoder`] and [`ResponseDecoder`].
+//! - Gateway side (what nginx is to uWSGI): [`RequestEncoder`] and [`ResponseDecoder`],
+//!   which reads the head with the family's one parser ([`cgi_env::ResponseHeadParser`],
+//!   yielding a [`cgi_env::ResponseHead`]) and frames the body that follows.
 //! - With the `tokio` feature: [`ApplicationCodec`] and [`GatewayCodec`] for
 //!   `tokio_util::codec::Framed`.
 //!
@@ -48,7 +50,7 @@
 //! let mut body = Vec::new();
 //! while let Some(event) = decoder.decode_eof(&mut received)? {
 //!     match event {
-//!         ResponseEvent::Head(head) => assert_eq!(head.status, 201),
+//!         ResponseEvent::Head(head) => assert_eq!(head.status, http::StatusCode::CREATED),
 //!         ResponseEvent::Body(chunk) => body.extend_from_slice(&chunk),
 //!         ResponseEvent::End => break,
 //!         _ => {}
@@ -121,12 +123,7 @@ pub use codec::{ApplicationCodec, CodecError, GatewayCodec, RequestPart, Respons
 pub use error::{
     ChunkedError, MisuseError, ProtocolError, UnexpectedPacket, VarPart, VarsError, Violation,
 };
-pub use limits::{
-    DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_HEAD_LEN, DEFAULT_MAX_HEADERS, DEFAULT_MAX_VARS,
-    DEFAULT_MAX_VARS_BLOCK, Limits,
-};
+pub use limits::{DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_VARS, DEFAULT_MAX_VARS_BLOCK, Limits};
 pub use packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Pong, Signal, SignalReply};
 pub use request::{RequestDecoder, RequestEncoder, RequestEvent, RequestHead};
-pub use response::{
-    BodyFraming, HeaderField, ResponseDecoder, ResponseEvent, ResponseHead, ResponseWriter,
-};
+pub use response::{BodyFraming, ResponseDecoder, ResponseEvent, ResponseWriter};

@@ -1,16 +1,12 @@
 //! Limits a receiver enforces on what the peer sends.
 
+use cgi_env::ResponseHeadLimits;
+
 /// uWSGI's default `buffer-size`: the largest vars block it accepts.
 pub const DEFAULT_MAX_VARS_BLOCK: u16 = 4096;
 
 /// About what uWSGI accepts by default: `max-vars` 64 gives 261 iovec slots, two per var.
 pub const DEFAULT_MAX_VARS: usize = 128;
-
-/// Default cap on a response head (status line and header fields, with the blank line).
-pub const DEFAULT_MAX_HEAD_LEN: usize = 16 * 1024;
-
-/// Default cap on the number of header fields in a response head.
-pub const DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Default cap on one line of chunked framing (chunk size and extensions) and on the
 /// trailer section.
@@ -36,8 +32,7 @@ pub struct Limits {
     max_vars_block: u16,
     max_vars: usize,
     max_body: Option<u64>,
-    max_head_len: usize,
-    max_headers: usize,
+    response_head: ResponseHeadLimits,
     max_chunk_line: usize,
 }
 
@@ -47,8 +42,7 @@ impl Default for Limits {
             max_vars_block: DEFAULT_MAX_VARS_BLOCK,
             max_vars: DEFAULT_MAX_VARS,
             max_body: None,
-            max_head_len: DEFAULT_MAX_HEAD_LEN,
-            max_headers: DEFAULT_MAX_HEADERS,
+            response_head: ResponseHeadLimits::default(),
             max_chunk_line: DEFAULT_MAX_CHUNK_LINE,
         }
     }
@@ -72,14 +66,11 @@ impl Limits {
         self.max_body
     }
 
-    /// Largest response head, status line to blank line. Default 16 KiB.
-    pub fn max_head_len(&self) -> usize {
-        self.max_head_len
-    }
-
-    /// Largest number of header fields in a response head. Default 100.
-    pub fn max_headers(&self) -> usize {
-        self.max_headers
+    /// Bounds on a response head (bytes, blank line included, and header fields), the
+    /// family's [`ResponseHeadLimits`]. Default [`ResponseHeadLimits::default`]: 8192
+    /// bytes (nginx's `uwsgi_buffer_size`) and 100 fields.
+    pub fn response_head(&self) -> ResponseHeadLimits {
+        self.response_head
     }
 
     /// Largest chunk-size line, and largest trailer section, of a chunked response body.
@@ -109,17 +100,10 @@ impl Limits {
         self
     }
 
-    /// Sets [`Limits::max_head_len`].
+    /// Sets [`Limits::response_head`].
     #[must_use]
-    pub fn with_max_head_len(mut self, max_head_len: usize) -> Self {
-        self.max_head_len = max_head_len;
-        self
-    }
-
-    /// Sets [`Limits::max_headers`].
-    #[must_use]
-    pub fn with_max_headers(mut self, max_headers: usize) -> Self {
-        self.max_headers = max_headers;
+    pub fn with_response_head(mut self, response_head: ResponseHeadLimits) -> Self {
+        self.response_head = response_head;
         self
     }
 

@@ -3,12 +3,10 @@
 //! A uwsgi response has no uwsgi framing: it is a raw HTTP/1.x response (status line,
 //! header fields, blank line, body), and the application closes the connection after it.
 
-use std::ops::Range;
-
 use bytes::{BufMut, Bytes, BytesMut};
-use cgi_env::Environ;
 use cgi_env::grammar::{invalid_field_value_byte, is_token};
-use http::{StatusCode, Version};
+use cgi_env::{Environ, ResponseHead, ResponseHeadParser, TransferCoding};
+use http::StatusCode;
 
 use crate::body::{Counted, Sent};
 use crate::chunked::{Chunk, ChunkedDecoder};
@@ -227,21 +225,12 @@ fn parse_header_length(value: &[u8], earlier: Option<u64>) -> Option<u64> {
     }
 }
 
-/// One header field of a decoded response head, pointing into the received buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderField {
-    /// The name, as the backend spelled it.
-    pub name: Bytes,
-    /// The value, without surrounding whitespace.
-    pub value: Bytes,
-}
-
 /// How the body of a decoded response is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BodyFraming {
-    /// No body (204, 304, or a response to HEAD). Whatever the backend sends after the
-    /// head is read and dropped until the connection closes: uWSGI sends the
+    /// No body (1xx, 204, 304, or a response to HEAD). Whatever the backend sends after
+    /// the head is read and dropped until the connection closes: uWSGI sends the
     /// application's body even for HEAD, and nginx drops it the same way.
     None,
     /// Exactly this many bytes (Content-Length).
@@ -252,31 +241,25 @@ pub enum BodyFraming {
     UntilClose,
 }
 
-/// A decoded response head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// The HTTP version of the status line; `None` for a CGI-style head (no status line,
-    /// status taken from a `Status:` field).
-    pub version: Option<Version>,
-    /// The status code.
-    pub status: u16,
-    /// The reason phrase (may be empty).
-    pub reason: Bytes,
-    /// The header fields in order, duplicates kept.
-    pub headers: Vec<HeaderField>,
-    /// How the body that follows is delimited.
-    pub framing: BodyFraming,
-    /// The whole head as received, blank line included.
-    pub raw: Bytes,
-}
-
-impl ResponseHead {
-    /// The first value of the header named `name` (compared case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        self.headers
-            .iter()
-            .find(|field| field.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|field| &field.value)
+impl BodyFraming {
+    /// How the body after `head` is delimited, for a request that was HEAD or not
+    /// (RFC 9112 §6.3): none for HEAD, 1xx, 204 and 304; then the final transfer coding
+    /// (chunked, or until the close for any other); then Content-Length; else until the
+    /// close.
+    pub fn of(head: &ResponseHead, head_request: bool) -> BodyFraming {
+        let status = head.status.as_u16();
+        if head_request || head.status.is_informational() || status == 204 || status == 304 {
+            BodyFraming::None
+        } else if let Some(coding) = head.transfer_coding {
+            match coding {
+                TransferCoding::Chunked => BodyFraming::Chunked,
+                _ => BodyFraming::UntilClose,
+            }
+        } else if let Some(length) = head.content_length {
+            BodyFraming::Length(length)
+        } else {
+            BodyFraming::UntilClose
+        }
     }
 }
 
@@ -284,7 +267,8 @@ impl ResponseHead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResponseEvent {
-    /// The response head. A 1xx head is followed by another head.
+    /// The response head, parsed by [`cgi_env::ResponseHeadParser`] under its
+    /// [rules](cgi_env::ResponseHeadParser#rules). A 1xx head is followed by another head.
     Head(ResponseHead),
     /// A piece of the body (chunked coding removed), split off the receive buffer without
     /// copying.
@@ -295,7 +279,7 @@ pub enum ResponseEvent {
 
 #[derive(Debug, Clone)]
 enum DecodeState {
-    Head { scanned: usize },
+    Head(ResponseHeadParser),
     Length(Counted),
     Chunked(ChunkedDecoder),
     UntilClose,
@@ -309,27 +293,28 @@ enum DecodeState {
 struct ResponseStep {
     limits: Limits,
     state: DecodeState,
+    framing: Option<BodyFraming>,
     head_request: bool,
 }
 
 /// The gateway side's sans-IO response decoder.
 ///
-/// Reads the head with `httparse` (at most [`Limits::max_head_len`] bytes and
-/// [`Limits::max_headers`] fields; obs-fold and control bytes refused), then the body as
-/// chunks until Content-Length, the last chunk of a chunked body, or the connection's end.
-/// The connection's end must be reported by calling [`ResponseDecoder::decode_eof`]: it
-/// ends a close-delimited body and turns a head or body cut short into an error. Without a
-/// status line, the head is read CGI style: status from `Status:`, 302 with `Location:`,
-/// 200 otherwise, as nginx does.
+/// Reads the head with the family's one response-head parser,
+/// [`cgi_env::ResponseHeadParser`] (a status-line head as uWSGI writes it, or a CGI head;
+/// bounded by [`Limits::response_head`]), then the body as chunks until Content-Length,
+/// the last chunk of a chunked body, or the connection's end ([`BodyFraming`]). The
+/// connection's end must be reported by calling [`ResponseDecoder::decode_eof`]: it ends a
+/// close-delimited body and turns a head or body cut short into an error.
 ///
 /// ```
 /// use bytes::BytesMut;
+/// use http::StatusCode;
 /// use uwsgi_codec::{Limits, ResponseDecoder, ResponseEvent};
 ///
 /// let mut wire = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello"[..]);
 /// let mut decoder = ResponseDecoder::new(Limits::default());
 /// let Some(ResponseEvent::Head(head)) = decoder.decode(&mut wire).unwrap() else { panic!() };
-/// assert_eq!(head.status, 200);
+/// assert_eq!(head.status, StatusCode::OK);
 /// assert_eq!(decoder.decode(&mut wire).unwrap(), Some(ResponseEvent::Body("hello".into())));
 /// assert_eq!(decoder.decode(&mut wire).unwrap(), None); // more may come until the close
 /// assert_eq!(decoder.decode_eof(&mut wire).unwrap(), Some(ResponseEvent::End));
@@ -351,7 +336,8 @@ impl ResponseDecoder {
         ResponseDecoder {
             inner: Fused::new(ResponseStep {
                 limits,
-                state: DecodeState::Head { scanned: 0 },
+                state: DecodeState::Head(ResponseHeadParser::new(limits.response_head())),
+                framing: None,
                 head_request: false,
             }),
         }
@@ -370,14 +356,17 @@ impl ResponseDecoder {
         matches!(self.inner.inner().state, DecodeState::Done)
     }
 
+    /// How the body after the last head decoded is delimited; `None` before a head.
+    pub fn body_framing(&self) -> Option<BodyFraming> {
+        self.inner.inner().framing
+    }
+
     /// The next event from the front of `src`; `Ok(None)` when more input is needed.
     ///
     /// # Errors
-    /// A [`ProtocolError`] for a malformed response ([`Violation::HeadTooLarge`],
-    /// [`Violation::TooManyHeaders`], [`Violation::MalformedHead`],
-    /// [`Violation::InvalidStatus`], [`Violation::InvalidResponseContentLength`],
-    /// [`Violation::Chunked`], [`Violation::TrailingBytes`]); after an error the decoder
-    /// answers every call with the same error.
+    /// A [`ProtocolError`] for a malformed response ([`Violation::Head`] at the head's
+    /// first byte, [`Violation::Chunked`], [`Violation::TrailingBytes`]); after an error
+    /// the decoder answers every call with the same error.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, ProtocolError> {
         self.inner.decode(src)
     }
@@ -407,11 +396,11 @@ impl Step for ResponseStep {
         at: u64,
     ) -> Result<Option<ResponseEvent>, ProtocolError> {
         match &mut self.state {
-            DecodeState::Head { scanned } => {
-                let scanned = *scanned;
-                self.head(src, scanned)
-                    .map_err(|violation| ProtocolError::new(at, violation))
-            }
+            DecodeState::Head(parser) => match parser.decode(src) {
+                Ok(Some(head)) => Ok(Some(self.head(head))),
+                Ok(None) => Ok(None),
+                Err(error) => Err(ProtocolError::new(at, Violation::Head(error))),
+            },
             DecodeState::Length(body) => {
                 let Some(chunk) = body.split(src) else {
                     return Ok(None);
@@ -477,72 +466,14 @@ impl Step for ResponseStep {
 }
 
 impl ResponseStep {
-    fn head(
-        &mut self,
-        src: &mut BytesMut,
-        scanned: usize,
-    ) -> Result<Option<ResponseEvent>, Violation> {
-        const PREFIX: &[u8] = b"HTTP/";
-        if src.len() < PREFIX.len() && PREFIX.starts_with(src) {
-            return Ok(None);
-        }
-        // Parse only once the blank line is there: re-parsing on every byte would cost
-        // quadratic time on a head that trickles in.
-        let search_from = scanned.saturating_sub(2);
-        let blank_line = if src.starts_with(b"\r\n") {
-            Some(2)
-        } else if src.starts_with(b"\n") {
-            Some(1)
-        } else {
-            // A blank line past the head limit is an error either way: never scan the body
-            // that came in the same read.
-            let limit = self.limits.max_head_len().saturating_add(3).min(src.len());
-            src.get(search_from..limit)
-                .and_then(find_blank_line)
-                .map(|end| search_from + end)
-        };
-        let max = self.limits.max_head_len();
-        let Some(head_end) = blank_line else {
-            if src.len() > max {
-                return Err(Violation::HeadTooLarge { limit: max });
-            }
-            self.state = DecodeState::Head { scanned: src.len() };
-            return Ok(None);
-        };
-        if head_end > max {
-            return Err(Violation::HeadTooLarge { limit: max });
-        }
-        let parsed = if src.starts_with(PREFIX) {
-            parse_status_head(src, self.limits.max_headers())?
-        } else {
-            parse_cgi_head(src, self.limits.max_headers())?
-        };
-        let Some(parsed) = parsed else {
-            // httparse wants more although a blank line is there (e.g. a bare CR); the
-            // size check above still bounds how long this can go on.
-            self.state = DecodeState::Head { scanned: src.len() };
-            return Ok(None);
-        };
-        let raw = src.split_to(parsed.len).freeze();
-        let slice = |range: &Range<usize>| {
-            if range.end <= raw.len() {
-                raw.slice(range.clone())
-            } else {
-                Bytes::new()
-            }
-        };
-        let headers: Vec<HeaderField> = parsed
-            .headers
-            .iter()
-            .map(|(name, value)| HeaderField {
-                name: slice(name),
-                value: slice(value),
-            })
-            .collect();
-        let reason = slice(&parsed.reason);
-        let framing = self.framing(parsed.status, &headers)?;
+    /// Reads the body framing off a complete head.
+    fn head(&mut self, head: ResponseHead) -> ResponseEvent {
+        let framing = BodyFraming::of(&head, self.head_request);
+        self.framing = Some(framing);
         self.state = match framing {
-            _ if (100..200).contains(&parsed.status) => DecodeState::Head { scanned: 0 },
+            _ if head.status.is_informational() => {
+                DecodeState::Head(ResponseHeadParser::new(self.limits.response_head()))
+            }
             BodyFraming::None => DecodeState::Discard,
             BodyFraming::Length(0) => DecodeState::End,
             BodyFraming::Length(length) => DecodeState::Length(Counted::new(length)),
@@ -551,181 +482,15 @@ impl ResponseStep {
             }
             BodyFraming::UntilClose => DecodeState::UntilClose,
         };
-        Ok(Some(ResponseEvent::Head(ResponseHead {
-            version: parsed.version,
-            status: parsed.status,
-            reason,
-            headers,
-            framing,
-            raw,
-        })))
+        ResponseEvent::Head(head)
     }
-
-    fn framing(&self, status: u16, headers: &[HeaderField]) -> Result<BodyFraming, Violation> {
-        let mut length = None;
-        let mut chunked = None;
-        for field in headers {
-            if field.name.eq_ignore_ascii_case(b"content-length") {
-                length = Some(parse_header_length(&field.value, length).ok_or_else(|| {
-                    Violation::InvalidResponseContentLength {
-                        value: escaped(&field.value),
-                    }
-                })?);
-            } else if field.name.eq_ignore_ascii_case(b"transfer-encoding") {
-                // The last coding decides; a body whose final coding is not chunked can
-                // only end with the connection (RFC 9112 §6.3).
-                let last = field.value.rsplit(|&b| b == b',').next().unwrap_or(&[]);
-                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            }
-        }
-        Ok(
-            if self.head_request || (100..200).contains(&status) || status == 204 || status == 304 {
-                BodyFraming::None
-            } else if let Some(chunked) = chunked {
-                if chunked {
-                    BodyFraming::Chunked
-                } else {
-                    BodyFraming::UntilClose
-                }
-            } else if let Some(length) = length {
-                BodyFraming::Length(length)
-            } else {
-                BodyFraming::UntilClose
-            },
-        )
-    }
-}
-
-/// The end (exclusive) of the first empty line in `bytes`, with LF or CRLF line ends: one
-/// forward scan that stops at the first blank line.
-fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(offset) = bytes.get(from..)?.iter().position(|&b| b == b'\n') {
-        let newline = from + offset;
-        match bytes.get(newline + 1..) {
-            Some([b'\n', ..]) => return Some(newline + 2),
-            Some([b'\r', b'\n', ..]) => return Some(newline + 3),
-            _ => from = newline + 1,
-        }
-    }
-    None
-}
-
-struct ParsedHead {
-    len: usize,
-    version: Option<Version>,
-    status: u16,
-    reason: Range<usize>,
-    headers: Vec<(Range<usize>, Range<usize>)>,
-}
-
-/// Where `part` lies within `base` (both borrow the same buffer).
-fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
-    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-    start..start.saturating_add(part.len())
-}
-
-fn map_httparse(error: httparse::Error, max_headers: usize) -> Violation {
-    match error {
-        httparse::Error::TooManyHeaders => Violation::TooManyHeaders { limit: max_headers },
-        other => Violation::MalformedHead(other),
-    }
-}
-
-fn parse_status_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Violation> {
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut response = httparse::Response::new(&mut headers);
-    let status = response
-        .parse(src)
-        .map_err(|e| map_httparse(e, max_headers))?;
-    let httparse::Status::Complete(len) = status else {
-        return Ok(None);
-    };
-    let version = match response.version {
-        Some(0) => Version::HTTP_10,
-        _ => Version::HTTP_11,
-    };
-    let code = response.code.unwrap_or(0);
-    let reason = response
-        .reason
-        .map_or(0..0, |r| range_in(src, r.as_bytes()));
-    let headers = response
-        .headers
-        .iter()
-        .map(|h| (range_in(src, h.name.as_bytes()), range_in(src, h.value)))
-        .collect();
-    Ok(Some(ParsedHead {
-        len,
-        version: Some(version),
-        status: code,
-        reason,
-        headers,
-    }))
-}
-
-fn parse_cgi_head(src: &[u8], max_headers: usize) -> Result<Option<ParsedHead>, Violation> {
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let status =
-        httparse::parse_headers(src, &mut headers).map_err(|e| map_httparse(e, max_headers))?;
-    let httparse::Status::Complete((len, fields)) = status else {
-        return Ok(None);
-    };
-    let mut code = None;
-    let mut reason = 0..0;
-    let mut location = false;
-    for field in fields {
-        if field.name.eq_ignore_ascii_case("status") {
-            let value = field.value;
-            let invalid = || Violation::InvalidStatus {
-                value: escaped(value),
-            };
-            let digits = value.get(..3).ok_or_else(invalid)?;
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return Err(invalid());
-            }
-            let rest = value.get(3..).unwrap_or_default();
-            if !rest.is_empty() && !rest.starts_with(b" ") {
-                return Err(invalid());
-            }
-            code = Some(
-                digits
-                    .iter()
-                    .fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
-            );
-            let text = rest.get(1..).unwrap_or_default();
-            reason = range_in(src, text);
-        } else if field.name.eq_ignore_ascii_case("location") {
-            location = true;
-        }
-    }
-    let status = code.unwrap_or(if location { 302 } else { 200 });
-    let headers = fields
-        .iter()
-        .map(|h| (range_in(src, h.name.as_bytes()), range_in(src, h.value)))
-        .collect();
-    Ok(Some(ParsedHead {
-        len,
-        version: None,
-        status,
-        reason,
-        headers,
-    }))
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn blank_line_is_the_first_one() {
-        use super::find_blank_line;
-        assert_eq!(find_blank_line(b"A: b\r\n\r\nbody\n\nmore"), Some(8));
-        assert_eq!(find_blank_line(b"A: b\n\nbody\r\n\r\n"), Some(6));
-        assert_eq!(find_blank_line(b"A: b\n\r\nbody"), Some(7));
-        assert_eq!(find_blank_line(b"A: b\r\nC: d\r\n"), None);
-        assert_eq!(find_blank_line(b"A: b\n\r"), None);
-        assert_eq!(find_blank_line(b""), None);
-    }
-
     use super::*;
+    use cgi_env::{ResponseHeadError, ResponseHeadLimits};
+    use http::Version;
 
     fn decode_all(
         input: &[u8],
@@ -845,12 +610,18 @@ mod tests {
         let ResponseEvent::Head(head) = &events[0] else {
             panic!()
         };
-        assert_eq!(head.framing, BodyFraming::UntilClose);
         assert_eq!(head.version, Some(Version::HTTP_11));
-        assert_eq!(&head.reason[..], b"OK");
-        assert_eq!(head.header("x").map(|v| &v[..]), Some(&b"1"[..]));
+        assert_eq!(head.reason.as_deref(), Some(&b"OK"[..]));
+        assert_eq!(
+            head.headers.get("x").map(http::HeaderValue::as_bytes),
+            Some(&b"1"[..])
+        );
         assert_eq!(body_of(&events), b"abc");
         assert_eq!(events.last(), Some(&ResponseEvent::End));
+        let mut decoder = ResponseDecoder::default();
+        assert_eq!(decoder.body_framing(), None);
+        decode_all(b"HTTP/1.1 200 OK\r\nX: 1\r\n\r\nabc", &mut decoder).unwrap();
+        assert_eq!(decoder.body_framing(), Some(BodyFraming::UntilClose));
     }
 
     #[test]
@@ -954,7 +725,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(events.len(), 4);
-        assert!(matches!(&events[1], ResponseEvent::Head(h) if h.status == 200));
+        assert!(matches!(&events[1], ResponseEvent::Head(h) if h.status == StatusCode::OK));
     }
 
     #[test]
@@ -968,23 +739,23 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (head.status, &head.reason[..], head.version),
-            (404, &b"Nope"[..], None)
+            (head.status, head.reason.as_deref(), head.version),
+            (StatusCode::NOT_FOUND, Some(&b"Nope"[..]), None)
         );
         let events = decode_all(b"Location: /x\r\n\r\n", &mut ResponseDecoder::default()).unwrap();
-        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == 302));
+        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == StatusCode::FOUND));
         let events = decode_all(
             b"Content-Type: text/plain\n\n",
             &mut ResponseDecoder::default(),
         )
         .unwrap();
-        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == 200));
+        assert!(matches!(&events[0], ResponseEvent::Head(h) if h.status == StatusCode::OK));
         assert!(matches!(
             at(
                 decode_all(b"Status: abc\r\n\r\n", &mut ResponseDecoder::default()),
                 0
             ),
-            Violation::InvalidStatus { .. }
+            Violation::Head(ResponseHeadError::InvalidStatus { .. })
         ));
     }
 
@@ -999,7 +770,12 @@ mod tests {
             assert!(
                 matches!(
                     at(decode_all(input, &mut ResponseDecoder::default()), 0),
-                    Violation::MalformedHead(_)
+                    Violation::Head(
+                        ResponseHeadError::InvalidStatus { .. }
+                            | ResponseHeadError::InvalidName { .. }
+                            | ResponseHeadError::ObsFold { .. }
+                            | ResponseHeadError::InvalidValue { byte: 0, .. }
+                    )
                 ),
                 "{input:?}"
             );
@@ -1012,7 +788,7 @@ mod tests {
                 ),
                 0
             ),
-            Violation::InvalidResponseContentLength { .. }
+            Violation::Head(ResponseHeadError::InvalidContentLength { .. })
         ));
         assert!(matches!(
             at(
@@ -1022,28 +798,33 @@ mod tests {
                 ),
                 0
             ),
-            Violation::InvalidResponseContentLength { .. }
+            Violation::Head(ResponseHeadError::InvalidContentLength { .. })
         ));
     }
 
     #[test]
     fn oversized_heads() {
-        let limits = Limits::default().with_max_head_len(32).with_max_headers(2);
+        let head_limits = ResponseHeadLimits::default()
+            .with_max_bytes(32)
+            .with_max_headers(2);
+        let limits = Limits::default().with_response_head(head_limits);
         let mut decoder = ResponseDecoder::new(limits);
         let mut src = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaa"[..]);
         assert_eq!(
             at(decoder.decode(&mut src), 0),
-            Violation::HeadTooLarge { limit: 32 }
+            Violation::Head(ResponseHeadError::TooLarge { limit: 32 })
         );
         assert_eq!(
             at(
                 decode_all(
                     b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
-                    &mut ResponseDecoder::new(limits.with_max_head_len(100))
+                    &mut ResponseDecoder::new(
+                        limits.with_response_head(head_limits.with_max_bytes(100))
+                    )
                 ),
                 0
             ),
-            Violation::TooManyHeaders { limit: 2 }
+            Violation::Head(ResponseHeadError::TooManyHeaders { limit: 2 })
         );
         assert!(
             decode_all(
@@ -1062,7 +843,8 @@ mod tests {
         let Some(ResponseEvent::Head(head)) = decoder.decode(&mut src).unwrap() else {
             panic!()
         };
-        assert_eq!(head.headers[0].value.as_ptr() as usize, base + 20);
+        let value = head.headers.get("x").unwrap();
+        assert_eq!(value.as_bytes().as_ptr() as usize, base + 20);
         let Some(ResponseEvent::Body(body)) = decoder.decode(&mut src).unwrap() else {
             panic!()
         };

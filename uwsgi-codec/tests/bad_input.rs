@@ -4,6 +4,7 @@
 mod common;
 
 use bytes::BytesMut;
+use cgi_env::{ResponseHeadError, ResponseHeadLimits};
 use common::{Run, Seen, run_request, run_response, violation_at};
 use uwsgi_codec::{
     Limits, Modifier1, RequestDecoder, ResponseDecoder, VarPart, VarsError, Violation,
@@ -155,7 +156,12 @@ fn malformed_response_heads() {
         assert!(
             matches!(
                 violation_at(&response(head, Limits::default()), 0),
-                Violation::MalformedHead(_)
+                Violation::Head(
+                    ResponseHeadError::InvalidStatus { .. }
+                        | ResponseHeadError::MissingColon { .. }
+                        | ResponseHeadError::InvalidValue { byte: b'\r', .. }
+                        | ResponseHeadError::ObsFold { .. }
+                )
             ),
             "{head:?}"
         );
@@ -170,16 +176,26 @@ fn oversized_response_heads() {
     }
     head.extend_from_slice(b"\r\n");
     assert_eq!(response(&head, Limits::default()).error, None);
+    let limits = |head_limits| Limits::default().with_response_head(head_limits);
     assert_eq!(
         violation_at(
-            &response(&head, Limits::default().with_max_head_len(1000)),
+            &response(
+                &head,
+                limits(ResponseHeadLimits::default().with_max_bytes(1000))
+            ),
             0
         ),
-        &Violation::HeadTooLarge { limit: 1000 }
+        &Violation::Head(ResponseHeadError::TooLarge { limit: 1000 })
     );
     assert_eq!(
-        violation_at(&response(&head, Limits::default().with_max_headers(19)), 0),
-        &Violation::TooManyHeaders { limit: 19 }
+        violation_at(
+            &response(
+                &head,
+                limits(ResponseHeadLimits::default().with_max_headers(19))
+            ),
+            0
+        ),
+        &Violation::Head(ResponseHeadError::TooManyHeaders { limit: 19 })
     );
     // A head that never ends is refused once it passes the limit, not buffered further.
     let endless = vec![b'a'; 20_000];
@@ -187,7 +203,10 @@ fn oversized_response_heads() {
     src.extend_from_slice(&endless);
     let error = ResponseDecoder::default().decode(&mut src).unwrap_err();
     assert_eq!(error.offset, 0);
-    assert_eq!(error.violation, Violation::HeadTooLarge { limit: 16384 });
+    assert_eq!(
+        error.violation,
+        Violation::Head(ResponseHeadError::TooLarge { limit: 8192 })
+    );
 }
 
 #[test]

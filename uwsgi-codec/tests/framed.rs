@@ -78,8 +78,9 @@ async fn exchange_through_framed() {
     let [ResponseEvent::Head(head), middle @ .., ResponseEvent::End] = &events[..] else {
         panic!("{events:?}")
     };
-    assert_eq!(head.status, 202);
-    assert!(head.raw.starts_with(b"HTTP/1.1 202 Accepted\r\n"));
+    assert_eq!(head.status, StatusCode::ACCEPTED);
+    assert_eq!(head.version, Some(http::Version::HTTP_11));
+    assert_eq!(head.reason.as_deref(), Some(&b"Accepted"[..]));
     let text: Vec<u8> = middle
         .iter()
         .flat_map(|e| match e {

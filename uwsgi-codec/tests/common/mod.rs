@@ -19,9 +19,12 @@ pub enum Seen {
     },
     ResponseHead {
         status: u16,
+        version: Option<http::Version>,
         reason: Vec<u8>,
+        /// As the `HeaderMap` lists them: lowercase names.
         headers: Vec<(Vec<u8>, Vec<u8>)>,
-        raw: Vec<u8>,
+        /// The length of the head.
+        body_offset: usize,
     },
     Body(Vec<u8>),
     End,
@@ -125,14 +128,15 @@ fn request_seen(event: RequestEvent) -> Seen {
 fn response_seen(event: ResponseEvent) -> Seen {
     match event {
         ResponseEvent::Head(head) => Seen::ResponseHead {
-            status: head.status,
-            reason: head.reason.to_vec(),
+            status: head.status.as_u16(),
+            version: head.version,
+            reason: head.reason.map(|r| r.to_vec()).unwrap_or_default(),
             headers: head
                 .headers
                 .iter()
-                .map(|f| (f.name.to_vec(), f.value.to_vec()))
+                .map(|(name, value)| (name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()))
                 .collect(),
-            raw: head.raw.to_vec(),
+            body_offset: head.body_offset,
         },
         ResponseEvent::Body(chunk) => Seen::Body(chunk.to_vec()),
         ResponseEvent::End => Seen::End,
