@@ -226,7 +226,7 @@ fn uwsgi_encode(env: &Environ, dst: &mut BytesMut) {
 }
 
 fn uwsgi_limits() -> Limits {
-    Limits::default().with_buffer_size(u16::MAX)
+    Limits::default().with_max_vars_block(u16::MAX)
 }
 
 fn uwsgi_decode(mut input: BytesMut) -> (RequestDecoder, uwsgi_codec::RequestHead) {
@@ -278,7 +278,7 @@ fn fastcgi_response(
 }
 
 /// Gateway side: a uwsgi application's raw HTTP response read to the connection's close.
-fn uwsgi_response_decode(mut input: BytesMut) -> (uwsgi_codec::ResponseHead, usize) {
+fn uwsgi_response_decode(mut input: BytesMut) -> (cgi_env::ResponseHead, usize) {
     let mut decoder = ResponseDecoder::default();
     let mut head = None;
     let mut body_len = 0;
@@ -287,6 +287,7 @@ fn uwsgi_response_decode(mut input: BytesMut) -> (uwsgi_codec::ResponseHead, usi
             Some(ResponseEvent::Head(parsed)) => head = Some(parsed),
             Some(ResponseEvent::Body(chunk)) => body_len += chunk.len(),
             Some(ResponseEvent::End) => return (head.expect("a head"), body_len),
+            Some(_) => {}
             None => panic!("response ended early"),
         }
     }

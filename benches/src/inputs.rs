@@ -327,9 +327,10 @@ mod tests {
         let mut status = 0;
         while let Some(event) = decoder.decode_eof(&mut input).unwrap() {
             match event {
-                ResponseEvent::Head(head) => status = head.status,
+                ResponseEvent::Head(head) => status = head.status.as_u16(),
                 ResponseEvent::Body(chunk) => body_bytes.extend_from_slice(&chunk),
                 ResponseEvent::End => break,
+                other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(status, 200);

@@ -57,7 +57,8 @@ pub fn cgi_response_head(data: &[u8]) {
 /// The application side's environ → HTTP request conversion never panics on any vars
 /// block, and what it accepts is consistent with the environ it came from.
 pub fn environ_to_request(data: &[u8]) {
-    let Ok(env) = uwsgi_codec::decode_vars(bytes::Bytes::copy_from_slice(data), usize::MAX) else {
+    let Ok(env) = uwsgi_codec::wire::decode_vars(bytes::Bytes::copy_from_slice(data), usize::MAX)
+    else {
         return;
     };
     let Ok(request) = cgi_env::CgiRequest::from_environ(&env) else {

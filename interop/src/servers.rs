@@ -15,7 +15,8 @@ use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use fastcgi_codec::{ServerConfig, ServerConnection, ServerEvent};
 use http::StatusCode;
-use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter, pong_bytes};
+use uwsgi_codec::wire::pong_bytes;
+use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter};
 
 use crate::app_answer::AppAnswer;
 use crate::checksum::Crc32;
@@ -172,7 +173,7 @@ fn on_fastcgi_event(
 }
 
 fn serve_uwsgi(mut stream: TcpStream) {
-    let mut decoder = RequestDecoder::new(Limits::default().with_buffer_size(65535));
+    let mut decoder = RequestDecoder::new(Limits::default().with_max_vars_block(65535));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut pending = Pending::default();
     let mut chunk = [0u8; 16 * 1024];

@@ -5,8 +5,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cgi_env::Environ;
-use uwsgi_codec::{RequestEncoder, ResponseDecoder, ResponseEvent, ResponseHead};
+use cgi_env::{Environ, ResponseHead};
+use uwsgi_codec::{RequestEncoder, ResponseDecoder, ResponseEvent};
 
 /// A response read off a uwsgi connection.
 #[derive(Debug)]
@@ -53,6 +53,7 @@ pub fn request(port: u16, env: &Environ, body: Bytes) -> Result<UwsgiResponse, S
             Some(ResponseEvent::Head(head)) => response_head = Some(head),
             Some(ResponseEvent::Body(chunk)) => response_body.extend_from_slice(&chunk),
             Some(ResponseEvent::End) => break,
+            Some(other) => return Err(format!("unexpected {other:?}")),
             None if eof => return Err("closed without a complete response".into()),
             None => {
                 let mut chunk = [0u8; 16 * 1024];

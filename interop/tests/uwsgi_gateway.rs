@@ -26,7 +26,7 @@ fn fastcgi_gateway() -> Gateway {
 fn via_uwsgi(server: &Uwsgi, env: &Environ, body: Bytes) -> (u16, Vec<u8>) {
     let response = uwsgi_client::request(server.uwsgi_port, env, body)
         .unwrap_or_else(|e| panic!("uwsgi request: {e}; uWSGI log:\n{}", server.log()));
-    (response.head.status, response.body)
+    (response.head.status.as_u16(), response.body)
 }
 
 /// Status and body through the FastCGI socket.

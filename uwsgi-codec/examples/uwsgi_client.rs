@@ -186,12 +186,13 @@ async fn read_response(mut stream: TcpStream, mut decoder: ResponseDecoder) -> R
         .map_err(|e| format!("bad response: {e}"))?;
         match event {
             Some(ResponseEvent::Head(head)) => {
-                stdout.write_all(&head.raw).map_err(|e| e.to_string())?;
+                print_head(&mut stdout, &head).map_err(|e| e.to_string())?;
             }
             Some(ResponseEvent::Body(chunk)) => {
                 stdout.write_all(&chunk).map_err(|e| e.to_string())?;
             }
             Some(ResponseEvent::End) => break,
+            Some(other) => return Err(format!("unexpected {other:?}")),
             None if eof => break,
             None => {
                 let read = stream
@@ -205,6 +206,25 @@ async fn read_response(mut stream: TcpStream, mut decoder: ResponseDecoder) -> R
     stdout.flush().map_err(|e| e.to_string())
 }
 
+/// Writes a parsed head back out as an HTTP/1.x head (hop-by-hop fields were dropped by
+/// the parser).
+fn print_head(out: &mut impl std::io::Write, head: &cgi_env::ResponseHead) -> std::io::Result<()> {
+    let version = match head.version {
+        Some(http::Version::HTTP_10) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let reason = head.reason.as_deref().unwrap_or_default();
+    write!(out, "{version} {} ", head.status.as_str())?;
+    out.write_all(reason)?;
+    out.write_all(b"\r\n")?;
+    for (name, value) in &head.headers {
+        write!(out, "{name}: ")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\r\n")?;
+    }
+    out.write_all(b"\r\n")
+}
+
 /// Sends one control packet (ping, signal) and prints the packet that answers it.
 async fn exchange_packet(mut stream: TcpStream, packet: Packet) -> Result<(), String> {
     stream
@@ -212,7 +232,7 @@ async fn exchange_packet(mut stream: TcpStream, packet: Packet) -> Result<(), St
         .await
         .map_err(|e| format!("write: {e}"))?;
     let mut buffer = BytesMut::new();
-    let decoder = PacketDecoder::default();
+    let mut decoder = PacketDecoder::default();
     loop {
         if let Some(answer) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
             return report(&answer);

@@ -18,7 +18,8 @@ use http::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 use uwsgi_codec::{
-    ApplicationCodec, Error, Limits, Pong, RequestEvent, RequestHead, ResponsePart, SignalReply,
+    ApplicationCodec, CodecError, Limits, Pong, RequestEvent, RequestHead, ResponsePart,
+    SignalReply,
 };
 
 /// Body bytes echoed at most; the length is always reported in full.
@@ -34,7 +35,7 @@ async fn main() -> ExitCode {
     let mut limits = Limits::default();
     if let (Some(flag), Some(value)) = (args.next(), args.next()) {
         if let ("--buffer-size", Ok(size)) = (flag.as_str(), value.parse()) {
-            limits = limits.with_buffer_size(size);
+            limits = limits.with_max_vars_block(size);
         } else {
             eprintln!("uwsgi_server: --buffer-size takes 0-65535");
             return ExitCode::from(2);
@@ -62,7 +63,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(stream: TcpStream, limits: Limits) -> Result<(), Error> {
+async fn serve(stream: TcpStream, limits: Limits) -> Result<(), CodecError> {
     let mut framed = Framed::new(stream, ApplicationCodec::new(limits));
     let mut request: Option<RequestHead> = None;
     let mut body = Vec::new();
@@ -86,6 +87,10 @@ async fn serve(stream: TcpStream, limits: Limits) -> Result<(), Error> {
             }
             RequestEvent::Packet(packet) => {
                 eprintln!("uwsgi_server: unsupported modifier1 {}", packet.modifier1());
+                return Ok(());
+            }
+            other => {
+                eprintln!("uwsgi_server: unsupported {other:?}");
                 return Ok(());
             }
         }

@@ -9,7 +9,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use cgi_env::grammar::hex_value;
 
-use crate::error::Error;
+use crate::body::split_body;
+use crate::error::ChunkedError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -38,8 +39,6 @@ pub(crate) enum Chunk {
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkedDecoder {
     state: State,
-    /// Body bytes consumed so far: where errors are reported.
-    offset: u64,
     /// Bytes of the current size line, or of the whole trailer section.
     line_len: usize,
     max_line: usize,
@@ -52,7 +51,6 @@ impl ChunkedDecoder {
                 value: 0,
                 digits: 0,
             },
-            offset: 0,
             line_len: 0,
             max_line,
         }
@@ -63,17 +61,14 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
-    /// The next piece of data, or the end; `Ok(None)` when `src` ran out first.
-    pub(crate) fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Chunk>, Error> {
+    /// The next piece of data, or the end; `Ok(None)` when `src` ran out first. On error,
+    /// the offending byte is the first one left in `src`.
+    pub(crate) fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Chunk>, ChunkedError> {
         loop {
-            if let State::Data { remaining } = self.state {
-                if src.is_empty() {
+            if let State::Data { mut remaining } = self.state {
+                let Some(data) = split_body(src, &mut remaining) else {
                     return Ok(None);
-                }
-                let take = usize::try_from(remaining).map_or(src.len(), |r| r.min(src.len()));
-                let data = src.split_to(take).freeze();
-                self.offset += take as u64;
-                let remaining = remaining - take as u64;
+                };
                 self.state = if remaining == 0 {
                     State::DataCr
                 } else {
@@ -89,47 +84,46 @@ impl ChunkedDecoder {
             };
             self.framing_byte(byte)?;
             src.advance(1);
-            self.offset += 1;
             if self.state == State::Done {
                 return Ok(Some(Chunk::End));
             }
         }
     }
 
-    fn framing_byte(&mut self, byte: u8) -> Result<(), Error> {
+    fn framing_byte(&mut self, byte: u8) -> Result<(), ChunkedError> {
         self.state = match self.state {
             State::Size { value, digits } => {
-                self.count_line("chunk size line too long")?;
+                self.count_line(ChunkedError::SizeLineTooLong)?;
                 match hex_value(byte) {
                     Some(digit) => {
                         let digit = u64::from(digit);
                         let value = value
                             .checked_mul(16)
                             .and_then(|v| v.checked_add(digit))
-                            .ok_or_else(|| self.error("chunk size overflows"))?;
+                            .ok_or(ChunkedError::SizeOverflow)?;
                         State::Size {
                             value,
                             digits: digits + 1,
                         }
                     }
-                    None if digits == 0 => return Err(self.error("missing chunk size")),
+                    None if digits == 0 => return Err(ChunkedError::MissingSize),
                     // Extensions carry nothing this decoder uses; only the size is kept.
                     None if matches!(byte, b';' | b' ' | b'\t') => State::Extension { value },
                     None if byte == b'\r' => State::SizeLf { value },
-                    None => return Err(self.error("invalid byte in chunk size")),
+                    None => return Err(ChunkedError::InvalidSizeByte),
                 }
             }
             State::Extension { value } => {
-                self.count_line("chunk size line too long")?;
+                self.count_line(ChunkedError::SizeLineTooLong)?;
                 match byte {
                     b'\r' => State::SizeLf { value },
-                    b'\n' | 0 => return Err(self.error("invalid byte in chunk extension")),
+                    b'\n' | 0 => return Err(ChunkedError::InvalidExtensionByte),
                     _ => State::Extension { value },
                 }
             }
             State::SizeLf { value } => {
                 if byte != b'\n' {
-                    return Err(self.error("expected LF after chunk size"));
+                    return Err(ChunkedError::ExpectedLfAfterSize);
                 }
                 self.line_len = 0;
                 if value == 0 {
@@ -144,40 +138,33 @@ impl ChunkedDecoder {
                 digits: 0,
             },
             State::DataCr | State::DataLf => {
-                return Err(self.error("expected CRLF after chunk data"));
+                return Err(ChunkedError::ExpectedCrlfAfterData);
             }
             State::TrailerStart if byte == b'\r' => State::EndLf,
             State::TrailerStart | State::TrailerLine => {
-                self.count_line("trailer section too long")?;
+                self.count_line(ChunkedError::TrailerTooLong)?;
                 match byte {
                     b'\r' => State::TrailerLineLf,
-                    b'\n' | 0 => return Err(self.error("invalid byte in trailer field")),
+                    b'\n' | 0 => return Err(ChunkedError::InvalidTrailerByte),
                     _ => State::TrailerLine,
                 }
             }
             State::TrailerLineLf if byte == b'\n' => State::TrailerStart,
-            State::TrailerLineLf => return Err(self.error("expected LF after trailer field")),
+            State::TrailerLineLf => return Err(ChunkedError::ExpectedLfAfterTrailer),
             State::EndLf if byte == b'\n' => State::Done,
-            State::EndLf => return Err(self.error("expected LF after the last chunk")),
+            State::EndLf => return Err(ChunkedError::ExpectedLfAfterLastChunk),
             // Handled by the caller; never reached.
             State::Data { .. } | State::Done => self.state,
         };
         Ok(())
     }
 
-    fn count_line(&mut self, reason: &'static str) -> Result<(), Error> {
+    fn count_line(&mut self, too_long: ChunkedError) -> Result<(), ChunkedError> {
         self.line_len += 1;
         if self.line_len > self.max_line {
-            return Err(self.error(reason));
+            return Err(too_long);
         }
         Ok(())
-    }
-
-    fn error(&self, reason: &'static str) -> Error {
-        Error::Chunked {
-            offset: self.offset,
-            reason,
-        }
     }
 }
 
@@ -185,11 +172,16 @@ impl ChunkedDecoder {
 mod tests {
     use super::*;
 
-    fn run(input: &[u8], max_line: usize) -> Result<(Vec<u8>, bool, usize), Error> {
+    /// The data, whether the end was seen and the bytes left; or the error and the offset
+    /// of the offending byte.
+    fn run(input: &[u8], max_line: usize) -> Result<(Vec<u8>, bool, usize), (ChunkedError, usize)> {
         let mut decoder = ChunkedDecoder::new(max_line);
         let mut src = BytesMut::from(input);
         let mut data = Vec::new();
-        while let Some(chunk) = decoder.decode(&mut src)? {
+        while let Some(chunk) = decoder
+            .decode(&mut src)
+            .map_err(|error| (error, input.len() - src.len()))?
+        {
             match chunk {
                 Chunk::Data(bytes) => data.extend_from_slice(&bytes),
                 Chunk::End => return Ok((data, true, src.len())),
@@ -216,20 +208,20 @@ mod tests {
 
     #[test]
     fn malformed_framing() {
-        let cases: &[(&[u8], &str)] = &[
-            (b"\r\n", "missing chunk size"),
-            (b"g\r\n", "missing chunk size"),
-            (b"1x\r\n", "invalid byte in chunk size"),
-            (b"1\rx", "expected LF after chunk size"),
-            (b"1\r\nab", "expected CRLF after chunk data"),
-            (b"11111111111111111\r\n", "chunk size overflows"),
-            (b"0\r\nbad\n", "invalid byte in trailer field"),
-            (b"0\r\n\rx", "expected LF after the last chunk"),
-            (b"1;\n", "invalid byte in chunk extension"),
+        let cases: &[(&[u8], ChunkedError)] = &[
+            (b"\r\n", ChunkedError::MissingSize),
+            (b"g\r\n", ChunkedError::MissingSize),
+            (b"1x\r\n", ChunkedError::InvalidSizeByte),
+            (b"1\rx", ChunkedError::ExpectedLfAfterSize),
+            (b"1\r\nab", ChunkedError::ExpectedCrlfAfterData),
+            (b"11111111111111111\r\n", ChunkedError::SizeOverflow),
+            (b"0\r\nbad\n", ChunkedError::InvalidTrailerByte),
+            (b"0\r\n\rx", ChunkedError::ExpectedLfAfterLastChunk),
+            (b"1;\n", ChunkedError::InvalidExtensionByte),
         ];
         for (input, want) in cases {
             match run(input, 100) {
-                Err(Error::Chunked { reason, .. }) => assert_eq!(reason, *want, "{input:?}"),
+                Err((reason, _)) => assert_eq!(reason, *want, "{input:?}"),
                 other => panic!("{input:?}: {other:?}"),
             }
         }
@@ -240,17 +232,11 @@ mod tests {
         assert!(run(b"1;aaaaaaaa\r\nx\r\n0\r\n\r\n", 11).is_ok());
         assert!(matches!(
             run(b"1;aaaaaaaaa\r\nx\r\n0\r\n\r\n", 11),
-            Err(Error::Chunked {
-                reason: "chunk size line too long",
-                offset: 11
-            })
+            Err((ChunkedError::SizeLineTooLong, 11))
         ));
         assert!(matches!(
             run(b"0\r\nX: aaaaaaa\r\n\r\n", 8),
-            Err(Error::Chunked {
-                reason: "trailer section too long",
-                ..
-            })
+            Err((ChunkedError::TrailerTooLong, _))
         ));
     }
 }

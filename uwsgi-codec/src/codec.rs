@@ -14,14 +14,30 @@ use cgi_env::Environ;
 use http::StatusCode;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::error::Error;
+use crate::error::{MisuseError, ProtocolError};
 use crate::limits::Limits;
 use crate::packet::{Modifier1, Packet};
 use crate::request::{RequestDecoder, RequestEncoder, RequestEvent};
 use crate::response::{ResponseDecoder, ResponseEvent, ResponseWriter};
 
+/// What can go wrong on a connection driven by [`ApplicationCodec`] or [`GatewayCodec`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The peer broke the protocol; close the connection.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A part sent out of order, or one that cannot be encoded.
+    #[error(transparent)]
+    Misuse(#[from] MisuseError),
+    /// Reading or writing the transport failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// What the application side sends with [`ApplicationCodec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResponsePart {
     /// The status line and header fields (the protocol comes from the request's
     /// SERVER_PROTOCOL).
@@ -79,47 +95,51 @@ impl ApplicationCodec {
 
 impl Decoder for ApplicationCodec {
     type Item = RequestEvent;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        let event = self.decoder.decode(src)?;
-        self.observe(event.as_ref());
-        Ok(event)
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, CodecError> {
+        self.read(src, false)
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        let event = self.decoder.decode_eof(src)?;
-        self.observe(event.as_ref());
-        Ok(event)
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, CodecError> {
+        self.read(src, true)
     }
 }
 
 impl ApplicationCodec {
-    fn observe(&mut self, event: Option<&RequestEvent>) {
-        if let Some(RequestEvent::Head(head)) = event {
+    /// The next event; a request head sets the protocol of the answer.
+    fn read(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<RequestEvent>, CodecError> {
+        let event = if eof {
+            self.decoder.decode_eof(src)?
+        } else {
+            self.decoder.decode(src)?
+        };
+        if let Some(RequestEvent::Head(head)) = &event {
             self.writer = ResponseWriter::new(&head.environ);
         }
+        Ok(event)
     }
 }
 
 impl Encoder<ResponsePart> for ApplicationCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, item: ResponsePart, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, item: ResponsePart, dst: &mut BytesMut) -> Result<(), CodecError> {
         match item {
-            ResponsePart::Head { status, headers } => self.writer.write_head(status, headers, dst),
-            ResponsePart::Body(chunk) => self.writer.write_body(&chunk, dst),
-            ResponsePart::End => self.writer.finish(),
-            ResponsePart::Packet(packet) => {
-                packet.encode(dst);
-                Ok(())
+            ResponsePart::Head { status, headers } => {
+                self.writer.write_head(status, headers, dst)?;
             }
+            ResponsePart::Body(chunk) => self.writer.write_body(&chunk, dst)?,
+            ResponsePart::End => self.writer.finish()?,
+            ResponsePart::Packet(packet) => packet.encode(dst),
         }
+        Ok(())
     }
 }
 
 /// What the gateway side sends with [`GatewayCodec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestPart {
     /// The request packet: header and vars. Its CONTENT_LENGTH sets the body length.
     Head(Environ),
@@ -182,27 +202,28 @@ impl GatewayCodec {
 }
 
 impl Encoder<RequestPart> for GatewayCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, item: RequestPart, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, item: RequestPart, dst: &mut BytesMut) -> Result<(), CodecError> {
         match item {
-            RequestPart::Head(env) => self.encoder.encode_head(&env, dst).map(drop),
-            RequestPart::Body(chunk) => self.encoder.encode_body(&chunk, dst),
-            RequestPart::End => self.encoder.finish(),
+            RequestPart::Head(env) => drop(self.encoder.encode_head(&env, dst)?),
+            RequestPart::Body(chunk) => self.encoder.encode_body(&chunk, dst)?,
+            RequestPart::End => self.encoder.finish()?,
         }
+        Ok(())
     }
 }
 
 impl Decoder for GatewayCodec {
     type Item = ResponseEvent;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
-        self.decoder.decode(src)
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, CodecError> {
+        Ok(self.decoder.decode(src)?)
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, Error> {
-        self.decoder.decode_eof(src)
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ResponseEvent>, CodecError> {
+        Ok(self.decoder.decode_eof(src)?)
     }
 }
 
@@ -260,11 +281,17 @@ mod tests {
             .unwrap();
         assert!(matches!(
             codec.encode(RequestPart::End, &mut out),
-            Err(Error::TruncatedBody { .. })
+            Err(CodecError::Misuse(MisuseError::BodyTooShort {
+                expected: 3,
+                sent: 2
+            }))
         ));
         assert!(matches!(
             codec.encode(RequestPart::Body(Bytes::from_static(b"cd")), &mut out),
-            Err(Error::BodyTooLong { .. })
+            Err(CodecError::Misuse(MisuseError::BodyTooLong {
+                expected: 3,
+                got: 4
+            }))
         ));
     }
 }

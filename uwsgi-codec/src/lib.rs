@@ -2,21 +2,25 @@
 //!
 //! uwsgi is uWSGI's binary protocol: a 4-byte header ([`Header`]: modifier1, a
 //! little-endian u16 datasize, modifier2), then a vars block of length-prefixed keys and
-//! values ([`decode_vars`], [`encode_vars`]), then the request body, unframed, of exactly
+//! values ([`wire::decode_vars`], [`wire::encode_vars`]), then the request body, unframed, of exactly
 //! CONTENT_LENGTH bytes. The application answers with a raw HTTP/1.x response and closes
 //! the connection.
 //!
 //! - [`packet`](Packet): the header, [`Modifier1`] values, a generic [`PacketDecoder`], and
 //!   the typed packets [`Ping`], [`Pong`], [`Signal`], [`SignalReply`].
 //! - Application side (what uWSGI is to nginx): [`RequestDecoder`] and [`ResponseWriter`].
-//! - Gateway side (what nginx is to uWSGI): [`RequestEncoder`] and [`ResponseDecoder`].
+//! - Gateway side (what nginx is to uWSGI): [`RequestEncoder`] and [`ResponseDecoder`],
+//!   which reads the head with the family's one parser ([`cgi_env::ResponseHeadParser`],
+//!   yielding a [`cgi_env::ResponseHead`]) and frames the body that follows.
 //! - With the `tokio` feature: [`ApplicationCodec`] and [`GatewayCodec`] for
 //!   `tokio_util::codec::Framed`.
 //!
 //! Nothing here does I/O: bytes go in as a `BytesMut`, events come out, and every name,
 //! value and body chunk is a `Bytes` split off the buffer it arrived in. Every length from
-//! the wire is checked against [`Limits`] before anything is buffered for it, and bad input
-//! is a typed [`Error`].
+//! the wire is checked against [`Limits`] before anything is buffered for it. Bad input
+//! is a [`ProtocolError`]: the [`Violation`] (what was broken) and the offset in the stream
+//! (where); a call out of order or with data that cannot be encoded is a [`MisuseError`].
+//! Byte-level helpers (raw vars, the pong bytes, ...) are in [`wire`].
 //!
 //! # Gateway side
 //!
@@ -46,13 +50,14 @@
 //! let mut body = Vec::new();
 //! while let Some(event) = decoder.decode_eof(&mut received)? {
 //!     match event {
-//!         ResponseEvent::Head(head) => assert_eq!(head.status, 201),
+//!         ResponseEvent::Head(head) => assert_eq!(head.status, http::StatusCode::CREATED),
 //!         ResponseEvent::Body(chunk) => body.extend_from_slice(&chunk),
 //!         ResponseEvent::End => break,
+//!         _ => {}
 //!     }
 //! }
 //! assert_eq!(body, b"ok");
-//! # Ok::<(), uwsgi_codec::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Application side
@@ -60,13 +65,14 @@
 //! ```
 //! use bytes::{Bytes, BytesMut};
 //! use http::StatusCode;
-//! use uwsgi_codec::{pong_bytes, Limits, RequestDecoder, RequestEvent, ResponseWriter};
+//! use uwsgi_codec::wire::pong_bytes;
+//! use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter};
 //!
 //! // A request as nginx sends it: header, vars, then the body.
 //! let mut received = BytesMut::from(
 //!     &b"\0\x29\0\0\x0e\0REQUEST_METHOD\x04\0POST\x0e\0CONTENT_LENGTH\x01\x003xyz"[..],
 //! );
-//! let mut decoder = RequestDecoder::new(Limits::default().with_buffer_size(32768));
+//! let mut decoder = RequestDecoder::new(Limits::default().with_max_vars_block(32768));
 //! let mut writer = None;
 //! let mut body_len = 0;
 //! let mut out = BytesMut::new();
@@ -79,7 +85,7 @@
 //!         RequestEvent::Body(chunk) => body_len += chunk.len(),
 //!         RequestEvent::End => break,
 //!         RequestEvent::Ping => out.extend_from_slice(&pong_bytes()),
-//!         RequestEvent::Signal(_) | RequestEvent::Packet(_) => {}
+//!         _ => {} // a signal or another packet
 //!     }
 //! }
 //! let mut writer = writer.expect("a request");
@@ -91,7 +97,7 @@
 //! // No SERVER_PROTOCOL in the request: HTTP/1.0, as uWSGI does.
 //! assert!(out.starts_with(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\n"));
 //! assert_eq!(&body[..], b"3 bytes");
-//! # Ok::<(), uwsgi_codec::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -99,6 +105,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod body;
 mod chunked;
 #[cfg(feature = "tokio")]
 mod codec;
@@ -107,22 +114,16 @@ mod limits;
 mod packet;
 mod request;
 mod response;
+mod stream;
 mod vars;
+pub mod wire;
 
 #[cfg(feature = "tokio")]
-pub use codec::{ApplicationCodec, GatewayCodec, RequestPart, ResponsePart};
-pub use error::{Error, VarPart, VarsError};
-pub use limits::{
-    DEFAULT_BUFFER_SIZE, DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_HEAD_LEN, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_VARS, Limits,
+pub use codec::{ApplicationCodec, CodecError, GatewayCodec, RequestPart, ResponsePart};
+pub use error::{
+    ChunkedError, MisuseError, ProtocolError, UnexpectedPacket, VarPart, VarsError, Violation,
 };
+pub use limits::{DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_VARS, DEFAULT_MAX_VARS_BLOCK, Limits};
 pub use packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Pong, Signal, SignalReply};
-pub use request::{
-    RequestDecoder, RequestEncoder, RequestEvent, RequestHead, environ_content_length,
-    parse_content_length, pong_bytes,
-};
-pub use response::{
-    BodyFraming, HeaderField, ResponseDecoder, ResponseEvent, ResponseHead, ResponseWriter,
-    response_protocol,
-};
-pub use vars::{decode_vars, encode_request_packet, encode_vars, encoded_vars_len};
+pub use request::{RequestDecoder, RequestEncoder, RequestEvent, RequestHead};
+pub use response::{BodyFraming, ResponseDecoder, ResponseEvent, ResponseWriter};

@@ -8,7 +8,7 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::Error;
+use crate::error::{MisuseError, ProtocolError, UnexpectedPacket, Violation};
 
 /// The first byte of a uwsgi header: which plugin or message type a packet is for.
 ///
@@ -252,10 +252,10 @@ impl Packet {
     /// A packet with this payload.
     ///
     /// # Errors
-    /// [`Error::PayloadTooLarge`] when the payload is longer than 65535 bytes.
-    pub fn new(modifier1: Modifier1, modifier2: u8, payload: Bytes) -> Result<Packet, Error> {
+    /// [`MisuseError::PayloadTooLarge`] when the payload is longer than 65535 bytes.
+    pub fn new(modifier1: Modifier1, modifier2: u8, payload: Bytes) -> Result<Packet, MisuseError> {
         if u16::try_from(payload.len()).is_err() {
-            return Err(Error::PayloadTooLarge { len: payload.len() });
+            return Err(MisuseError::PayloadTooLarge { len: payload.len() });
         }
         Ok(Packet {
             modifier1,
@@ -326,24 +326,29 @@ impl Packet {
 
 /// Splits whole packets off a receive buffer.
 ///
-/// Stateless apart from its limit, so any split of the input gives the same packets. A
-/// header whose datasize exceeds the limit is refused as soon as its 4 bytes are there;
-/// buffer space for the payload is reserved only after that check.
+/// Apart from its limit it only counts the bytes it has split off, so that an error says
+/// where in the stream it is; any split of the input gives the same packets. A header
+/// whose datasize exceeds the limit is refused as soon as its 4 bytes are there; buffer
+/// space for the payload is reserved only after that check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketDecoder {
     max_datasize: u16,
+    consumed: u64,
 }
 
 impl Default for PacketDecoder {
     fn default() -> Self {
-        PacketDecoder::new(crate::limits::DEFAULT_BUFFER_SIZE)
+        PacketDecoder::new(crate::limits::DEFAULT_MAX_VARS_BLOCK)
     }
 }
 
 impl PacketDecoder {
     /// A decoder that accepts payloads of up to `max_datasize` bytes.
     pub fn new(max_datasize: u16) -> Self {
-        PacketDecoder { max_datasize }
+        PacketDecoder {
+            max_datasize,
+            consumed: 0,
+        }
     }
 
     /// The largest payload accepted.
@@ -355,43 +360,65 @@ impl PacketDecoder {
     /// without consuming anything. `Ok(None)` when fewer than 4 bytes are buffered.
     ///
     /// # Errors
-    /// [`Error::DatasizeTooLarge`].
-    pub fn peek_header(&self, src: &[u8]) -> Result<Option<Header>, Error> {
-        let Some(header) = Header::parse(src) else {
-            return Ok(None);
-        };
-        if header.datasize > self.max_datasize {
-            return Err(Error::DatasizeTooLarge {
-                modifier1: header.modifier1,
-                datasize: header.datasize,
-                limit: self.max_datasize,
-            });
-        }
-        Ok(Some(header))
+    /// [`Violation::DatasizeTooLarge`].
+    pub fn peek_header(&self, src: &[u8]) -> Result<Option<Header>, ProtocolError> {
+        check_header(src, self.max_datasize, self.consumed)
     }
 
     /// Splits the next whole packet off `src`, or returns `Ok(None)` (after reserving room
     /// for the rest of the packet) when it is not all there yet.
     ///
     /// # Errors
-    /// [`Error::DatasizeTooLarge`]; nothing is consumed then.
-    pub fn decode(&self, src: &mut BytesMut) -> Result<Option<Packet>, Error> {
+    /// [`Violation::DatasizeTooLarge`]; nothing is consumed then.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ProtocolError> {
         let Some(header) = self.peek_header(src)? else {
             return Ok(None);
         };
-        let total = Header::LEN + usize::from(header.datasize);
-        if src.len() < total {
-            src.reserve(total - src.len());
-            return Ok(None);
+        let packet = split_packet(src, header);
+        if let Some(packet) = &packet {
+            self.consumed += (Header::LEN + packet.payload.len()) as u64;
         }
-        let mut frame = src.split_to(total).freeze();
-        let payload = frame.split_off(Header::LEN);
-        Ok(Some(Packet {
-            modifier1: header.modifier1,
-            modifier2: header.modifier2,
-            payload,
-        }))
+        Ok(packet)
     }
+}
+
+/// The header at the front of `src` (at stream offset `at`), checked against the limit.
+pub(crate) fn check_header(
+    src: &[u8],
+    max_datasize: u16,
+    at: u64,
+) -> Result<Option<Header>, ProtocolError> {
+    let Some(header) = Header::parse(src) else {
+        return Ok(None);
+    };
+    if header.datasize > max_datasize {
+        return Err(ProtocolError::new(
+            at,
+            Violation::DatasizeTooLarge {
+                modifier1: header.modifier1,
+                datasize: header.datasize,
+                limit: max_datasize,
+            },
+        ));
+    }
+    Ok(Some(header))
+}
+
+/// Splits the packet that `header` (already read off the front of `src`) announces, or
+/// reserves room for the rest of it.
+pub(crate) fn split_packet(src: &mut BytesMut, header: Header) -> Option<Packet> {
+    let total = Header::LEN + usize::from(header.datasize);
+    if src.len() < total {
+        src.reserve(total - src.len());
+        return None;
+    }
+    let mut frame = src.split_to(total).freeze();
+    let payload = frame.split_off(Header::LEN);
+    Some(Packet {
+        modifier1: header.modifier1,
+        modifier2: header.modifier2,
+        payload,
+    })
 }
 
 /// Ping (modifier1 100, modifier2 0, no payload): "are you alive?".
@@ -406,17 +433,14 @@ impl Ping {
 }
 
 impl TryFrom<&Packet> for Ping {
-    type Error = Error;
+    type Error = UnexpectedPacket;
 
-    fn try_from(packet: &Packet) -> Result<Self, Error> {
+    fn try_from(packet: &Packet) -> Result<Self, UnexpectedPacket> {
         if packet.modifier1 == Modifier1::PING && packet.modifier2 == 0 {
             // uWSGI ignores a payload on a ping; so does this.
             Ok(Ping)
         } else {
-            Err(unexpected(
-                packet,
-                "expected a ping (modifier1 100, modifier2 0)",
-            ))
+            Err(unexpected(packet, "a ping (modifier1 100, modifier2 0)"))
         }
     }
 }
@@ -434,25 +458,22 @@ impl Pong {
     /// The pong packet.
     ///
     /// # Errors
-    /// [`Error::PayloadTooLarge`] for a message over 65535 bytes.
-    pub fn to_packet(&self) -> Result<Packet, Error> {
+    /// [`MisuseError::PayloadTooLarge`] for a message over 65535 bytes.
+    pub fn to_packet(&self) -> Result<Packet, MisuseError> {
         Packet::new(Modifier1::PING, 1, self.message.clone())
     }
 }
 
 impl TryFrom<&Packet> for Pong {
-    type Error = Error;
+    type Error = UnexpectedPacket;
 
-    fn try_from(packet: &Packet) -> Result<Self, Error> {
+    fn try_from(packet: &Packet) -> Result<Self, UnexpectedPacket> {
         if packet.modifier1 == Modifier1::PING && packet.modifier2 == 1 {
             Ok(Pong {
                 message: packet.payload.clone(),
             })
         } else {
-            Err(unexpected(
-                packet,
-                "expected a pong (modifier1 100, modifier2 1)",
-            ))
+            Err(unexpected(packet, "a pong (modifier1 100, modifier2 1)"))
         }
     }
 }
@@ -472,14 +493,14 @@ impl Signal {
 }
 
 impl TryFrom<&Packet> for Signal {
-    type Error = Error;
+    type Error = UnexpectedPacket;
 
-    fn try_from(packet: &Packet) -> Result<Self, Error> {
+    fn try_from(packet: &Packet) -> Result<Self, UnexpectedPacket> {
         if packet.modifier1 != Modifier1::SIGNAL {
-            return Err(unexpected(packet, "expected a signal (modifier1 110)"));
+            return Err(unexpected(packet, "a signal (modifier1 110)"));
         }
         if !packet.payload.is_empty() {
-            return Err(unexpected(packet, "a signal has no payload"));
+            return Err(unexpected(packet, "a signal (no payload)"));
         }
         Ok(Signal {
             number: packet.modifier2,
@@ -503,13 +524,13 @@ impl SignalReply {
 }
 
 impl TryFrom<&Packet> for SignalReply {
-    type Error = Error;
+    type Error = UnexpectedPacket;
 
-    fn try_from(packet: &Packet) -> Result<Self, Error> {
+    fn try_from(packet: &Packet) -> Result<Self, UnexpectedPacket> {
         if packet.modifier1 != Modifier1::RESPONSE || packet.modifier2 > 1 {
             return Err(unexpected(
                 packet,
-                "expected a signal reply (modifier1 255, modifier2 0 or 1)",
+                "a signal reply (modifier1 255, modifier2 0 or 1)",
             ));
         }
         Ok(SignalReply {
@@ -518,11 +539,11 @@ impl TryFrom<&Packet> for SignalReply {
     }
 }
 
-fn unexpected(packet: &Packet, reason: &'static str) -> Error {
-    Error::UnexpectedPacket {
+fn unexpected(packet: &Packet, expected: &'static str) -> UnexpectedPacket {
+    UnexpectedPacket {
         modifier1: packet.modifier1,
         modifier2: packet.modifier2,
-        reason,
+        expected,
     }
 }
 
@@ -544,7 +565,7 @@ mod tests {
 
     #[test]
     fn decoder_waits_for_whole_packet() {
-        let decoder = PacketDecoder::new(10);
+        let mut decoder = PacketDecoder::new(10);
         let mut buf = BytesMut::from(&b"\x65\x03\x00\x07ab"[..]);
         assert_eq!(decoder.decode(&mut buf).unwrap(), None);
         assert_eq!(buf.len(), 6, "nothing consumed while partial");
@@ -566,14 +587,18 @@ mod tests {
 
     #[test]
     fn oversized_datasize_refused_from_header_alone() {
-        let decoder = PacketDecoder::new(4096);
+        let mut decoder = PacketDecoder::new(4096);
         let mut buf = BytesMut::from(&[0u8, 0x01, 0x10, 0][..]); // 4097
         let cap_before = buf.capacity();
         match decoder.decode(&mut buf) {
-            Err(Error::DatasizeTooLarge {
-                datasize: 4097,
-                limit: 4096,
-                modifier1: Modifier1::WSGI,
+            Err(ProtocolError {
+                offset: 0,
+                violation:
+                    Violation::DatasizeTooLarge {
+                        datasize: 4097,
+                        limit: 4096,
+                        modifier1: Modifier1::WSGI,
+                    },
             }) => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -588,7 +613,7 @@ mod tests {
         let big = Bytes::from(vec![0u8; 65536]);
         assert!(matches!(
             Packet::new(Modifier1::ECHO, 0, big),
-            Err(Error::PayloadTooLarge { len: 65536 })
+            Err(MisuseError::PayloadTooLarge { len: 65536 })
         ));
         assert!(Packet::new(Modifier1::ECHO, 0, Bytes::from(vec![0u8; 65535])).is_ok());
     }
@@ -607,7 +632,7 @@ mod tests {
         let with_payload = Packet::new(Modifier1::SIGNAL, 1, Bytes::from_static(b"x")).unwrap();
         assert!(matches!(
             Signal::try_from(&with_payload),
-            Err(Error::UnexpectedPacket { .. })
+            Err(UnexpectedPacket { modifier2: 1, .. })
         ));
         let reply = SignalReply { delivered: true }.to_packet();
         assert_eq!(reply.to_bytes(), &b"\xff\0\0\x01"[..]);

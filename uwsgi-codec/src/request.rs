@@ -7,44 +7,41 @@
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
-use crate::error::{Error, escaped};
+use crate::body::{Counted, Sent};
+use crate::error::{MisuseError, ProtocolError, Violation, escaped};
 use crate::limits::Limits;
-use crate::packet::{Header, Modifier1, Packet, PacketDecoder, Ping, Signal};
+use crate::packet::{Header, Modifier1, Packet, Ping, Signal, check_header, split_packet};
+use crate::stream::{Fused, Step};
 use crate::vars::{decode_vars, encode_request_packet, encode_vars};
 
-/// Parses a CONTENT_LENGTH value strictly: ASCII digits only (no sign, no spaces), at
-/// least one, and no overflow of a u64. An empty value means "no body", as nginx sends it
-/// for requests without one.
+/// The body length an environ announces: its CONTENT_LENGTH, 0 when absent or empty (as
+/// nginx sends it for requests without a body). `None` when CONTENT_LENGTH is not a plain
+/// decimal number (ASCII digits only, no sign, no spaces) that fits in a u64.
 ///
 /// ```
-/// use uwsgi_codec::parse_content_length;
+/// use cgi_env::Environ;
+/// use uwsgi_codec::wire::environ_content_length;
 ///
-/// assert_eq!(parse_content_length(b"100000").unwrap(), 100000);
-/// assert_eq!(parse_content_length(b"").unwrap(), 0);
-/// assert!(parse_content_length(b"-1").is_err());
-/// assert!(parse_content_length(b"12 ").is_err());
-/// assert!(parse_content_length(b"99999999999999999999").is_err());
+/// let length = |value: &str| {
+///     environ_content_length(&[("CONTENT_LENGTH", value)].into_iter().collect())
+/// };
+/// assert_eq!(length("100000"), Some(100000));
+/// assert_eq!(length(""), Some(0));
+/// assert_eq!(environ_content_length(&Environ::new()), Some(0));
+/// assert_eq!(length("-1"), None);
+/// assert_eq!(length("12 "), None);
+/// assert_eq!(length("99999999999999999999"), None);
 /// ```
-///
-/// # Errors
-/// [`Error::InvalidContentLength`].
-pub fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
-    let invalid = || Error::InvalidContentLength {
-        value: escaped(value),
-    };
-    if value.is_empty() {
-        return Ok(0);
+pub fn environ_content_length(env: &Environ) -> Option<u64> {
+    match env.get("CONTENT_LENGTH") {
+        None | Some([]) => Some(0),
+        Some(value) => cgi_env::grammar::parse_decimal(value),
     }
-    cgi_env::grammar::parse_decimal(value).ok_or_else(invalid)
 }
 
-/// The body length an environ announces: its CONTENT_LENGTH, 0 when absent or empty.
-///
-/// # Errors
-/// [`Error::InvalidContentLength`].
-pub fn environ_content_length(env: &Environ) -> Result<u64, Error> {
-    env.get("CONTENT_LENGTH")
-        .map_or(Ok(0), parse_content_length)
+/// The escaped CONTENT_LENGTH of an environ whose [`environ_content_length`] is `None`.
+fn invalid_content_length(env: &Environ) -> String {
+    escaped(env.get("CONTENT_LENGTH").unwrap_or_default())
 }
 
 /// A decoded request packet: its modifiers and vars, and the body length they announce.
@@ -62,6 +59,7 @@ pub struct RequestHead {
 
 impl RequestHead {
     /// Reads a request packet: its payload is the vars block, decoded without copying.
+    /// A packet that did not come off a stream has its errors at offset 0 (its header).
     ///
     /// ```
     /// use bytes::Bytes;
@@ -76,15 +74,37 @@ impl RequestHead {
     /// ```
     ///
     /// # Errors
-    /// [`Error::EmptyVarsBlock`], [`Error::Vars`], [`Error::InvalidContentLength`].
-    pub fn from_packet(packet: Packet, max_vars: usize) -> Result<RequestHead, Error> {
+    /// [`Violation::EmptyVarsBlock`], [`Violation::Vars`],
+    /// [`Violation::InvalidContentLength`].
+    pub fn from_packet(packet: Packet, max_vars: usize) -> Result<RequestHead, ProtocolError> {
+        RequestHead::from_packet_at(packet, max_vars, 0)
+    }
+
+    /// As [`RequestHead::from_packet`], for a packet at stream offset `at`.
+    fn from_packet_at(
+        packet: Packet,
+        max_vars: usize,
+        at: u64,
+    ) -> Result<RequestHead, ProtocolError> {
         let modifier1 = packet.modifier1();
         let modifier2 = packet.modifier2();
         if packet.payload().is_empty() {
-            return Err(Error::EmptyVarsBlock { modifier1 });
+            return Err(ProtocolError::new(
+                at,
+                Violation::EmptyVarsBlock { modifier1 },
+            ));
         }
-        let environ = decode_vars(packet.into_payload(), max_vars)?;
-        let content_length = environ_content_length(&environ)?;
+        let environ = decode_vars(packet.into_payload(), max_vars).map_err(|error| {
+            let offset = at + (Header::LEN + error.offset()) as u64;
+            ProtocolError::new(offset, Violation::Vars(error))
+        })?;
+        let Some(content_length) = environ_content_length(&environ) else {
+            let value = invalid_content_length(&environ);
+            return Err(ProtocolError::new(
+                at,
+                Violation::InvalidContentLength { value },
+            ));
+        };
         Ok(RequestHead {
             modifier1,
             modifier2,
@@ -98,8 +118,9 @@ impl RequestHead {
     /// goes on the wire).
     ///
     /// # Errors
-    /// [`Error::Vars`] when the environ does not fit in a vars block.
-    pub fn to_packet(&self) -> Result<Packet, Error> {
+    /// [`MisuseError::VarsBlockTooLarge`], [`MisuseError::VarTooLarge`],
+    /// [`MisuseError::EmptyKey`] when the environ does not fit in a vars block.
+    pub fn to_packet(&self) -> Result<Packet, MisuseError> {
         let mut payload = BytesMut::new();
         encode_vars(&self.environ, &mut payload)?;
         Packet::new(self.modifier1, self.modifier2, payload.freeze())
@@ -108,6 +129,7 @@ impl RequestHead {
 
 /// What the application side reads off a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestEvent {
     /// A request's vars. Followed by [`RequestEvent::Body`] chunks (if it has a body), then
     /// [`RequestEvent::End`].
@@ -117,8 +139,8 @@ pub enum RequestEvent {
     Body(Bytes),
     /// The request body is complete. Anything after it is an error.
     End,
-    /// A ping (modifier1 100). Answer with [`crate::Pong`] (e.g. [`pong_bytes`]) and close;
-    /// nothing may follow it.
+    /// A ping (modifier1 100). Answer with a [`crate::Pong`] (e.g.
+    /// [`crate::wire::pong_bytes`]) and close; nothing may follow it.
     Ping,
     /// A signal (modifier1 110). uWSGI answers with [`crate::SignalReply`].
     Signal(Signal),
@@ -135,27 +157,33 @@ pub fn pong_bytes() -> Bytes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeState {
     Packet,
-    Body { expected: u64, remaining: u64 },
+    Body(Counted),
     End,
     Done,
-    Failed,
+}
+
+/// The protocol logic of [`RequestDecoder`].
+#[derive(Debug, Clone)]
+struct RequestStep {
+    limits: Limits,
+    state: DecodeState,
 }
 
 /// The application side's sans-IO request decoder: header, vars, then the body as chunks.
 ///
 /// Feed it the receive buffer; it splits events off the front. The body is never
 /// gathered: each [`RequestEvent::Body`] is whatever part of it the buffer held. Bytes past
-/// the end of the request are an error ([`Error::TrailingBytes`]), as a plain uwsgi
+/// the end of the request are an error ([`Violation::TrailingBytes`]), as a plain uwsgi
 /// connection carries one request. Call [`RequestDecoder::decode_eof`] when the peer has
 /// closed: a request cut short is then an error.
 ///
 /// Pings are handed to the caller as [`RequestEvent::Ping`]; the caller writes
-/// [`pong_bytes`] and closes.
+/// [`pong_bytes`](crate::wire::pong_bytes) and closes.
 ///
 /// The body length is CONTENT_LENGTH only. A raw chunked body announced by
 /// `HTTP_TRANSFER_ENCODING: chunked` without CONTENT_LENGTH (which uWSGI can read through
 /// its chunked-input API, and which nginx never sends) is not read: its bytes come after a
-/// body-less request and are refused as [`Error::TrailingBytes`].
+/// body-less request and are refused as [`Violation::TrailingBytes`].
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -171,8 +199,7 @@ enum DecodeState {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RequestDecoder {
-    limits: Limits,
-    state: DecodeState,
+    inner: Fused<RequestStep>,
 }
 
 impl Default for RequestDecoder {
@@ -185,28 +212,26 @@ impl RequestDecoder {
     /// A decoder for one request under these limits.
     pub fn new(limits: Limits) -> Self {
         RequestDecoder {
-            limits,
-            state: DecodeState::Packet,
+            inner: Fused::new(RequestStep {
+                limits,
+                state: DecodeState::Packet,
+            }),
         }
     }
 
     /// Whether the request (or ping, signal, other packet) has been read to its end.
     pub fn is_done(&self) -> bool {
-        self.state == DecodeState::Done
+        self.inner.inner().state == DecodeState::Done
     }
 
     /// The next event from the front of `src`, `Ok(None)` when more input is needed (or,
     /// once done, when nothing more came).
     ///
     /// # Errors
-    /// Every [`Error`] about malformed requests; after an error the decoder only answers
-    /// with [`Error::Misuse`] and the connection should be closed.
-    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        let result = self.step(src);
-        if result.is_err() {
-            self.state = DecodeState::Failed;
-        }
-        result
+    /// A [`ProtocolError`] for a malformed request; after an error the decoder answers
+    /// every call with the same error and the connection should be closed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, ProtocolError> {
+        self.inner.decode(src)
     }
 
     /// As [`RequestDecoder::decode`], for when the peer has closed its side: returns the
@@ -214,57 +239,29 @@ impl RequestDecoder {
     /// is not an error.
     ///
     /// # Errors
-    /// [`Error::TruncatedPacket`] or [`Error::TruncatedBody`] when the request is cut
-    /// short, and everything [`RequestDecoder::decode`] reports.
-    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        if let Some(event) = self.decode(src)? {
-            return Ok(Some(event));
-        }
-        let result = match self.state {
-            DecodeState::Packet if src.is_empty() => Ok(None),
-            DecodeState::Packet => Err(Error::TruncatedPacket {
-                received: src.len(),
-                expected: Header::parse(src)
-                    .map_or(Header::LEN, |h| Header::LEN + usize::from(h.datasize)),
-            }),
-            DecodeState::Body {
-                expected,
-                remaining,
-            } => Err(Error::TruncatedBody {
-                what: "request",
-                expected,
-                received: expected - remaining,
-            }),
-            DecodeState::End | DecodeState::Done | DecodeState::Failed => Ok(None),
-        };
-        if result.is_err() {
-            self.state = DecodeState::Failed;
-        }
-        result
+    /// [`Violation::TruncatedPacket`] or [`Violation::TruncatedBody`] when the request is
+    /// cut short, and everything [`RequestDecoder::decode`] reports.
+    pub fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<RequestEvent>, ProtocolError> {
+        self.inner.decode_eof(src)
     }
+}
 
-    fn step(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        match self.state {
-            DecodeState::Packet => self.packet(src),
-            DecodeState::Body {
-                expected,
-                remaining,
-            } => {
-                if src.is_empty() {
+impl Step for RequestStep {
+    type Event = RequestEvent;
+
+    fn step(&mut self, src: &mut BytesMut, at: u64) -> Result<Option<RequestEvent>, ProtocolError> {
+        match &mut self.state {
+            DecodeState::Packet => self.packet(src, at),
+            DecodeState::Body(body) => {
+                let Some(chunk) = body.split(src) else {
                     return Ok(None);
-                }
-                let take = usize::try_from(remaining).map_or(src.len(), |r| r.min(src.len()));
-                let chunk = src.split_to(take).freeze();
-                // take <= remaining, so this cannot underflow.
-                let remaining = remaining - take as u64;
-                self.state = if remaining == 0 {
-                    DecodeState::End
-                } else {
-                    DecodeState::Body {
-                        expected,
-                        remaining,
-                    }
                 };
+                if body.is_complete() {
+                    self.state = DecodeState::End;
+                }
                 Ok(Some(RequestEvent::Body(chunk)))
             }
             DecodeState::End => {
@@ -272,60 +269,81 @@ impl RequestDecoder {
                 Ok(Some(RequestEvent::End))
             }
             DecodeState::Done if src.is_empty() => Ok(None),
-            DecodeState::Done => Err(Error::TrailingBytes {
-                what: "request",
-                count: src.len(),
-            }),
-            DecodeState::Failed => Err(Error::Misuse("request decoder used after an error")),
+            DecodeState::Done => Err(ProtocolError::new(
+                at,
+                Violation::TrailingBytes { count: src.len() },
+            )),
         }
     }
 
-    fn packet(&mut self, src: &mut BytesMut) -> Result<Option<RequestEvent>, Error> {
-        let decoder = PacketDecoder::new(self.limits.buffer_size);
+    fn end(&mut self, src: &BytesMut, at: u64) -> Result<Option<RequestEvent>, ProtocolError> {
+        let violation = match self.state {
+            DecodeState::Packet if src.is_empty() => return Ok(None),
+            DecodeState::Packet => Violation::TruncatedPacket {
+                received: src.len(),
+                expected: Header::parse(src)
+                    .map_or(Header::LEN, |h| Header::LEN + usize::from(h.datasize)),
+            },
+            DecodeState::Body(body) => body.truncated(),
+            DecodeState::End | DecodeState::Done => return Ok(None),
+        };
+        Err(ProtocolError::new(at, violation))
+    }
+}
+
+impl RequestStep {
+    fn packet(
+        &mut self,
+        src: &mut BytesMut,
+        at: u64,
+    ) -> Result<Option<RequestEvent>, ProtocolError> {
         // The header is judged on its own, before anything of the payload is waited for.
-        let Some(header) = decoder.peek_header(src)? else {
+        let Some(header) = check_header(src, self.limits.max_vars_block(), at)? else {
             return Ok(None);
         };
         if header.modifier1.is_request() && header.datasize == 0 {
-            return Err(Error::EmptyVarsBlock {
-                modifier1: header.modifier1,
-            });
+            return Err(ProtocolError::new(
+                at,
+                Violation::EmptyVarsBlock {
+                    modifier1: header.modifier1,
+                },
+            ));
         }
-        let Some(packet) = decoder.decode(src)? else {
+        let Some(packet) = split_packet(src, header) else {
             return Ok(None);
         };
         if !packet.modifier1().is_request() {
             self.state = DecodeState::Done;
             return Ok(Some(match packet.modifier1() {
                 Modifier1::PING if Ping::try_from(&packet).is_ok() => RequestEvent::Ping,
-                Modifier1::SIGNAL => RequestEvent::Signal(Signal::try_from(&packet)?),
+                Modifier1::SIGNAL => RequestEvent::Signal(
+                    Signal::try_from(&packet).map_err(|e| ProtocolError::new(at, e.into()))?,
+                ),
                 _ => RequestEvent::Packet(packet),
             }));
         }
-        let head = RequestHead::from_packet(packet, self.limits.max_vars)?;
+        let head = RequestHead::from_packet_at(packet, self.limits.max_vars(), at)?;
         let content_length = head.content_length;
-        if let Some(limit) = self.limits.max_body.filter(|&limit| content_length > limit) {
-            return Err(Error::BodyTooLarge {
-                content_length,
-                limit,
-            });
+        if let Some(limit) = self
+            .limits
+            .max_body()
+            .filter(|&limit| content_length > limit)
+        {
+            return Err(ProtocolError::new(
+                at,
+                Violation::BodyTooLarge {
+                    content_length,
+                    limit,
+                },
+            ));
         }
         self.state = if content_length == 0 {
             DecodeState::End
         } else {
-            DecodeState::Body {
-                expected: content_length,
-                remaining: content_length,
-            }
+            DecodeState::Body(Counted::new(content_length))
         };
         Ok(Some(RequestEvent::Head(head)))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EncodeState {
-    Head,
-    Body { expected: u64, sent: u64 },
 }
 
 /// The gateway side's request encoder: the packet from an [`Environ`], then the body.
@@ -354,7 +372,8 @@ enum EncodeState {
 pub struct RequestEncoder {
     modifier1: Modifier1,
     modifier2: u8,
-    state: EncodeState,
+    /// `None` until the head is encoded.
+    body: Option<Sent>,
 }
 
 impl Default for RequestEncoder {
@@ -374,7 +393,7 @@ impl RequestEncoder {
         RequestEncoder {
             modifier1,
             modifier2,
-            state: EncodeState::Head,
+            body: None,
         }
     }
 
@@ -382,15 +401,19 @@ impl RequestEncoder {
     /// to follow. The size is checked first; nothing is written on error.
     ///
     /// # Errors
-    /// [`Error::Vars`] when the environ does not fit in a vars block (over 65535 bytes,
-    /// an empty key), [`Error::InvalidContentLength`], [`Error::Misuse`] when called twice.
-    pub fn encode_head(&mut self, env: &Environ, dst: &mut BytesMut) -> Result<u64, Error> {
-        if self.state != EncodeState::Head {
-            return Err(Error::Misuse("request head already encoded"));
+    /// [`MisuseError::VarsBlockTooLarge`], [`MisuseError::VarTooLarge`] or
+    /// [`MisuseError::EmptyKey`] when the environ does not fit in a vars block,
+    /// [`MisuseError::InvalidContentLength`], [`MisuseError::HeadAlreadyWritten`].
+    pub fn encode_head(&mut self, env: &Environ, dst: &mut BytesMut) -> Result<u64, MisuseError> {
+        if self.body.is_some() {
+            return Err(MisuseError::HeadAlreadyWritten);
         }
-        let expected = environ_content_length(env)?;
+        let expected =
+            environ_content_length(env).ok_or_else(|| MisuseError::InvalidContentLength {
+                value: invalid_content_length(env),
+            })?;
         encode_request_packet(env, self.modifier1, self.modifier2, dst)?;
-        self.state = EncodeState::Body { expected, sent: 0 };
+        self.body = Some(Sent::new(Some(expected)));
         Ok(expected)
     }
 
@@ -398,9 +421,9 @@ impl RequestEncoder {
     /// head (e.g. chained with it for a vectored write).
     ///
     /// # Errors
-    /// [`Error::BodyTooLong`] when the chunk goes past CONTENT_LENGTH, [`Error::Misuse`]
-    /// before the head.
-    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, Error> {
+    /// [`MisuseError::BodyTooLong`] when the chunk goes past CONTENT_LENGTH,
+    /// [`MisuseError::HeadNotWritten`] before the head.
+    pub fn body_chunk(&mut self, chunk: Bytes) -> Result<Bytes, MisuseError> {
         self.count(chunk.len())?;
         Ok(chunk)
     }
@@ -409,7 +432,7 @@ impl RequestEncoder {
     ///
     /// # Errors
     /// As [`RequestEncoder::body_chunk`].
-    pub fn encode_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
+    pub fn encode_body(&mut self, chunk: &[u8], dst: &mut BytesMut) -> Result<(), MisuseError> {
         self.count(chunk.len())?;
         dst.extend_from_slice(chunk);
         Ok(())
@@ -417,42 +440,23 @@ impl RequestEncoder {
 
     /// Body bytes still to send.
     pub fn remaining(&self) -> u64 {
-        match self.state {
-            EncodeState::Head => 0,
-            EncodeState::Body { expected, sent } => expected - sent,
-        }
+        self.body.map_or(0, |body| body.remaining())
     }
 
     /// Checks that the whole body was sent.
     ///
     /// # Errors
-    /// [`Error::TruncatedBody`] when fewer than CONTENT_LENGTH bytes were sent,
-    /// [`Error::Misuse`] before the head.
-    pub fn finish(&self) -> Result<(), Error> {
-        match self.state {
-            EncodeState::Head => Err(Error::Misuse("request head not encoded")),
-            EncodeState::Body { expected, sent } if sent < expected => Err(Error::TruncatedBody {
-                what: "request",
-                expected,
-                received: sent,
-            }),
-            EncodeState::Body { .. } => Ok(()),
-        }
+    /// [`MisuseError::BodyTooShort`] when fewer than CONTENT_LENGTH bytes were sent,
+    /// [`MisuseError::HeadNotWritten`] before the head.
+    pub fn finish(&self) -> Result<(), MisuseError> {
+        self.body.ok_or(MisuseError::HeadNotWritten)?.finish()
     }
 
-    fn count(&mut self, len: usize) -> Result<(), Error> {
-        let EncodeState::Body { expected, sent } = self.state else {
-            return Err(Error::Misuse("request body before its head"));
-        };
-        let got = sent.saturating_add(len as u64);
-        if got > expected {
-            return Err(Error::BodyTooLong { expected, got });
-        }
-        self.state = EncodeState::Body {
-            expected,
-            sent: got,
-        };
-        Ok(())
+    fn count(&mut self, len: usize) -> Result<(), MisuseError> {
+        self.body
+            .as_mut()
+            .ok_or(MisuseError::HeadNotWritten)?
+            .count(len)
     }
 }
 
@@ -460,6 +464,14 @@ impl RequestEncoder {
 mod tests {
     use super::*;
     use crate::error::VarsError;
+
+    /// The violation of an error, checked to be at `offset`.
+    fn at<T: std::fmt::Debug>(result: Result<T, ProtocolError>, offset: u64) -> Violation {
+        match result {
+            Err(error) if error.offset == offset => error.violation,
+            other => panic!("expected an error at offset {offset}, got {other:?}"),
+        }
+    }
 
     fn request(env: &[(&str, &str)], body: &[u8]) -> BytesMut {
         let env: Environ = env.iter().copied().collect();
@@ -512,14 +524,13 @@ mod tests {
         let events = drain(&mut decoder, &mut wire);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1], RequestEvent::Body(Bytes::from_static(b"abc")));
-        assert!(matches!(
-            decoder.clone().decode_eof(&mut wire),
-            Err(Error::TruncatedBody {
+        assert_eq!(
+            at(decoder.clone().decode_eof(&mut wire), 26),
+            Violation::TruncatedBody {
                 expected: 6,
                 received: 3,
-                ..
-            })
-        ));
+            }
+        );
         wire.extend_from_slice(b"def");
         assert_eq!(
             drain(&mut decoder, &mut wire),
@@ -543,22 +554,22 @@ mod tests {
             Some(RequestEvent::Body(Bytes::from_static(b"ab")))
         );
         assert_eq!(decoder.decode(&mut wire).unwrap(), Some(RequestEvent::End));
-        assert!(matches!(
-            decoder.decode(&mut wire),
-            Err(Error::TrailingBytes {
-                what: "request",
-                count: 1
-            })
-        ));
-        assert!(matches!(decoder.decode(&mut wire), Err(Error::Misuse(_))));
+        let trailing = decoder.decode(&mut wire);
+        assert_eq!(
+            at(trailing.clone(), 25),
+            Violation::TrailingBytes { count: 1 }
+        );
+        // The decoder stays failed: the same error again.
+        assert_eq!(decoder.decode(&mut wire), trailing);
+        assert_eq!(decoder.decode_eof(&mut wire), trailing);
     }
 
     #[test]
     fn invalid_content_lengths() {
         for bad in ["-1", "abc", "1e3", " 1", "+5", "18446744073709551616"] {
             let mut wire = request(&[("CONTENT_LENGTH", bad)], b"");
-            match RequestDecoder::default().decode(&mut wire) {
-                Err(Error::InvalidContentLength { value }) => assert_eq!(value, bad),
+            match at(RequestDecoder::default().decode(&mut wire), 0) {
+                Violation::InvalidContentLength { value } => assert_eq!(value, bad),
                 other => panic!("{bad}: {other:?}"),
             }
         }
@@ -570,48 +581,49 @@ mod tests {
     fn body_limit() {
         let mut wire = request(&[("CONTENT_LENGTH", "11")], b"");
         let limits = Limits::default().with_max_body(Some(10));
-        assert!(matches!(
-            RequestDecoder::new(limits).decode(&mut wire),
-            Err(Error::BodyTooLarge {
+        assert_eq!(
+            at(RequestDecoder::new(limits).decode(&mut wire), 0),
+            Violation::BodyTooLarge {
                 content_length: 11,
                 limit: 10
-            })
-        ));
+            }
+        );
     }
 
     #[test]
     fn empty_vars_block_on_request_modifier() {
         let mut wire = BytesMut::from(&b"\0\0\0\0"[..]);
-        assert!(matches!(
-            RequestDecoder::default().decode(&mut wire),
-            Err(Error::EmptyVarsBlock {
+        assert_eq!(
+            at(RequestDecoder::default().decode(&mut wire), 0),
+            Violation::EmptyVarsBlock {
                 modifier1: Modifier1::WSGI
-            })
-        ));
+            }
+        );
     }
 
     #[test]
-    fn datasize_over_buffer_size_refused_at_header() {
+    fn datasize_over_max_vars_block_refused_at_header() {
         let mut wire = BytesMut::from(&b"\0\x01\x10\0"[..]);
         assert!(matches!(
-            RequestDecoder::default().decode(&mut wire),
-            Err(Error::DatasizeTooLarge {
+            at(RequestDecoder::default().decode(&mut wire), 0),
+            Violation::DatasizeTooLarge {
                 datasize: 4097,
                 limit: 4096,
                 ..
-            })
+            }
         ));
         let mut wire = BytesMut::from(&b"\0\x01\x10\0"[..]);
-        let limits = Limits::default().with_buffer_size(u16::MAX);
+        let limits = Limits::default().with_max_vars_block(u16::MAX);
         assert_eq!(RequestDecoder::new(limits).decode(&mut wire).unwrap(), None);
     }
 
     #[test]
     fn malformed_vars_are_reported() {
         let mut wire = BytesMut::from(&b"\0\x03\0\0\x05\0A"[..]);
+        // The vars block starts after the 4-byte header; the key's length field is there.
         assert!(matches!(
-            RequestDecoder::default().decode(&mut wire),
-            Err(Error::Vars(VarsError::PastEnd { .. }))
+            at(RequestDecoder::default().decode(&mut wire), 4),
+            Violation::Vars(VarsError::PastEnd { offset: 0, .. })
         ));
     }
 
@@ -647,55 +659,54 @@ mod tests {
             None
         );
         let mut partial = BytesMut::from(&b"\0\x10"[..]);
-        assert!(matches!(
-            RequestDecoder::default().decode_eof(&mut partial),
-            Err(Error::TruncatedPacket {
+        assert_eq!(
+            at(RequestDecoder::default().decode_eof(&mut partial), 0),
+            Violation::TruncatedPacket {
                 received: 2,
                 expected: 4
-            })
-        ));
+            }
+        );
         let mut partial = BytesMut::from(&b"\0\x10\0\0abc"[..]);
-        assert!(matches!(
-            RequestDecoder::default().decode_eof(&mut partial),
-            Err(Error::TruncatedPacket {
+        assert_eq!(
+            at(RequestDecoder::default().decode_eof(&mut partial), 0),
+            Violation::TruncatedPacket {
                 received: 7,
                 expected: 20
-            })
-        ));
+            }
+        );
     }
 
     #[test]
     fn encoder_counts_the_body() {
         let env: Environ = [("CONTENT_LENGTH", "4")].into_iter().collect();
         let mut encoder = RequestEncoder::with_modifiers(Modifier1::PSGI, 3);
-        assert!(matches!(
+        assert_eq!(
             encoder.body_chunk(Bytes::new()),
-            Err(Error::Misuse(_))
-        ));
+            Err(MisuseError::HeadNotWritten)
+        );
         let mut dst = BytesMut::new();
         assert_eq!(encoder.encode_head(&env, &mut dst).unwrap(), 4);
         assert_eq!(&dst[..4], &[5, 19, 0, 3]);
-        assert!(matches!(
+        assert_eq!(
             encoder.encode_head(&env, &mut dst),
-            Err(Error::Misuse(_))
-        ));
+            Err(MisuseError::HeadAlreadyWritten)
+        );
         encoder.encode_body(b"ab", &mut dst).unwrap();
         assert_eq!(encoder.remaining(), 2);
-        assert!(matches!(
+        assert_eq!(
             encoder.finish(),
-            Err(Error::TruncatedBody {
+            Err(MisuseError::BodyTooShort {
                 expected: 4,
-                received: 2,
-                ..
+                sent: 2,
             })
-        ));
-        assert!(matches!(
+        );
+        assert_eq!(
             encoder.body_chunk(Bytes::from_static(b"cde")),
-            Err(Error::BodyTooLong {
+            Err(MisuseError::BodyTooLong {
                 expected: 4,
                 got: 5
             })
-        ));
+        );
         encoder.body_chunk(Bytes::from_static(b"cd")).unwrap();
         encoder.finish().unwrap();
     }
@@ -706,13 +717,13 @@ mod tests {
         let mut dst = BytesMut::new();
         assert!(matches!(
             RequestEncoder::new().encode_head(&env, &mut dst),
-            Err(Error::InvalidContentLength { .. })
+            Err(MisuseError::InvalidContentLength { .. })
         ));
         let mut env = Environ::new();
         env.append("HTTP_COOKIE", vec![b'c'; 70000]);
         assert!(matches!(
             RequestEncoder::new().encode_head(&env, &mut dst),
-            Err(Error::Vars(VarsError::VarTooLarge { .. }))
+            Err(MisuseError::VarTooLarge { .. })
         ));
         assert!(dst.is_empty());
     }

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use cgi_env::wire::SliceWriter;
 
-use crate::error::{VarPart, VarsError};
+use crate::error::{MisuseError, VarPart, VarsError};
 use crate::packet::{Header, Modifier1};
 
 /// Decodes a vars block into an [`Environ`] without copying: the block is added to the
@@ -17,7 +17,7 @@ use crate::packet::{Header, Modifier1};
 ///
 /// ```
 /// use bytes::Bytes;
-/// use uwsgi_codec::decode_vars;
+/// use uwsgi_codec::wire::decode_vars;
 ///
 /// let block = Bytes::from_static(b"\x0e\0REQUEST_METHOD\x03\0GET");
 /// let env = decode_vars(block, 128).unwrap();
@@ -116,29 +116,30 @@ fn field(
 ///
 /// ```
 /// use cgi_env::Environ;
-/// use uwsgi_codec::encoded_vars_len;
+/// use uwsgi_codec::wire::encoded_vars_len;
 ///
 /// let env: Environ = [("A", "1")].into_iter().collect();
 /// assert_eq!(encoded_vars_len(&env).unwrap(), 2 + 1 + 2 + 1);
 /// ```
 ///
 /// # Errors
-/// [`VarsError::EncodeEmptyKey`], [`VarsError::VarTooLarge`], [`VarsError::BlockTooLarge`].
-pub fn encoded_vars_len(env: &Environ) -> Result<u16, VarsError> {
+/// [`MisuseError::EmptyKey`], [`MisuseError::VarTooLarge`],
+/// [`MisuseError::VarsBlockTooLarge`].
+pub fn encoded_vars_len(env: &Environ) -> Result<u16, MisuseError> {
     // One pass over the lengths alone: the bytes are not needed to size or check a block.
     let mut total = 0usize;
     for (index, (key_len, value_len)) in env.lengths().enumerate() {
         if key_len == 0 {
-            return Err(VarsError::EncodeEmptyKey { index });
+            return Err(MisuseError::EmptyKey { index });
         }
         for (part, len) in [(VarPart::Key, key_len), (VarPart::Value, value_len)] {
             if len > usize::from(u16::MAX) {
-                return Err(VarsError::VarTooLarge { part, index, len });
+                return Err(MisuseError::VarTooLarge { part, index, len });
             }
         }
         total += 4 + key_len + value_len;
     }
-    u16::try_from(total).map_err(|_| VarsError::BlockTooLarge { len: total })
+    u16::try_from(total).map_err(|_| MisuseError::VarsBlockTooLarge { len: total })
 }
 
 /// Appends `env` as a vars block to `dst` and returns its size. The size is computed and
@@ -147,7 +148,7 @@ pub fn encoded_vars_len(env: &Environ) -> Result<u16, VarsError> {
 ///
 /// # Errors
 /// As [`encoded_vars_len`].
-pub fn encode_vars(env: &Environ, dst: &mut BytesMut) -> Result<u16, VarsError> {
+pub fn encode_vars(env: &Environ, dst: &mut BytesMut) -> Result<u16, MisuseError> {
     let len = encoded_vars_len(env)?;
     write_vars(env, len, dst);
     Ok(len)
@@ -179,7 +180,8 @@ fn write_vars(env: &Environ, len: u16, dst: &mut BytesMut) {
 /// ```
 /// use bytes::BytesMut;
 /// use cgi_env::Environ;
-/// use uwsgi_codec::{encode_request_packet, Modifier1};
+/// use uwsgi_codec::Modifier1;
+/// use uwsgi_codec::wire::encode_request_packet;
 ///
 /// let env: Environ = [("A", "1")].into_iter().collect();
 /// let mut wire = BytesMut::new();
@@ -194,7 +196,7 @@ pub fn encode_request_packet(
     modifier1: Modifier1,
     modifier2: u8,
     dst: &mut BytesMut,
-) -> Result<(), VarsError> {
+) -> Result<(), MisuseError> {
     let datasize = encoded_vars_len(env)?;
     dst.reserve(Header::LEN + usize::from(datasize));
     Header {
@@ -328,7 +330,7 @@ mod tests {
         env.append("BIG", vec![b'x'; 65536]);
         assert_eq!(
             encoded_vars_len(&env),
-            Err(VarsError::VarTooLarge {
+            Err(MisuseError::VarTooLarge {
                 part: VarPart::Value,
                 index: 0,
                 len: 65536
@@ -342,7 +344,7 @@ mod tests {
         assert!(
             matches!(
                 result,
-                Err(VarsError::VarTooLarge {
+                Err(MisuseError::VarTooLarge {
                     part: VarPart::Key,
                     ..
                 })
@@ -357,13 +359,13 @@ mod tests {
         let mut dst = BytesMut::new();
         assert_eq!(
             encode_vars(&env, &mut dst),
-            Err(VarsError::BlockTooLarge { len: 65540 })
+            Err(MisuseError::VarsBlockTooLarge { len: 65540 })
         );
         assert!(dst.is_empty(), "nothing written on error");
         let env: Environ = [("", "x")].into_iter().collect();
         assert_eq!(
             encoded_vars_len(&env),
-            Err(VarsError::EncodeEmptyKey { index: 0 })
+            Err(MisuseError::EmptyKey { index: 0 })
         );
     }
 }

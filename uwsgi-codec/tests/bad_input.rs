@@ -1,29 +1,23 @@
 //! Every kind of bad input the protocol can carry gets its own typed error, through the
 //! public API, from the wire bytes a peer would send.
 
+mod common;
+
 use bytes::BytesMut;
+use cgi_env::{ResponseHeadError, ResponseHeadLimits};
+use common::{Run, Seen, run_request, run_response, violation_at};
 use uwsgi_codec::{
-    Error, Limits, Modifier1, RequestDecoder, RequestEvent, ResponseDecoder, VarPart, VarsError,
+    Limits, Modifier1, RequestDecoder, ResponseDecoder, VarPart, VarsError, Violation,
 };
 
-fn request(bytes: &[u8]) -> Result<Vec<RequestEvent>, Error> {
-    let mut decoder = RequestDecoder::new(Limits::default());
-    let mut src = BytesMut::from(bytes);
-    let mut events = Vec::new();
-    while let Some(event) = decoder.decode_eof(&mut src)? {
-        events.push(event);
-    }
-    Ok(events)
+/// A whole request, then the end of the stream.
+fn request(bytes: &[u8]) -> Run {
+    run_request(bytes, &[], Limits::default())
 }
 
-fn response(bytes: &[u8], limits: Limits) -> Result<usize, Error> {
-    let mut decoder = ResponseDecoder::new(limits);
-    let mut src = BytesMut::from(bytes);
-    let mut count = 0;
-    while decoder.decode_eof(&mut src)?.is_some() {
-        count += 1;
-    }
-    Ok(count)
+/// A whole response, then the end of the stream.
+fn response(bytes: &[u8], limits: Limits) -> Run {
+    run_response(bytes, &[], ResponseDecoder::new(limits))
 }
 
 /// A request packet around a raw vars block.
@@ -39,73 +33,76 @@ fn packet(block: &[u8]) -> Vec<u8> {
 fn datasize_over_the_limit_is_refused_before_buffering() {
     let mut src = BytesMut::from(&[0u8, 0xff, 0xff, 0][..]);
     let capacity = src.capacity();
-    let result = RequestDecoder::default().decode(&mut src);
+    let error = RequestDecoder::default().decode(&mut src).unwrap_err();
+    assert_eq!(error.offset, 0);
     assert!(matches!(
-        result,
-        Err(Error::DatasizeTooLarge {
+        error.violation,
+        Violation::DatasizeTooLarge {
             datasize: 65535,
             limit: 4096,
             ..
-        })
+        }
     ));
     assert_eq!(src.capacity(), capacity, "no room reserved for the payload");
 }
 
 #[test]
 fn key_length_past_the_block() {
-    assert!(matches!(
-        request(&packet(b"\x09\0KEY")),
-        Err(Error::Vars(VarsError::PastEnd {
+    assert_eq!(
+        violation_at(&request(&packet(b"\x09\0KEY")), 4),
+        &Violation::Vars(VarsError::PastEnd {
             part: VarPart::Key,
             offset: 0,
             len: 9,
             remaining: 3
-        }))
-    ));
+        })
+    );
 }
 
 #[test]
 fn value_length_past_the_block() {
-    assert!(matches!(
-        request(&packet(b"\x01\0K\x20\0abc")),
-        Err(Error::Vars(VarsError::PastEnd {
+    assert_eq!(
+        violation_at(&request(&packet(b"\x01\0K\x20\0abc")), 4 + 3),
+        &Violation::Vars(VarsError::PastEnd {
             part: VarPart::Value,
             offset: 3,
             len: 32,
             remaining: 3
-        }))
-    ));
+        })
+    );
 }
 
 #[test]
 fn vars_block_with_trailing_bytes() {
-    assert!(matches!(
-        request(&packet(b"\x01\0K\x01\0vX")),
-        Err(Error::Vars(VarsError::TrailingBytes {
+    assert_eq!(
+        violation_at(&request(&packet(b"\x01\0K\x01\0vX")), 4 + 6),
+        &Violation::Vars(VarsError::TrailingBytes {
             offset: 6,
             count: 1
-        }))
-    ));
+        })
+    );
 }
 
 #[test]
 fn empty_key() {
-    assert!(matches!(
-        request(&packet(b"\0\0\x01\0v")),
-        Err(Error::Vars(VarsError::EmptyKey { offset: 0 }))
-    ));
+    assert_eq!(
+        violation_at(&request(&packet(b"\0\0\x01\0v")), 4),
+        &Violation::Vars(VarsError::EmptyKey { offset: 0 })
+    );
 }
 
 #[test]
 fn empty_vars_block_on_a_request_modifier() {
     for modifier1 in [Modifier1::WSGI, Modifier1::PSGI, Modifier1::RACK] {
-        assert!(matches!(
-            request(&[modifier1.0, 0, 0, 0]),
-            Err(Error::EmptyVarsBlock { modifier1: m }) if m == modifier1
-        ));
+        assert_eq!(
+            violation_at(&request(&[modifier1.0, 0, 0, 0]), 0),
+            &Violation::EmptyVarsBlock { modifier1 }
+        );
     }
     // A ping has no vars by definition.
-    assert_eq!(request(&[100, 0, 0, 0]).unwrap(), vec![RequestEvent::Ping]);
+    let ping = request(&[100, 0, 0, 0]);
+    assert_eq!(ping.error, None);
+    assert_eq!(ping.events, vec![Seen::Ping]);
 }
 
 #[test]
@@ -116,8 +113,8 @@ fn non_numeric_and_negative_content_length() {
         block.extend_from_slice(value);
         assert!(
             matches!(
-                request(&packet(&block)),
-                Err(Error::InvalidContentLength { .. })
+                violation_at(&request(&packet(&block)), 0),
+                Violation::InvalidContentLength { .. }
             ),
             "{value:?}"
         );
@@ -128,12 +125,10 @@ fn non_numeric_and_negative_content_length() {
 fn more_body_than_content_length() {
     let mut wire = packet(b"\x0e\0CONTENT_LENGTH\x01\x002");
     wire.extend_from_slice(b"abc");
+    // The packet is 23 bytes, the body 2: the third body byte is one too many.
     assert!(matches!(
-        request(&wire),
-        Err(Error::TrailingBytes {
-            what: "request",
-            ..
-        })
+        violation_at(&request(&wire), 25),
+        Violation::TrailingBytes { .. }
     ));
 }
 
@@ -141,14 +136,13 @@ fn more_body_than_content_length() {
 fn less_body_than_content_length() {
     let mut wire = packet(b"\x0e\0CONTENT_LENGTH\x01\x005");
     wire.extend_from_slice(b"abc");
-    assert!(matches!(
-        request(&wire),
-        Err(Error::TruncatedBody {
+    assert_eq!(
+        violation_at(&request(&wire), 26),
+        &Violation::TruncatedBody {
             expected: 5,
             received: 3,
-            ..
-        })
-    ));
+        }
+    );
 }
 
 #[test]
@@ -161,8 +155,13 @@ fn malformed_response_heads() {
     ] {
         assert!(
             matches!(
-                response(head, Limits::default()),
-                Err(Error::MalformedHead(_))
+                violation_at(&response(head, Limits::default()), 0),
+                Violation::Head(
+                    ResponseHeadError::InvalidStatus { .. }
+                        | ResponseHeadError::MissingColon { .. }
+                        | ResponseHeadError::InvalidValue { byte: b'\r', .. }
+                        | ResponseHeadError::ObsFold { .. }
+                )
             ),
             "{head:?}"
         );
@@ -176,40 +175,60 @@ fn oversized_response_heads() {
         head.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(50)).as_bytes());
     }
     head.extend_from_slice(b"\r\n");
-    assert!(response(&head, Limits::default()).is_ok());
-    assert!(matches!(
-        response(&head, Limits::default().with_max_head_len(1000)),
-        Err(Error::HeadTooLarge { limit: 1000 })
-    ));
-    assert!(matches!(
-        response(&head, Limits::default().with_max_headers(19)),
-        Err(Error::TooManyHeaders { limit: 19 })
-    ));
+    assert_eq!(response(&head, Limits::default()).error, None);
+    let limits = |head_limits| Limits::default().with_response_head(head_limits);
+    assert_eq!(
+        violation_at(
+            &response(
+                &head,
+                limits(ResponseHeadLimits::default().with_max_bytes(1000))
+            ),
+            0
+        ),
+        &Violation::Head(ResponseHeadError::TooLarge { limit: 1000 })
+    );
+    assert_eq!(
+        violation_at(
+            &response(
+                &head,
+                limits(ResponseHeadLimits::default().with_max_headers(19))
+            ),
+            0
+        ),
+        &Violation::Head(ResponseHeadError::TooManyHeaders { limit: 19 })
+    );
     // A head that never ends is refused once it passes the limit, not buffered further.
     let endless = vec![b'a'; 20_000];
     let mut src = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX: "[..]);
     src.extend_from_slice(&endless);
-    assert!(matches!(
-        ResponseDecoder::default().decode(&mut src),
-        Err(Error::HeadTooLarge { limit: 16384 })
-    ));
+    let error = ResponseDecoder::default().decode(&mut src).unwrap_err();
+    assert_eq!(error.offset, 0);
+    assert_eq!(
+        error.violation,
+        Violation::Head(ResponseHeadError::TooLarge { limit: 8192 })
+    );
 }
 
 #[test]
 fn response_cut_short() {
-    assert!(matches!(
-        response(b"HTTP/1.1 200 OK\r\nContent-", Limits::default()),
-        Err(Error::TruncatedHead { received: 25 })
-    ));
-    assert!(matches!(
-        response(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab",
-            Limits::default()
+    assert_eq!(
+        violation_at(
+            &response(b"HTTP/1.1 200 OK\r\nContent-", Limits::default()),
+            0
         ),
-        Err(Error::TruncatedBody {
+        &Violation::TruncatedHead { received: 25 }
+    );
+    assert_eq!(
+        violation_at(
+            &response(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab",
+                Limits::default()
+            ),
+            40
+        ),
+        &Violation::TruncatedBody {
             expected: 4,
             received: 2,
-            ..
-        })
-    ));
+        }
+    );
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Run, Seen, byte_by_byte, run_request, run_response};
-use uwsgi_codec::{Header, Limits, Modifier1, ResponseDecoder};
+use common::{Run, Seen, byte_by_byte, run_request, run_response, violation_at};
+use uwsgi_codec::{Header, Limits, Modifier1, ResponseDecoder, VarsError, Violation};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -119,15 +119,19 @@ fn check_response(conn: &str) -> Run {
     );
     let Some(Seen::ResponseHead {
         status,
+        version,
+        reason,
         headers,
-        raw,
-        ..
+        body_offset,
     }) = whole.events.first()
     else {
         panic!("{conn}: {:?}", whole.events)
     };
     assert_eq!(*status, 200);
-    assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(
+        (*version, reason.as_slice()),
+        (Some(http::Version::HTTP_11), &b"OK"[..])
+    );
     let length = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
@@ -139,7 +143,7 @@ fn check_response(conn: &str) -> Run {
         })
         .unwrap();
     assert_eq!(whole.body().len(), length);
-    assert_eq!(raw.len() + length, wire.len());
+    assert_eq!(body_offset + length, wire.len());
     assert_eq!(whole.events.last(), Some(&Seen::End));
     whole
 }
@@ -189,10 +193,14 @@ fn conn2_response_reports_the_body_uwsgi_received() {
 #[test]
 fn a_buffer_smaller_than_the_vars_block_refuses_it() {
     let wire = capture("nginx-uwsgi-conn1-c2s.bin");
-    let run = run_request(&wire[..4], &[], Limits::default().with_buffer_size(405));
+    let run = run_request(&wire[..4], &[], Limits::default().with_max_vars_block(405));
     assert_eq!(
-        run.error.as_deref(),
-        Some("DatasizeTooLarge { modifier1: Modifier1(0: wsgi), datasize: 406, limit: 405 }")
+        violation_at(&run, 0),
+        &Violation::DatasizeTooLarge {
+            modifier1: Modifier1::WSGI,
+            datasize: 406,
+            limit: 405
+        }
     );
 }
 
@@ -200,6 +208,13 @@ fn a_buffer_smaller_than_the_vars_block_refuses_it() {
 fn too_few_vars_allowed() {
     let wire = capture("nginx-uwsgi-conn1-c2s.bin");
     let run = run_request(&wire, &[], Limits::default().with_max_vars(16));
-    let error = run.error.unwrap();
-    assert!(error.contains("TooManyVars { limit: 16"), "{error}");
+    let error = run.error.clone().unwrap();
+    assert!(
+        matches!(
+            error.violation,
+            Violation::Vars(VarsError::TooManyVars { limit: 16, offset })
+                if error.offset == 4 + offset as u64
+        ),
+        "{error:?}"
+    );
 }

@@ -9,11 +9,11 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Framed;
 use uwsgi_codec::{
-    ApplicationCodec, Error, GatewayCodec, Limits, Modifier1, Ping, Pong, RequestEvent,
-    RequestPart, ResponseEvent, ResponsePart,
+    ApplicationCodec, CodecError, GatewayCodec, Limits, Modifier1, Ping, Pong, ProtocolError,
+    RequestEvent, RequestPart, ResponseEvent, ResponsePart, Violation,
 };
 
-async fn application(stream: tokio::io::DuplexStream) -> Result<(Environ, Vec<u8>), Error> {
+async fn application(stream: tokio::io::DuplexStream) -> Result<(Environ, Vec<u8>), CodecError> {
     let mut framed = Framed::new(stream, ApplicationCodec::default());
     let mut environ = None;
     let mut body = Vec::new();
@@ -78,8 +78,9 @@ async fn exchange_through_framed() {
     let [ResponseEvent::Head(head), middle @ .., ResponseEvent::End] = &events[..] else {
         panic!("{events:?}")
     };
-    assert_eq!(head.status, 202);
-    assert!(head.raw.starts_with(b"HTTP/1.1 202 Accepted\r\n"));
+    assert_eq!(head.status, StatusCode::ACCEPTED);
+    assert_eq!(head.version, Some(http::Version::HTTP_11));
+    assert_eq!(head.reason.as_deref(), Some(&b"Accepted"[..]));
     let text: Vec<u8> = middle
         .iter()
         .flat_map(|e| match e {
@@ -134,10 +135,12 @@ async fn response_cut_short_is_an_error_at_close() {
     writer.await.unwrap();
     assert!(matches!(
         framed.next().await,
-        Some(Err(Error::TruncatedBody {
-            expected: 10,
-            received: 5,
-            ..
-        }))
+        Some(Err(CodecError::Protocol(ProtocolError {
+            offset: 44,
+            violation: Violation::TruncatedBody {
+                expected: 10,
+                received: 5,
+            }
+        })))
     ));
 }

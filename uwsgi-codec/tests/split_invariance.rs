@@ -112,10 +112,13 @@ fn response_like() -> impl Strategy<Value = Vec<u8>> {
 
 fn small_limits() -> Limits {
     Limits::default()
-        .with_buffer_size(64)
+        .with_max_vars_block(64)
         .with_max_vars(4)
-        .with_max_head_len(90)
-        .with_max_headers(4)
+        .with_response_head(
+            cgi_env::ResponseHeadLimits::default()
+                .with_max_bytes(90)
+                .with_max_headers(4),
+        )
         .with_max_chunk_line(16)
 }
 

@@ -4,7 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
-use uwsgi_codec::{Error, Limits, RequestDecoder, RequestEvent, ResponseDecoder, ResponseEvent};
+use uwsgi_codec::{
+    Limits, ProtocolError, RequestDecoder, RequestEvent, ResponseDecoder, ResponseEvent, Violation,
+};
 
 /// An event with body chunks merged, so that runs over different splits compare equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +19,12 @@ pub enum Seen {
     },
     ResponseHead {
         status: u16,
+        version: Option<http::Version>,
         reason: Vec<u8>,
+        /// As the `HeaderMap` lists them: lowercase names.
         headers: Vec<(Vec<u8>, Vec<u8>)>,
-        raw: Vec<u8>,
+        /// The length of the head.
+        body_offset: usize,
     },
     Body(Vec<u8>),
     End,
@@ -28,11 +33,12 @@ pub enum Seen {
     Packet(u8, u8, Vec<u8>),
 }
 
-/// The outcome of a run: the events seen and the error that stopped it, if any.
+/// The outcome of a run: the events seen and the error that stopped it, if any (as
+/// [`normalize`] leaves it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub events: Vec<Seen>,
-    pub error: Option<String>,
+    pub error: Option<ProtocolError>,
 }
 
 impl Run {
@@ -56,12 +62,13 @@ fn push(events: &mut Vec<Seen>, seen: Seen) {
     events.push(seen);
 }
 
-/// An error as text, leaving out the byte counts that depend on how the input was split.
-pub fn normalize(error: &Error) -> String {
-    match error {
-        Error::TrailingBytes { what, .. } => format!("TrailingBytes({what})"),
-        other => format!("{other:?}"),
+/// An error without the byte count that depends on how the input was split (how many
+/// trailing bytes were buffered when they were seen): that count is set to 0.
+pub fn normalize(mut error: ProtocolError) -> ProtocolError {
+    if let Violation::TrailingBytes { count } = &mut error.violation {
+        *count = 0;
     }
+    error
 }
 
 /// Cut points (sorted, deduplicated, inside the input) from arbitrary numbers.
@@ -114,23 +121,26 @@ fn request_seen(event: RequestEvent) -> Seen {
             packet.modifier2(),
             packet.payload().to_vec(),
         ),
+        other => panic!("an event these tests do not know: {other:?}"),
     }
 }
 
 fn response_seen(event: ResponseEvent) -> Seen {
     match event {
         ResponseEvent::Head(head) => Seen::ResponseHead {
-            status: head.status,
-            reason: head.reason.to_vec(),
+            status: head.status.as_u16(),
+            version: head.version,
+            reason: head.reason.map(|r| r.to_vec()).unwrap_or_default(),
             headers: head
                 .headers
                 .iter()
-                .map(|f| (f.name.to_vec(), f.value.to_vec()))
+                .map(|(name, value)| (name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()))
                 .collect(),
-            raw: head.raw.to_vec(),
+            body_offset: head.body_offset,
         },
         ResponseEvent::Body(chunk) => Seen::Body(chunk.to_vec()),
         ResponseEvent::End => Seen::End,
+        other => panic!("an event these tests do not know: {other:?}"),
     }
 }
 
@@ -162,12 +172,20 @@ pub fn run_response(input: &[u8], cuts: &[usize], decoder: ResponseDecoder) -> R
     })
 }
 
+/// The violation that stopped a run, checked to be at `offset`.
+pub fn violation_at(run: &Run, offset: u64) -> &Violation {
+    match &run.error {
+        Some(error) if error.offset == offset => &error.violation,
+        other => panic!("expected an error at offset {offset}, got {other:?}"),
+    }
+}
+
 /// Feeds the pieces to `step` (not at end of stream), then calls it at end of stream until
 /// it has nothing more; stops at the first error.
 fn drive(
     input: &[u8],
     cuts: &[usize],
-    mut step: impl FnMut(&mut BytesMut, bool) -> Result<Option<Seen>, Error>,
+    mut step: impl FnMut(&mut BytesMut, bool) -> Result<Option<Seen>, ProtocolError>,
 ) -> Run {
     let mut buffer = BytesMut::new();
     let mut events = Vec::new();
@@ -191,7 +209,7 @@ fn drive(
                 Err(e) => {
                     return Run {
                         events,
-                        error: Some(normalize(&e)),
+                        error: Some(normalize(e)),
                     };
                 }
             }
