@@ -272,7 +272,7 @@ impl<S> Driver<S> {
             }
             RequestEvent::End => self.body = None,
             RequestEvent::Ping => {
-                self.output.push(uwsgi_codec::pong_bytes());
+                self.output.push(uwsgi_codec::wire::pong_bytes());
                 self.stage = Stage::Closing;
             }
             // Signals, and packets that are not requests, are not this server's to answer.
