@@ -489,7 +489,10 @@ impl Side for ApplicationConnection {
                     answer.freeze(),
                     &mut self.core.output,
                 );
-                debug_assert!(sent.is_ok(), "a GET_VALUES answer checked to fit one record");
+                debug_assert!(
+                    sent.is_ok(),
+                    "a GET_VALUES answer checked to fit one record"
+                );
                 Ok(None)
             }
             RecordType::GetValuesResult | RecordType::UnknownType | RecordType::Other(_) => {
@@ -635,7 +638,12 @@ mod tests {
             (RecordType::AbortRequest, 1, b""),
         ]);
         let events = drain(&mut conn, &mut input);
-        assert_eq!(events[1], ApplicationEvent::Abort { request_id: RequestId::new(1) });
+        assert_eq!(
+            events[1],
+            ApplicationEvent::Abort {
+                request_id: RequestId::new(1)
+            }
+        );
         assert!(!conn.has_output());
         conn.end_request(RequestId::new(1), 7).unwrap();
         let records = output_records(&mut conn);
@@ -653,8 +661,11 @@ mod tests {
             (RecordType::Stdin, 1, b"part one"),
         ]);
         assert_eq!(drain(&mut conn, &mut input).len(), 3);
-        conn.send_stdout(RequestId::new(1), Bytes::from_static(b"Status: 200\r\n\r\n"))
-            .unwrap();
+        conn.send_stdout(
+            RequestId::new(1),
+            Bytes::from_static(b"Status: 200\r\n\r\n"),
+        )
+        .unwrap();
         conn.end_request(RequestId::new(1), 0).unwrap();
         let mut input = wire(&[
             (RecordType::Stdin, 1, b"part two"),
@@ -678,7 +689,8 @@ mod tests {
         let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[(RecordType::BeginRequest, 1, &begin(Role::Responder, false))]);
         drain(&mut conn, &mut input);
-        conn.send_stderr(RequestId::new(1), Bytes::from_static(b"oops")).unwrap();
+        conn.send_stderr(RequestId::new(1), Bytes::from_static(b"oops"))
+            .unwrap();
         conn.end_request(RequestId::new(1), 0).unwrap();
         let kinds: Vec<_> = output_records(&mut conn)
             .iter()
@@ -695,7 +707,9 @@ mod tests {
         );
         assert_eq!(
             conn.send_stdout(RequestId::new(1), Bytes::from_static(b"x")),
-            Err(SendError::UnknownRequest { request_id: RequestId::new(1) })
+            Err(SendError::UnknownRequest {
+                request_id: RequestId::new(1)
+            })
         );
     }
 
@@ -739,7 +753,11 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::BeginRequest, RequestId::new(4), Violation::RequestIdInUse)
+            ProtocolError::new(
+                RecordType::BeginRequest,
+                RequestId::new(4),
+                Violation::RequestIdInUse
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Connection);
         assert!(conn.should_close());
@@ -747,10 +765,17 @@ mod tests {
 
     #[test]
     fn records_for_an_id_never_begun() {
-        let (error, mut conn) = error_of(ApplicationConfig::default(), &[(RecordType::Stdin, 3, b"x")]);
+        let (error, mut conn) = error_of(
+            ApplicationConfig::default(),
+            &[(RecordType::Stdin, 3, b"x")],
+        );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdin, RequestId::new(3), Violation::RequestNotBegun)
+            ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(3),
+                Violation::RequestNotBegun
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
         assert!(!conn.should_close());
@@ -788,7 +813,9 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::BeginRequest, RequestId::new(1),
+            ProtocolError::new(
+                RecordType::BeginRequest,
+                RequestId::new(1),
                 Violation::BadBodyLength {
                     expected: 8,
                     actual: 3
@@ -832,7 +859,9 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Params, RequestId::new(1),
+            ProtocolError::new(
+                RecordType::Params,
+                RequestId::new(1),
                 Violation::TruncatedPair { pending: 5 }
             )
         );
@@ -869,7 +898,9 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Params, RequestId::new(1),
+            ProtocolError::new(
+                RecordType::Params,
+                RequestId::new(1),
                 Violation::ParamsTooLarge { limit: 16 }
             )
         );
@@ -888,7 +919,9 @@ mod tests {
         let (error, _) = error_of(config, &records);
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Params, RequestId::new(1),
+            ProtocolError::new(
+                RecordType::Params,
+                RequestId::new(1),
                 Violation::TooManyRecordsBeforeParamsEnd { limit: 3 }
             )
         );
@@ -908,7 +941,11 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdin, RequestId::new(1), Violation::StreamAfterEnd)
+            ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(1),
+                Violation::StreamAfterEnd
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
         assert!(!conn.is_in_flight(RequestId::new(1)));
@@ -938,14 +975,18 @@ mod tests {
         }
         assert_eq!(
             errors,
-            vec![ProtocolError::new(RecordType::Stdin, RequestId::new(1),
+            vec![ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(1),
                 Violation::StreamBeforeParamsEnd
             )]
         );
         let stdin: Vec<u8> = events
             .iter()
             .filter_map(|e| match e {
-                ApplicationEvent::Stdin { request_id, chunk } if *request_id == RequestId::new(2) => {
+                ApplicationEvent::Stdin { request_id, chunk }
+                    if *request_id == RequestId::new(2) =>
+                {
                     Some(chunk.to_vec())
                 }
                 _ => None,
@@ -955,7 +996,9 @@ mod tests {
         assert_eq!(stdin, b"abcdef");
         assert_eq!(
             events.last(),
-            Some(&ApplicationEvent::StdinEnd { request_id: RequestId::new(2) })
+            Some(&ApplicationEvent::StdinEnd {
+                request_id: RequestId::new(2)
+            })
         );
         assert!(conn.is_in_flight(RequestId::new(2)));
     }
@@ -1045,7 +1088,10 @@ mod tests {
 
     #[test]
     fn gateway_records_sent_to_the_application_are_refused() {
-        let (error, _) = error_of(ApplicationConfig::default(), &[(RecordType::Stdout, 1, b"x")]);
+        let (error, _) = error_of(
+            ApplicationConfig::default(),
+            &[(RecordType::Stdout, 1, b"x")],
+        );
         assert_eq!(error.violation, Violation::UnexpectedRecordType);
         assert_eq!(error.scope(), ErrorScope::Connection);
     }
@@ -1076,8 +1122,12 @@ mod tests {
             }
         }
         assert_eq!(errors.len(), limit + 1);
-        assert!(errors[..limit].iter().all(|e| e.violation == Violation::RequestNotBegun
-            && e.scope() == ErrorScope::Request));
+        assert!(
+            errors[..limit]
+                .iter()
+                .all(|e| e.violation == Violation::RequestNotBegun
+                    && e.scope() == ErrorScope::Request)
+        );
         let last = errors.last().unwrap();
         assert_eq!(
             *last,

@@ -187,7 +187,11 @@ impl Decoder for ApplicationCodec {
 impl Encoder<ApplicationCommand> for ApplicationCodec {
     type Error = CodecError;
 
-    fn encode(&mut self, command: ApplicationCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode(
+        &mut self,
+        command: ApplicationCommand,
+        dst: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         match command {
             ApplicationCommand::Stdout { request_id, chunk } => {
                 self.conn.send_stdout(request_id, chunk)?;

@@ -312,29 +312,49 @@ impl RecordEncoder {
     }
 
     /// The empty record that ends a stream.
-    pub fn stream_end(&mut self, record_type: RecordType, request_id: RequestId, out: &mut OutputQueue) {
+    pub fn stream_end(
+        &mut self,
+        record_type: RecordType,
+        request_id: RequestId,
+        out: &mut OutputQueue,
+    ) {
         self.push_record(record_type, request_id, Bytes::new(), 0, out);
     }
 
-    fn fixed(&mut self, record_type: RecordType, request_id: RequestId, body: [u8; 8], out: &mut OutputQueue) {
+    fn fixed(record_type: RecordType, request_id: RequestId, body: [u8; 8], out: &mut OutputQueue) {
         let header = RecordHeader::new(record_type, request_id, 8, 0);
         out.put_slice(&header.to_bytes());
         out.put_slice(&body);
     }
 
     /// A BEGIN_REQUEST record.
-    pub fn begin_request(&mut self, request_id: RequestId, body: BeginRequestBody, out: &mut OutputQueue) {
-        self.fixed(RecordType::BeginRequest, request_id, body.to_bytes(), out);
+    pub fn begin_request(
+        &mut self,
+        request_id: RequestId,
+        body: BeginRequestBody,
+        out: &mut OutputQueue,
+    ) {
+        Self::fixed(RecordType::BeginRequest, request_id, body.to_bytes(), out);
     }
 
     /// An END_REQUEST record.
-    pub fn end_request(&mut self, request_id: RequestId, body: EndRequestBody, out: &mut OutputQueue) {
-        self.fixed(RecordType::EndRequest, request_id, body.to_bytes(), out);
+    pub fn end_request(
+        &mut self,
+        request_id: RequestId,
+        body: EndRequestBody,
+        out: &mut OutputQueue,
+    ) {
+        Self::fixed(RecordType::EndRequest, request_id, body.to_bytes(), out);
     }
 
     /// An UNKNOWN_TYPE record (on request id 0).
     pub fn unknown_type(&mut self, body: UnknownTypeBody, out: &mut OutputQueue) {
-        self.fixed(RecordType::UnknownType, RequestId::MANAGEMENT, body.to_bytes(), out);
+        Self::fixed(
+            RecordType::UnknownType,
+            RequestId::MANAGEMENT,
+            body.to_bytes(),
+            out,
+        );
     }
 
     /// An ABORT_REQUEST record.
@@ -415,7 +435,12 @@ mod tests {
         let payload = Bytes::from(vec![1u8; 200_000]);
         let mut out = OutputQueue::new();
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        encoder.stream(RecordType::Stdout, RequestId::new(1), payload.clone(), &mut out);
+        encoder.stream(
+            RecordType::Stdout,
+            RequestId::new(1),
+            payload.clone(),
+            &mut out,
+        );
         encoder.stream_end(RecordType::Stdout, RequestId::new(1), &mut out);
         let records = decode_all(out.to_bytes_mut());
         let lens: Vec<_> = records.iter().map(|r| r.content.len()).collect();
@@ -451,10 +476,21 @@ mod tests {
         for padding in [Padding::None, Padding::Align8] {
             let mut encoder = RecordEncoder::new(padding);
             let mut out = OutputQueue::new();
-            encoder.stream(RecordType::Stdin, RequestId::new(9), Bytes::from(payload.clone()), &mut out);
+            encoder.stream(
+                RecordType::Stdin,
+                RequestId::new(9),
+                Bytes::from(payload.clone()),
+                &mut out,
+            );
             encoder.stream_end(RecordType::Stdin, RequestId::new(9), &mut out);
             let mut copied = BytesMut::new();
-            encoder.stream_into(RecordType::Stdin, RequestId::new(9), &payload, true, &mut copied);
+            encoder.stream_into(
+                RecordType::Stdin,
+                RequestId::new(9),
+                &payload,
+                true,
+                &mut copied,
+            );
             assert_eq!(out.to_bytes_mut(), copied);
         }
     }
@@ -483,13 +519,23 @@ mod tests {
         let mut dst = BytesMut::new();
         assert!(
             encoder
-                .record_into(RecordType::Stdout, RequestId::new(1), &vec![0; 70_000], &mut dst)
+                .record_into(
+                    RecordType::Stdout,
+                    RequestId::new(1),
+                    &vec![0; 70_000],
+                    &mut dst
+                )
                 .is_err()
         );
         assert!(dst.is_empty());
         let unpadded = RecordEncoder::new(Padding::None);
         unpadded
-            .record_into(RecordType::Stdout, RequestId::new(1), &vec![0; 65535], &mut dst)
+            .record_into(
+                RecordType::Stdout,
+                RequestId::new(1),
+                &vec![0; 65535],
+                &mut dst,
+            )
             .unwrap();
         assert_eq!(dst.len(), 65535 + 8);
     }
@@ -532,10 +578,17 @@ mod tests {
             &mut out,
         );
         let mut slices = [IoSlice::new(&[]); 8];
-        assert_eq!(out.chunks_vectored(&mut slices), 1, "one slice for a small response");
+        assert_eq!(
+            out.chunks_vectored(&mut slices),
+            1,
+            "one slice for a small response"
+        );
         let records = decode_all(out.to_bytes_mut());
         assert_eq!(records.len(), 3);
-        assert_eq!(&records[0].content[..], b"Content-Type: text/plain\r\n\r\nhi");
+        assert_eq!(
+            &records[0].content[..],
+            b"Content-Type: text/plain\r\n\r\nhi"
+        );
 
         // At the threshold the payload is chained: header, payload, then padding and the
         // next header together.

@@ -249,7 +249,11 @@ impl GatewayConnection {
     /// # Errors
     /// [`SendError::ParamsAlreadySent`], or [`SendError::Encode`] when one pair does not
     /// fit a record (nothing is sent then).
-    pub fn send_params(&mut self, request_id: RequestId, params: &Environ) -> Result<(), SendError> {
+    pub fn send_params(
+        &mut self,
+        request_id: RequestId,
+        params: &Environ,
+    ) -> Result<(), SendError> {
         if self.core.writable(request_id)?.params_sent {
             return Err(SendError::ParamsAlreadySent { request_id });
         }
@@ -338,8 +342,10 @@ impl GatewayConnection {
     }
 
     /// Asks the application for FCGI_MAX_CONNS, FCGI_MAX_REQS and FCGI_MPXS_CONNS; the
-    /// answer comes as [`GatewayEvent::GetValuesAnswer`]. PHP-FPM answers and keeps the
-    /// connection open: a request can follow on the same connection.
+    /// answer comes as [`GatewayEvent::GetValuesAnswer`]. PHP-FPM answers and then closes
+    /// the connection (php-src's `fcgi_accept_request` closes after a GET_VALUES that began
+    /// no request; the interop test `ping_status_and_get_values` checks it against a real
+    /// php-fpm), so ask on a connection of its own.
     ///
     /// # Errors
     /// [`SendError::Closed`] when the connection failed or was closed.
@@ -371,7 +377,7 @@ impl GatewayConnection {
     }
 
     /// The peer closed the connection. That is expected after END_REQUEST for a request
-    /// without FCGI_KEEP_CONN.
+    /// without FCGI_KEEP_CONN (and after GET_VALUES with PHP-FPM).
     ///
     /// # Errors
     /// [`Violation::ClosedWithRequestsInFlight`] (about no record) when requests had not
@@ -480,7 +486,10 @@ mod tests {
     #[test]
     fn one_request_at_a_time_unless_the_peer_multiplexes() {
         let mut conn = GatewayConnection::new(GatewayConfig::default());
-        assert_eq!(conn.begin_request(Role::Responder, true), Ok(RequestId::new(1)));
+        assert_eq!(
+            conn.begin_request(Role::Responder, true),
+            Ok(RequestId::new(1))
+        );
         assert_eq!(
             conn.begin_request(Role::Responder, true),
             Err(SendError::Busy { in_flight: 1 })
@@ -495,7 +504,10 @@ mod tests {
                 ..GetValuesAnswer::default()
             })]
         );
-        assert_eq!(conn.begin_request(Role::Responder, true), Ok(RequestId::new(2)));
+        assert_eq!(
+            conn.begin_request(Role::Responder, true),
+            Ok(RequestId::new(2))
+        );
         let mut answer = wire(&[(RecordType::EndRequest, 1, &end(0))]);
         drain(&mut conn, &mut answer);
         assert_eq!(
@@ -567,7 +579,11 @@ mod tests {
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdout, RequestId::new(3), Violation::RequestNotBegun)
+            ProtocolError::new(
+                RecordType::Stdout,
+                RequestId::new(3),
+                Violation::RequestNotBegun
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
 
@@ -592,7 +608,9 @@ mod tests {
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::UnknownType, RequestId::new(0),
+            ProtocolError::new(
+                RecordType::UnknownType,
+                RequestId::new(0),
                 Violation::BadBodyLength {
                     expected: 8,
                     actual: 1

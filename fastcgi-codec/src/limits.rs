@@ -10,6 +10,8 @@
 /// assert_eq!(limits.max_params_bytes(), 64 * 1024);
 /// assert_eq!(limits.max_request_errors(), Limits::default().max_request_errors());
 /// ```
+// Every limit is a maximum; the fields are named as their getters.
+#[allow(clippy::struct_field_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     max_params_bytes: usize,

@@ -626,8 +626,13 @@ mod tests {
         env.append("SMALL", "1");
         env.append("BIG", vec![b'x'; 65528]);
         let mut out = OutputQueue::new();
-        let err =
-            encode_params(&env, RequestId::new(1), &mut RecordEncoder::new(Padding::Align8), &mut out).unwrap_err();
+        let err = encode_params(
+            &env,
+            RequestId::new(1),
+            &mut RecordEncoder::new(Padding::Align8),
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             EncodeError::PairTooLarge {
@@ -644,7 +649,11 @@ mod tests {
         let names = decode_pairs(&query).unwrap();
         assert_eq!(names.len(), 3);
         for name in [FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS] {
-            assert!(names.iter().any(|(n, v)| n == name.as_bytes() && v.is_empty()));
+            assert!(
+                names
+                    .iter()
+                    .any(|(n, v)| n == name.as_bytes() && v.is_empty())
+            );
         }
         let mine = GetValuesAnswer {
             max_conns: Some(10),

@@ -437,7 +437,10 @@ mod tests {
     #[test]
     fn nginx_begin_request_header_test_vector() {
         let header = RecordHeader::parse([1, 1, 0, 1, 0, 8, 0, 0]).unwrap();
-        assert_eq!(header, RecordHeader::new(RecordType::BeginRequest, RequestId::new(1), 8, 0));
+        assert_eq!(
+            header,
+            RecordHeader::new(RecordType::BeginRequest, RequestId::new(1), 8, 0)
+        );
         assert_eq!(header.to_bytes(), [1, 1, 0, 1, 0, 8, 0, 0]);
         let body = BeginRequestBody::from_bytes([0, 1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(body.role, Role::Responder);

@@ -20,6 +20,5 @@ pub use crate::params::{
     write_length, write_pair,
 };
 pub use crate::record::{
-    FIXED_BODY_LEN, FLAG_KEEP_CONN, HEADER_LEN, MAX_CONTENT_LEN, MAX_PADDED_CONTENT_LEN,
-    VERSION_1,
+    FIXED_BODY_LEN, FLAG_KEEP_CONN, HEADER_LEN, MAX_CONTENT_LEN, MAX_PADDED_CONTENT_LEN, VERSION_1,
 };
