@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
-use crate::connection::{self, Core, Side, connection_accessors};
+use crate::connection::{self, Core, Side, config_common, connection_accessors};
 use crate::encoder::{OutputQueue, Padding};
 use crate::error::{ProtocolError, SendError, Violation};
 use crate::ids::RequestId;
@@ -35,17 +35,7 @@ pub struct ApplicationConfig {
 }
 
 impl ApplicationConfig {
-    /// Limits on what the peer may send. Default [`Limits::default`].
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// Sets [`ApplicationConfig::limits`].
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
+    config_common!();
 
     /// Whether several requests may be in flight at once (up to
     /// [`Limits::max_requests_in_flight`], which is also the FCGI_MAX_REQS answered to
@@ -72,18 +62,6 @@ impl ApplicationConfig {
     #[must_use]
     pub fn with_max_conns(mut self, max_conns: Option<u32>) -> Self {
         self.max_conns = max_conns;
-        self
-    }
-
-    /// Padding of the records this side writes. Default: to 8 bytes, as PHP-FPM.
-    pub fn padding(&self) -> Padding {
-        self.padding
-    }
-
-    /// Sets [`ApplicationConfig::padding`].
-    #[must_use]
-    pub fn with_padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
         self
     }
 

@@ -199,3 +199,36 @@ macro_rules! connection_accessors {
     };
 }
 pub(crate) use connection_accessors;
+
+/// The settings both configuration types have, written once, for a type with `padding`
+/// and `limits` fields.
+macro_rules! config_common {
+    () => {
+        /// Padding of the records this side writes. Default: to 8 bytes, as nginx and
+        /// PHP-FPM.
+        pub fn padding(&self) -> Padding {
+            self.padding
+        }
+
+        /// Sets [`Self::padding`].
+        #[must_use]
+        pub fn with_padding(mut self, padding: Padding) -> Self {
+            self.padding = padding;
+            self
+        }
+
+        /// Limits on what the peer may send, and [`Limits::max_requests_in_flight`] for
+        /// this side. Default [`Limits::default`].
+        pub fn limits(&self) -> Limits {
+            self.limits
+        }
+
+        /// Sets [`Self::limits`].
+        #[must_use]
+        pub fn with_limits(mut self, limits: Limits) -> Self {
+            self.limits = limits;
+            self
+        }
+    };
+}
+pub(crate) use config_common;

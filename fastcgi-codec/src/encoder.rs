@@ -418,17 +418,7 @@ impl RecordEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoder::RecordDecoder;
-
-    fn decode_all(mut bytes: BytesMut) -> Vec<crate::Record> {
-        let mut decoder = RecordDecoder::new();
-        let mut out = Vec::new();
-        while let Some(record) = decoder.decode(&mut bytes).unwrap() {
-            out.push(record);
-        }
-        assert!(bytes.is_empty());
-        out
-    }
+    use crate::test_support::decode_all;
 
     #[test]
     fn padded_stream_caps_content_at_65528() {

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
-use crate::connection::{self, Core, Side, connection_accessors};
+use crate::connection::{self, Core, Side, config_common, connection_accessors};
 use crate::encoder::{OutputQueue, Padding};
 use crate::error::{ProtocolError, SendError, Violation};
 use crate::ids::RequestId;
@@ -30,31 +30,7 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Padding of the records this side writes. Default: to 8 bytes, as nginx.
-    pub fn padding(&self) -> Padding {
-        self.padding
-    }
-
-    /// Sets [`GatewayConfig::padding`].
-    #[must_use]
-    pub fn with_padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Limits on what the application may send, and
-    /// [`Limits::max_requests_in_flight`]: the most requests begun at once when the peer
-    /// multiplexes. Default [`Limits::default`].
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// Sets [`GatewayConfig::limits`].
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
+    config_common!();
 
     /// Whether the peer is known to multiplex before any GET_VALUES_RESULT says so.
     /// Default off: one request at a time until the peer answers FCGI_MPXS_CONNS=1.
