@@ -23,7 +23,9 @@ use benches::summary::{Allocations, Row, format_ratio, ratio, render_allocations
 use bytes::{Bytes, BytesMut};
 use cgi_env::{Environ, ResponseHeadParser};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
-use fastcgi_codec::{ClientConnection, ClientEvent, ServerConfig, ServerConnection, ServerEvent};
+use fastcgi_codec::{
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, GatewayConnection, GatewayEvent,
+};
 use uwsgi_codec::{
     Limits, RequestDecoder, RequestEncoder, RequestEvent, ResponseDecoder, ResponseEvent,
 };
@@ -178,7 +180,7 @@ fn fastcgi_encode(env: &Environ, dst: &mut BytesMut) {
 }
 
 /// Gateway side, vectored: the same records as a list of `Bytes` for one `writev`.
-fn fastcgi_encode_vectored(env: &Environ) -> fastcgi_codec::Chunks {
+fn fastcgi_encode_vectored(env: &Environ) -> fastcgi_codec::OutputQueue {
     let (mut conn, id) = fresh_fastcgi_client();
     conn.send_params(id, env).expect("params fit");
     conn.end_stdin(id).expect("stdin open");
@@ -186,30 +188,49 @@ fn fastcgi_encode_vectored(env: &Environ) -> fastcgi_codec::Chunks {
 }
 
 /// Application side: a fresh connection reads the request up to its params.
-fn fastcgi_decode(mut input: BytesMut) -> (ServerConnection, Environ) {
-    let mut conn = ServerConnection::new(ServerConfig::default());
+fn fastcgi_decode(mut input: BytesMut) -> (ApplicationConnection, Environ) {
+    let mut conn = ApplicationConnection::new(ApplicationConfig::default());
     loop {
         match conn.receive(&mut input).expect("valid request") {
-            Some(ServerEvent::Params { params, .. }) => return (conn, params),
+            Some(ApplicationEvent::Params { params, .. }) => return (conn, params),
             Some(_) => {}
             None => panic!("request ended before its params"),
         }
     }
 }
 
+/// A small answer: CGI head and a short body, as an API endpoint sends.
+const SMALL_RESPONSE: &[u8] =
+    b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"ok\":true}";
+
+/// Application side: answer a request in flight with [`SMALL_RESPONSE`] and end it, then
+/// take the output as the slices one vectored write sends (returned with their count).
+fn fastcgi_small_response(
+    (mut conn, _): (ApplicationConnection, Environ),
+) -> (ApplicationConnection, fastcgi_codec::OutputQueue, usize) {
+    let id = fastcgi_codec::RequestId::new(1);
+    conn.send_stdout(id, Bytes::from_static(SMALL_RESPONSE))
+        .expect("in flight");
+    conn.end_request(id, 0).expect("in flight");
+    let out = conn.take_output();
+    let mut slices = [std::io::IoSlice::new(&[]); 16];
+    let count = bytes::Buf::chunks_vectored(&out, &mut slices);
+    (conn, out, count)
+}
+
 /// Application side, what tokio-fastcgi does: copy the bytes into a receive buffer (what
 /// a socket read does), then read the request to the end of its body, keeping the params
 /// and the body chunks (slices of the receive buffer).
-fn fastcgi_decode_whole(wire: &[u8]) -> (ServerConnection, Environ, Vec<Bytes>) {
+fn fastcgi_decode_whole(wire: &[u8]) -> (ApplicationConnection, Environ, Vec<Bytes>) {
     let mut input = BytesMut::from(wire);
-    let mut conn = ServerConnection::new(ServerConfig::default());
+    let mut conn = ApplicationConnection::new(ApplicationConfig::default());
     let mut env = None;
     let mut body = Vec::new();
     loop {
         match conn.receive(&mut input).expect("valid request") {
-            Some(ServerEvent::Params { params, .. }) => env = Some(params),
-            Some(ServerEvent::Stdin { chunk, .. }) => body.push(chunk),
-            Some(ServerEvent::StdinEnd { .. }) => {
+            Some(ApplicationEvent::Params { params, .. }) => env = Some(params),
+            Some(ApplicationEvent::Stdin { chunk, .. }) => body.push(chunk),
+            Some(ApplicationEvent::StdinEnd { .. }) => {
                 return (conn, env.expect("params came"), body);
             }
             Some(_) => {}
@@ -241,7 +262,7 @@ fn uwsgi_decode(mut input: BytesMut) -> (RequestDecoder, uwsgi_codec::RequestHea
 }
 
 /// A gateway connection that sent the typical request and waits for the answer.
-fn fastcgi_client_waiting(env: &Environ) -> ClientConnection {
+fn fastcgi_client_waiting(env: &Environ) -> GatewayConnection {
     let (mut conn, id) = fresh_fastcgi_client();
     conn.send_params(id, env).expect("params fit");
     conn.end_stdin(id).expect("stdin open");
@@ -251,15 +272,15 @@ fn fastcgi_client_waiting(env: &Environ) -> ClientConnection {
 
 /// Gateway side: a php-fpm response read to END_REQUEST, its CGI head parsed.
 fn fastcgi_response(
-    mut conn: ClientConnection,
+    mut conn: GatewayConnection,
     mut input: BytesMut,
-) -> (ClientConnection, cgi_env::ResponseHead, usize) {
+) -> (GatewayConnection, cgi_env::ResponseHead, usize) {
     let mut parser = ResponseHeadParser::default();
     let mut head = None;
     let mut body_len = 0;
     loop {
         match conn.receive(&mut input).expect("valid response") {
-            Some(ClientEvent::Stdout { chunk, .. }) => match head {
+            Some(GatewayEvent::Stdout { chunk, .. }) => match head {
                 Some(_) => body_len += chunk.len(),
                 // The bench's head fits in the first record, as php-fpm's does.
                 None => match parser.parse(&chunk).expect("valid head") {
@@ -270,7 +291,7 @@ fn fastcgi_response(
                     None => panic!("head split over records"),
                 },
             },
-            Some(ClientEvent::End { .. }) => return (conn, head.expect("a head"), body_len),
+            Some(GatewayEvent::End { .. }) => return (conn, head.expect("a head"), body_len),
             Some(_) => {}
             None => panic!("response ended early"),
         }
@@ -306,8 +327,8 @@ fn fastcgi_codec_exchange(env: &Environ, reply: &[u8], send: &mut BytesMut) -> V
     let mut stdout = Vec::with_capacity(reply.len() / PHP_FPM_RECORD_CONTENT + 1);
     loop {
         match conn.receive(&mut received).expect("valid response") {
-            Some(ClientEvent::Stdout { chunk, .. }) => stdout.push(chunk),
-            Some(ClientEvent::End { .. }) => return stdout,
+            Some(GatewayEvent::Stdout { chunk, .. }) => stdout.push(chunk),
+            Some(GatewayEvent::End { .. }) => return stdout,
             Some(_) => {}
             None => panic!("response ended early"),
         }
@@ -354,6 +375,14 @@ fn bench_typical(c: &mut Criterion, typical: &Typical) {
             typical.fastcgi.len(),
             || BytesMut::from(&typical.fastcgi[..]),
             fastcgi_decode,
+        );
+    });
+    group.bench_function("fastcgi_small_response_vectored", |b| {
+        iter_fresh(
+            b,
+            typical.fastcgi.len(),
+            || fastcgi_decode(BytesMut::from(&typical.fastcgi[..])),
+            fastcgi_small_response,
         );
     });
     group.bench_function("uwsgi_encode", |b| {
@@ -457,10 +486,10 @@ fn bench_body_decoders(c: &mut Criterion) {
                     let mut received = 0;
                     loop {
                         match conn.receive(&mut input).expect("valid body") {
-                            Some(ServerEvent::Stdin { chunk, .. }) => {
+                            Some(ApplicationEvent::Stdin { chunk, .. }) => {
                                 received += black_box(chunk).len();
                             }
-                            Some(ServerEvent::StdinEnd { .. }) => break,
+                            Some(ApplicationEvent::StdinEnd { .. }) => break,
                             Some(_) => {}
                             None => panic!("body ended early"),
                         }
@@ -625,7 +654,7 @@ fn request_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
     );
     let mut dst = BytesMut::with_capacity(4 * KIB);
     add(
-        "FastCGI encode, gateway (ClientConnection → BytesMut)",
+        "FastCGI encode, gateway (GatewayConnection → BytesMut)",
         Box::new(|| count_allocations(|| fastcgi_encode(env, &mut dst))),
     );
     add(
@@ -633,7 +662,7 @@ fn request_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
         Box::new(|| count_allocations(|| fastcgi_encode_vectored(env))),
     );
     add(
-        "FastCGI decode, application (ServerConnection → Params)",
+        "FastCGI decode, application (ApplicationConnection → Params)",
         Box::new(|| {
             // The input stands for a socket's read buffer: not counted.
             let input = BytesMut::from(&typical.fastcgi[..]);
@@ -644,7 +673,7 @@ fn request_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
         "FastCGI decode, BEGIN_REQUEST record only (request state)",
         Box::new(|| {
             let mut input = BytesMut::from(&typical.fastcgi[..16]);
-            let mut conn = ServerConnection::new(ServerConfig::default());
+            let mut conn = ApplicationConnection::new(ApplicationConfig::default());
             count_allocations(|| conn.receive(&mut input).expect("valid record"))
         }),
     );
@@ -669,7 +698,7 @@ fn response_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
     let mut dst = BytesMut::with_capacity(4 * KIB);
     let mut add = |name: &str, op: Box<dyn FnMut() -> Allocations + '_>| add_count(rows, name, op);
     add(
-        "FastCGI response 1 KiB, gateway (ClientConnection + CGI head)",
+        "FastCGI response 1 KiB, gateway (GatewayConnection + CGI head)",
         Box::new(|| {
             let conn = fastcgi_client_waiting(env);
             let input = BytesMut::from(&fastcgi_response_1k[..]);

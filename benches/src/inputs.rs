@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use fastcgi_codec::{
-    ClientConfig, ClientConnection, EndRequestBody, Padding, ProtocolStatus, RecordEncoder,
-    RecordType, Role,
+    EndRequestBody, GatewayConfig, GatewayConnection, Padding, ProtocolStatus, RecordEncoder,
+    RecordType, RequestId, Role,
 };
 use uwsgi_codec::RequestEncoder;
 
@@ -136,8 +136,8 @@ pub fn body(len: usize) -> Bytes {
 ///
 /// # Panics
 /// Never for a fresh connection (one request may always begin).
-pub fn fresh_fastcgi_client() -> (ClientConnection, u16) {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+pub fn fresh_fastcgi_client() -> (GatewayConnection, RequestId) {
+    let mut conn = GatewayConnection::new(GatewayConfig::default());
     let id = conn
         .begin_request(Role::Responder, false)
         .expect("a fresh connection accepts a request");
@@ -185,12 +185,12 @@ pub fn php_fpm_response(body_len: usize) -> Bytes {
     let mut out = BytesMut::with_capacity(stdout.len() + stdout.len() / 1000 + 64);
     for piece in stdout.chunks(PHP_FPM_RECORD_CONTENT) {
         encoder
-            .record_into(RecordType::Stdout, 1, piece, &mut out)
+            .record_into(RecordType::Stdout, RequestId::new(1), piece, &mut out)
             .expect("8184 bytes fit a record");
     }
-    let mut end = fastcgi_codec::Chunks::new();
+    let mut end = fastcgi_codec::OutputQueue::new();
     encoder.end_request(
-        1,
+        RequestId::new(1),
         EndRequestBody {
             app_status: 0,
             protocol_status: ProtocolStatus::RequestComplete,
@@ -229,7 +229,7 @@ pub fn fastcgi_client_params(env: &Environ) -> fastcgi_client::Params<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastcgi_codec::{ClientEvent, ServerConfig, ServerConnection, ServerEvent};
+    use fastcgi_codec::{ApplicationConfig, ApplicationConnection, ApplicationEvent, GatewayEvent};
     use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseDecoder, ResponseEvent};
 
     #[test]
@@ -256,13 +256,13 @@ mod tests {
         let (head, stdin) = fastcgi_request(&env, &payload);
         let mut input = BytesMut::from(&head[..]);
         input.extend_from_slice(&stdin);
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut received = Vec::new();
         let mut environ_seen = None;
         while let Some(event) = conn.receive(&mut input).unwrap() {
             match event {
-                ServerEvent::Params { params, .. } => environ_seen = Some(params),
-                ServerEvent::Stdin { chunk, .. } => received.extend_from_slice(&chunk),
+                ApplicationEvent::Params { params, .. } => environ_seen = Some(params),
+                ApplicationEvent::Stdin { chunk, .. } => received.extend_from_slice(&chunk),
                 _ => {}
             }
         }
@@ -305,11 +305,11 @@ mod tests {
         let mut ended = false;
         while let Some(event) = conn.receive(&mut input).unwrap() {
             match event {
-                ClientEvent::Stdout { chunk, .. } => {
+                GatewayEvent::Stdout { chunk, .. } => {
                     records += 1;
                     stdout.extend_from_slice(&chunk);
                 }
-                ClientEvent::End { .. } => ended = true,
+                GatewayEvent::End { .. } => ended = true,
                 _ => {}
             }
         }
@@ -343,11 +343,11 @@ mod tests {
         let mut input = BytesMut::from(PHP_FPM_CONN1_RESPONSE);
         let first = conn.receive(&mut input).unwrap();
         assert!(
-            matches!(first, Some(ClientEvent::Stdout { ref chunk, .. }) if chunk.ends_with(b"Hello from php-fpm\n"))
+            matches!(first, Some(GatewayEvent::Stdout { ref chunk, .. }) if chunk.ends_with(b"Hello from php-fpm\n"))
         );
         assert!(matches!(
             conn.receive(&mut input).unwrap(),
-            Some(ClientEvent::End { .. })
+            Some(GatewayEvent::End { .. })
         ));
     }
 

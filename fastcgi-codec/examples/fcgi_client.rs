@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
-use fastcgi_codec::{ClientConfig, ClientConnection, ClientEvent, ProtocolStatus, Role};
+use fastcgi_codec::{GatewayConfig, GatewayConnection, GatewayEvent, ProtocolStatus, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -128,7 +128,7 @@ async fn run(options: Options) -> Result<u8, Box<dyn std::error::Error>> {
     let stream = TcpStream::connect(&options.address).await?;
     let port = stream.peer_addr()?.port();
     let (mut reader, mut writer) = stream.into_split();
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = GatewayConnection::new(GatewayConfig::default());
     let mut input = BytesMut::with_capacity(64 * 1024);
     // Plain blocking writes to the terminal are fine for a one-shot tool.
     let mut stdout = std::io::stdout().lock();
@@ -170,9 +170,9 @@ async fn run(options: Options) -> Result<u8, Box<dyn std::error::Error>> {
         'response: loop {
             while let Some(event) = conn.receive(&mut input)? {
                 match event {
-                    ClientEvent::Stdout { chunk, .. } => stdout.write_all(&chunk)?,
-                    ClientEvent::Stderr { chunk, .. } => stderr.write_all(&chunk)?,
-                    ClientEvent::End {
+                    GatewayEvent::Stdout { chunk, .. } => stdout.write_all(&chunk)?,
+                    GatewayEvent::Stderr { chunk, .. } => stderr.write_all(&chunk)?,
+                    GatewayEvent::End {
                         app_status,
                         protocol_status,
                         ..
@@ -213,7 +213,7 @@ async fn parallel(
     options: &Options,
     body: Option<Bytes>,
     port: u16,
-    conn: &mut ClientConnection,
+    conn: &mut GatewayConnection,
     mut reader: tokio::net::tcp::OwnedReadHalf,
     mut writer: tokio::net::tcp::OwnedWriteHalf,
     mut input: BytesMut,
@@ -243,13 +243,13 @@ async fn parallel(
     while ended < options.parallel {
         while let Some(event) = conn.receive(&mut input)? {
             match event {
-                ClientEvent::Stdout { request_id, chunk }
-                | ClientEvent::Stderr { request_id, chunk } => {
+                GatewayEvent::Stdout { request_id, chunk }
+                | GatewayEvent::Stderr { request_id, chunk } => {
                     if let Some((out, _)) = answers.get_mut(&request_id) {
                         out.extend_from_slice(&chunk);
                     }
                 }
-                ClientEvent::End {
+                GatewayEvent::End {
                     request_id,
                     app_status,
                     protocol_status,

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
-use fastcgi_codec::{ErrorScope, Limits, ServerConfig, ServerConnection, ServerEvent};
+use fastcgi_codec::{
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope, Limits, RequestId,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -32,7 +34,7 @@ fn json_escape(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The start of the response: CGI headers, then JSON up to the opening quote of the body.
-fn response_head(request_id: u16, params: &Environ) -> Bytes {
+fn response_head(request_id: RequestId, params: &Environ) -> Bytes {
     let mut out = b"Content-Type: application/json\r\n\r\n{\"request_id\": ".to_vec();
     out.extend_from_slice(request_id.to_string().as_bytes());
     out.extend_from_slice(b", \"environ\": {");
@@ -52,17 +54,14 @@ fn response_head(request_id: u16, params: &Environ) -> Bytes {
 
 async fn serve(stream: TcpStream) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
-    let mut conn = ServerConnection::new(ServerConfig {
-        multiplex: true,
-        max_conns: Some(1024),
-        limits: Limits {
-            max_requests_in_flight: 16,
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
-    });
+    let mut conn = ApplicationConnection::new(
+        ApplicationConfig::default()
+            .with_multiplex(true)
+            .with_max_conns(Some(1024))
+            .with_limits(Limits::default().with_max_requests_in_flight(16)),
+    );
     // Body bytes seen per request in flight.
-    let mut body_len: HashMap<u16, usize> = HashMap::new();
+    let mut body_len: HashMap<RequestId, usize> = HashMap::new();
     let mut input = BytesMut::with_capacity(64 * 1024);
     loop {
         if reader.read_buf(&mut input).await? == 0 {
@@ -74,7 +73,9 @@ async fn serve(stream: TcpStream) -> std::io::Result<()> {
                 Ok(Some(event)) => handle(&mut conn, &mut body_len, event),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     eprintln!("fcgi_server: request failed: {error}");
-                    body_len.remove(&error.request_id);
+                    if let Some(request_id) = error.request_id {
+                        body_len.remove(&request_id);
+                    }
                 }
                 Err(error) => {
                     eprintln!("fcgi_server: closing: {error}");
@@ -91,32 +92,38 @@ async fn serve(stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-fn handle(conn: &mut ServerConnection, body_len: &mut HashMap<u16, usize>, event: ServerEvent) {
+fn handle(
+    conn: &mut ApplicationConnection,
+    body_len: &mut HashMap<RequestId, usize>,
+    event: ApplicationEvent,
+) {
     let result = match event {
-        ServerEvent::RequestBegun { request_id, .. } => {
+        ApplicationEvent::RequestBegun { request_id, .. } => {
             body_len.insert(request_id, 0);
             Ok(())
         }
-        ServerEvent::Params { request_id, params } => {
+        ApplicationEvent::Params { request_id, params } => {
             conn.send_stdout(request_id, response_head(request_id, &params))
         }
-        ServerEvent::Stdin { request_id, chunk } | ServerEvent::Data { request_id, chunk } => {
+        ApplicationEvent::Stdin { request_id, chunk }
+        | ApplicationEvent::Data { request_id, chunk } => {
             *body_len.entry(request_id).or_default() += chunk.len();
             let mut escaped = Vec::with_capacity(chunk.len());
             json_escape(&chunk, &mut escaped);
             conn.send_stdout(request_id, Bytes::from(escaped))
         }
-        ServerEvent::StdinEnd { request_id } => {
+        ApplicationEvent::StdinEnd { request_id } => {
             let len = body_len.remove(&request_id).unwrap_or_default();
             let tail = format!("\", \"body_length\": {len}}}\n");
             conn.send_stdout(request_id, Bytes::from(tail))
                 .and_then(|()| conn.end_request(request_id, 0))
         }
-        ServerEvent::DataEnd { .. } => Ok(()),
-        ServerEvent::Abort { request_id } => {
+        ApplicationEvent::Abort { request_id } => {
             body_len.remove(&request_id);
             conn.end_request(request_id, 1)
         }
+        // DataEnd, and events of later versions.
+        _ => Ok(()),
     };
     if let Err(error) = result {
         eprintln!("fcgi_server: {error}");

@@ -1,22 +1,23 @@
 //! tokio-util adapters: a record-level [`RecordCodec`] and connection-level
-//! [`ServerCodec`] and [`ClientCodec`], usable with `tokio_util::codec::Framed`.
+//! [`ApplicationCodec`] and [`GatewayCodec`], usable with `tokio_util::codec::Framed`.
 //!
 //! They only move bytes between a `BytesMut` and the sans-IO types of this crate. Note
 //! that a tokio-util `Encoder` writes into one `BytesMut`, so these take the copying path;
-//! for large bodies without copies, drive [`ServerConnection`] or [`ClientConnection`]
-//! directly and write their [`crate::Chunks`] with vectored writes
+//! for large bodies without copies, drive [`ApplicationConnection`] or
+//! [`GatewayConnection`] directly and write their [`crate::OutputQueue`] with vectored writes
 //! (`AsyncWriteExt::write_all_buf`).
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::client::{ClientConfig, ClientConnection, ClientEvent};
+use crate::application::{ApplicationConfig, ApplicationConnection, ApplicationEvent};
 use crate::decoder::RecordDecoder;
 use crate::encoder::{Padding, RecordEncoder};
 use crate::error::{EncodeError, ErrorScope, ProtocolError, SendError};
+use crate::gateway::{GatewayConfig, GatewayConnection, GatewayEvent};
+use crate::ids::RequestId;
 use crate::record::{Record, Role};
-use crate::server::{ServerConfig, ServerConnection, ServerEvent};
 
 /// Errors of the tokio adapters.
 #[derive(Debug, thiserror::Error)]
@@ -36,18 +37,31 @@ pub enum CodecError {
     Send(#[from] SendError),
 }
 
+/// What a connection's `receive` gave, as a decoded item: an event, a request-scoped
+/// error as an item of its own (the connection goes on), or the end of the stream with a
+/// connection-scoped error.
+fn item<E>(
+    received: Result<Option<E>, ProtocolError>,
+) -> Result<Option<Result<E, ProtocolError>>, CodecError> {
+    match received {
+        Ok(event) => Ok(event.map(Ok)),
+        Err(error) if error.scope() == ErrorScope::Request => Ok(Some(Err(error))),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Records in and out. Decoding splits each record's content off the read buffer; encoding
 /// writes the record's type, request id and content with this codec's padding (the
 /// header's own length fields are recomputed, never trusted).
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
-/// use fastcgi_codec::{Padding, Record, RecordCodec, RecordHeader, RecordType};
+/// use fastcgi_codec::{Padding, Record, RecordCodec, RecordHeader, RecordType, RequestId};
 /// use tokio_util::codec::{Decoder, Encoder};
 ///
 /// let mut codec = RecordCodec::new(Padding::Align8);
 /// let record = Record {
-///     header: RecordHeader::new(RecordType::Stdout, 1, 0, 0),
+///     header: RecordHeader::new(RecordType::Stdout, RequestId::new(1), 0, 0),
 ///     content: Bytes::from_static(b"hello"),
 /// };
 /// let mut buf = BytesMut::new();
@@ -96,32 +110,33 @@ impl Encoder<Record> for RecordCodec {
     }
 }
 
-/// What the application sends through a [`ServerCodec`].
+/// What the application sends through a [`ApplicationCodec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerCommand {
+#[non_exhaustive]
+pub enum ApplicationCommand {
     /// Response bytes on STDOUT.
     Stdout {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes.
         chunk: Bytes,
     },
     /// Bytes on STDERR.
     Stderr {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes.
         chunk: Bytes,
     },
     /// End the request with this app status.
     End {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The application status.
         app_status: u32,
     },
     /// Write only what the connection answered by itself (GET_VALUES_RESULT,
-    /// UNKNOWN_TYPE, refusals); see [`ServerCodec::has_output`].
+    /// UNKNOWN_TYPE, refusals); see [`ApplicationCodec::has_output`].
     Flush,
 }
 
@@ -131,101 +146,102 @@ pub enum ServerCommand {
 /// [`ProtocolError`] (that request was dropped and answered; the connection goes on).
 /// A connection-scoped error ends the stream with [`CodecError::Protocol`].
 #[derive(Debug)]
-pub struct ServerCodec {
-    conn: ServerConnection,
+pub struct ApplicationCodec {
+    conn: ApplicationConnection,
 }
 
-impl ServerCodec {
-    /// A codec around a new [`ServerConnection`].
-    pub fn new(config: ServerConfig) -> Self {
-        ServerCodec {
-            conn: ServerConnection::new(config),
+impl ApplicationCodec {
+    /// A codec around a new [`ApplicationConnection`].
+    pub fn new(config: ApplicationConfig) -> Self {
+        ApplicationCodec {
+            conn: ApplicationConnection::new(config),
         }
     }
 
     /// The connection state.
-    pub fn connection(&self) -> &ServerConnection {
+    pub fn connection(&self) -> &ApplicationConnection {
         &self.conn
     }
 
     /// The connection state, to call it directly.
-    pub fn connection_mut(&mut self) -> &mut ServerConnection {
+    pub fn connection_mut(&mut self) -> &mut ApplicationConnection {
         &mut self.conn
     }
 
     /// Whether the connection answered something by itself that waits for a
-    /// [`ServerCommand::Flush`].
+    /// [`ApplicationCommand::Flush`].
     pub fn has_output(&self) -> bool {
         self.conn.has_output()
     }
 }
 
-impl Decoder for ServerCodec {
-    type Item = Result<ServerEvent, ProtocolError>;
+impl Decoder for ApplicationCodec {
+    type Item = Result<ApplicationEvent, ProtocolError>;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
-        match self.conn.receive(src) {
-            Ok(event) => Ok(event.map(Ok)),
-            Err(error) if error.scope() == ErrorScope::Request => Ok(Some(Err(error))),
-            Err(error) => Err(error.into()),
-        }
+        item(self.conn.receive(src))
     }
 }
 
-impl Encoder<ServerCommand> for ServerCodec {
+impl Encoder<ApplicationCommand> for ApplicationCodec {
     type Error = CodecError;
 
-    fn encode(&mut self, command: ServerCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode(
+        &mut self,
+        command: ApplicationCommand,
+        dst: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         match command {
-            ServerCommand::Stdout { request_id, chunk } => {
+            ApplicationCommand::Stdout { request_id, chunk } => {
                 self.conn.send_stdout(request_id, chunk)?;
             }
-            ServerCommand::Stderr { request_id, chunk } => {
+            ApplicationCommand::Stderr { request_id, chunk } => {
                 self.conn.send_stderr(request_id, chunk)?;
             }
-            ServerCommand::End {
+            ApplicationCommand::End {
                 request_id,
                 app_status,
             } => self.conn.end_request(request_id, app_status)?,
-            ServerCommand::Flush => {}
+            ApplicationCommand::Flush => {}
         }
         self.conn.write_output_into(dst);
         Ok(())
     }
 }
 
-/// What the gateway sends through a [`ClientCodec`]. Requests are begun with
-/// [`ClientCodec::begin_request`], which hands out the id.
+/// What the gateway sends through a [`GatewayCodec`]. Requests are begun with
+/// [`GatewayCodec::begin_request`], which hands out the id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientCommand {
+#[non_exhaustive]
+pub enum GatewayCommand {
     /// The PARAMS stream of a request, end record included.
     Params {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The variables.
         params: Environ,
     },
     /// Request body bytes on STDIN.
     Stdin {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes.
         chunk: Bytes,
     },
     /// The end of the request body.
     EndStdin {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// Ask the application to abort the request.
     Abort {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// Ask for FCGI_MAX_CONNS, FCGI_MAX_REQS and FCGI_MPXS_CONNS.
     GetValues,
-    /// Write what is pending (e.g. a BEGIN_REQUEST queued by [`ClientCodec::begin_request`]).
+    /// Write what is pending (e.g. a BEGIN_REQUEST queued by [`GatewayCodec::begin_request`]).
     Flush,
 }
 
@@ -236,25 +252,25 @@ pub enum ClientCommand {
 /// error, or the peer closing with requests in flight, ends the stream with
 /// [`CodecError::Protocol`].
 #[derive(Debug)]
-pub struct ClientCodec {
-    conn: ClientConnection,
+pub struct GatewayCodec {
+    conn: GatewayConnection,
 }
 
-impl ClientCodec {
-    /// A codec around a new [`ClientConnection`].
-    pub fn new(config: ClientConfig) -> Self {
-        ClientCodec {
-            conn: ClientConnection::new(config),
+impl GatewayCodec {
+    /// A codec around a new [`GatewayConnection`].
+    pub fn new(config: GatewayConfig) -> Self {
+        GatewayCodec {
+            conn: GatewayConnection::new(config),
         }
     }
 
     /// The connection state.
-    pub fn connection(&self) -> &ClientConnection {
+    pub fn connection(&self) -> &GatewayConnection {
         &self.conn
     }
 
     /// The connection state, to call it directly.
-    pub fn connection_mut(&mut self) -> &mut ClientConnection {
+    pub fn connection_mut(&mut self) -> &mut GatewayConnection {
         &mut self.conn
     }
 
@@ -262,22 +278,18 @@ impl ClientCodec {
     /// its id.
     ///
     /// # Errors
-    /// As [`ClientConnection::begin_request`].
-    pub fn begin_request(&mut self, role: Role, keep_conn: bool) -> Result<u16, SendError> {
+    /// As [`GatewayConnection::begin_request`].
+    pub fn begin_request(&mut self, role: Role, keep_conn: bool) -> Result<RequestId, SendError> {
         self.conn.begin_request(role, keep_conn)
     }
 }
 
-impl Decoder for ClientCodec {
-    type Item = Result<ClientEvent, ProtocolError>;
+impl Decoder for GatewayCodec {
+    type Item = Result<GatewayEvent, ProtocolError>;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
-        match self.conn.receive(src) {
-            Ok(event) => Ok(event.map(Ok)),
-            Err(error) if error.scope() == ErrorScope::Request => Ok(Some(Err(error))),
-            Err(error) => Err(error.into()),
-        }
+        item(self.conn.receive(src))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
@@ -289,21 +301,21 @@ impl Decoder for ClientCodec {
     }
 }
 
-impl Encoder<ClientCommand> for ClientCodec {
+impl Encoder<GatewayCommand> for GatewayCodec {
     type Error = CodecError;
 
-    fn encode(&mut self, command: ClientCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode(&mut self, command: GatewayCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
         match command {
-            ClientCommand::Params { request_id, params } => {
+            GatewayCommand::Params { request_id, params } => {
                 self.conn.send_params(request_id, &params)?;
             }
-            ClientCommand::Stdin { request_id, chunk } => {
+            GatewayCommand::Stdin { request_id, chunk } => {
                 self.conn.send_stdin(request_id, chunk)?;
             }
-            ClientCommand::EndStdin { request_id } => self.conn.end_stdin(request_id)?,
-            ClientCommand::Abort { request_id } => self.conn.abort(request_id)?,
-            ClientCommand::GetValues => self.conn.get_values()?,
-            ClientCommand::Flush => {}
+            GatewayCommand::EndStdin { request_id } => self.conn.end_stdin(request_id)?,
+            GatewayCommand::Abort { request_id } => self.conn.abort(request_id)?,
+            GatewayCommand::GetValues => self.conn.get_values()?,
+            GatewayCommand::Flush => {}
         }
         self.conn.write_output_into(dst);
         Ok(())
@@ -320,37 +332,34 @@ mod tests {
     async fn framed_client_and_server_talk() {
         // Large enough for everything one side writes before the other reads.
         let (a, b) = tokio::io::duplex(1 << 16);
-        let mut client = Framed::new(a, ClientCodec::new(ClientConfig::default()));
+        let mut client = Framed::new(a, GatewayCodec::new(GatewayConfig::default()));
         let mut server = Framed::new(
             b,
-            ServerCodec::new(ServerConfig {
-                multiplex: true,
-                ..ServerConfig::default()
-            }),
+            ApplicationCodec::new(ApplicationConfig::default().with_multiplex(true)),
         );
         let id = client
             .codec_mut()
             .begin_request(Role::Responder, true)
             .unwrap();
-        client.send(ClientCommand::GetValues).await.unwrap();
+        client.send(GatewayCommand::GetValues).await.unwrap();
         let mut params = Environ::new();
         params.insert("REQUEST_METHOD", "POST");
         client
-            .send(ClientCommand::Params {
+            .send(GatewayCommand::Params {
                 request_id: id,
                 params,
             })
             .await
             .unwrap();
         client
-            .send(ClientCommand::Stdin {
+            .send(GatewayCommand::Stdin {
                 request_id: id,
                 chunk: Bytes::from(vec![b'b'; 5000]),
             })
             .await
             .unwrap();
         client
-            .send(ClientCommand::EndStdin { request_id: id })
+            .send(GatewayCommand::EndStdin { request_id: id })
             .await
             .unwrap();
 
@@ -359,27 +368,27 @@ mod tests {
             let event = server.next().await.unwrap().unwrap().unwrap();
             if server.codec().has_output() {
                 // The GET_VALUES answer, read before the request began.
-                server.send(ServerCommand::Flush).await.unwrap();
+                server.send(ApplicationCommand::Flush).await.unwrap();
             }
             match event {
-                ServerEvent::Params { params, .. } => {
+                ApplicationEvent::Params { params, .. } => {
                     assert_eq!(params.get("REQUEST_METHOD"), Some(&b"POST"[..]));
                 }
-                ServerEvent::Stdin { chunk, .. } => body += chunk.len(),
-                ServerEvent::StdinEnd { .. } => break,
+                ApplicationEvent::Stdin { chunk, .. } => body += chunk.len(),
+                ApplicationEvent::StdinEnd { .. } => break,
                 _ => {}
             }
         }
         assert_eq!(body, 5000);
         server
-            .send(ServerCommand::Stdout {
+            .send(ApplicationCommand::Stdout {
                 request_id: id,
                 chunk: Bytes::from_static(b"Status: 200 OK\r\n\r\nok"),
             })
             .await
             .unwrap();
         server
-            .send(ServerCommand::End {
+            .send(ApplicationCommand::End {
                 request_id: id,
                 app_status: 0,
             })
@@ -392,25 +401,25 @@ mod tests {
         }
         assert!(matches!(
             events[0],
-            ClientEvent::Values(crate::Values {
+            GatewayEvent::GetValuesAnswer(crate::GetValuesAnswer {
                 mpxs_conns: Some(true),
                 ..
             })
         ));
         assert_eq!(
             events[1],
-            ClientEvent::Stdout {
+            GatewayEvent::Stdout {
                 request_id: id,
                 chunk: Bytes::from_static(b"Status: 200 OK\r\n\r\nok")
             }
         );
         assert!(matches!(
             events[2],
-            ClientEvent::End {
-                request_id: 1,
+            GatewayEvent::End {
+                request_id,
                 app_status: 0,
                 ..
-            }
+            } if request_id == RequestId::new(1)
         ));
         assert!(client.codec().connection().peer_multiplexes());
     }
@@ -418,12 +427,12 @@ mod tests {
     #[tokio::test]
     async fn client_codec_reports_a_peer_that_closes_mid_request() {
         let (a, b) = tokio::io::duplex(64);
-        let mut client = Framed::new(a, ClientCodec::new(ClientConfig::default()));
+        let mut client = Framed::new(a, GatewayCodec::new(GatewayConfig::default()));
         client
             .codec_mut()
             .begin_request(Role::Responder, false)
             .unwrap();
-        client.send(ClientCommand::Flush).await.unwrap();
+        client.send(GatewayCommand::Flush).await.unwrap();
         drop(b);
         let error = client.next().await.unwrap().unwrap_err();
         assert!(matches!(error, CodecError::Protocol(_)));

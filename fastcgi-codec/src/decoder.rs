@@ -145,7 +145,7 @@ mod tests {
         let start = buf.as_ptr();
         let record = RecordDecoder::new().decode(&mut buf).unwrap().unwrap();
         assert_eq!(record.content.as_ptr(), start.wrapping_add(8));
-        assert_eq!(record.header.request_id, 7);
+        assert_eq!(record.header.request_id, crate::RequestId::new(7));
         assert!(buf.is_empty(), "padding skipped");
     }
 

@@ -6,9 +6,10 @@ use std::io::IoSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::EncodeError;
+use crate::ids::RequestId;
 use crate::record::{
-    BeginRequestBody, EndRequestBody, HEADER_LEN, MANAGEMENT_ID, MAX_CONTENT_LEN,
-    MAX_PADDED_CONTENT_LEN, RecordHeader, RecordType, UnknownTypeBody,
+    BeginRequestBody, EndRequestBody, HEADER_LEN, MAX_CONTENT_LEN, MAX_PADDED_CONTENT_LEN,
+    RecordHeader, RecordType, UnknownTypeBody,
 };
 
 /// How records are padded.
@@ -43,119 +44,170 @@ impl Padding {
 
 static ZEROS: [u8; 8] = [0; 8];
 
-/// Encoded output as a list of [`Bytes`]: headers the encoder wrote, interleaved with the
-/// payloads it was given, unchanged. It implements [`Buf`] (with
-/// [`Buf::chunks_vectored`]), so it can be written with vectored writes, e.g. tokio's
-/// `write_all_buf`, without copying the payloads.
+/// Payloads shorter than this are copied next to their record header instead of being
+/// chained as a slice of their own (h2's `CHAIN_THRESHOLD`): a small response goes out as
+/// one slice, a large body is never copied.
+pub const CHAIN_THRESHOLD: usize = 256;
+
+/// The least the queue's own buffer grows by, so that a run of small records shares one
+/// allocation.
+const TAIL_RESERVE: usize = 512;
+
+/// Encoded output waiting to be written: record headers, padding and small payloads
+/// copied into a buffer of the queue's own, and payloads of [`CHAIN_THRESHOLD`] bytes or
+/// more chained in between as the [`Bytes`] they came in, unchanged. It implements
+/// [`Buf`] (with [`Buf::chunks_vectored`]), so it can be written with vectored writes,
+/// e.g. tokio's `write_all_buf`, without copying the large payloads.
 ///
 /// ```
 /// use bytes::{Buf, Bytes};
-/// use fastcgi_codec::{Chunks, Padding, RecordEncoder, RecordType};
+/// use fastcgi_codec::{OutputQueue, Padding, RecordEncoder, RecordType, RequestId};
 ///
+/// let id = RequestId::new(1);
 /// let body = Bytes::from(vec![7u8; 100_000]);
-/// let mut out = Chunks::new();
+/// let mut out = OutputQueue::new();
 /// let mut encoder = RecordEncoder::new(Padding::Align8);
-/// encoder.stream(RecordType::Stdin, 1, body.clone(), &mut out);
-/// encoder.stream_end(RecordType::Stdin, 1, &mut out);
+/// encoder.stream(RecordType::Stdin, id, body.clone(), &mut out);
+/// encoder.stream_end(RecordType::Stdin, id, &mut out);
 /// // The first payload chunk is the body's own memory.
 /// assert!(out.iter().any(|chunk| chunk.as_ptr() == body.as_ptr()));
 /// // Two records of content (65528 + 34472, no padding needed) and the end record.
 /// assert_eq!(out.remaining(), 100_000 + 3 * 8);
+///
+/// // A small record is one slice: header, content and padding together.
+/// let mut small = OutputQueue::new();
+/// encoder.stream(RecordType::Stdout, id, Bytes::from_static(b"hi"), &mut small);
+/// encoder.stream_end(RecordType::Stdout, id, &mut small);
+/// assert_eq!(small.iter().count(), 1);
+/// assert_eq!(small.len(), 8 + 2 + 6 + 8);
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Chunks {
+pub struct OutputQueue {
+    /// OutputQueue before `tail`, in order.
     parts: VecDeque<Bytes>,
-    remaining: usize,
+    /// Bytes of `parts`.
+    parts_len: usize,
+    /// Small writes after every chunk of `parts`.
+    tail: BytesMut,
 }
 
-impl Chunks {
-    /// An empty list, with room for the chunks of a typical request (BEGIN_REQUEST,
-    /// PARAMS, the end records) before it grows.
+impl OutputQueue {
+    /// An empty queue; it allocates with its first write.
     pub fn new() -> Self {
-        Chunks {
-            parts: VecDeque::with_capacity(8),
-            remaining: 0,
-        }
+        Self::default()
     }
 
-    /// Appends a chunk (empty chunks are dropped).
+    /// Appends a chunk: chained as it is from [`CHAIN_THRESHOLD`] bytes on, copied into
+    /// the queue's own buffer below.
     pub fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
-            self.remaining += chunk.len();
+        if chunk.len() < CHAIN_THRESHOLD {
+            self.put_slice(&chunk);
+        } else {
+            self.flush_tail();
+            self.parts_len += chunk.len();
             self.parts.push_back(chunk);
         }
     }
 
-    /// Moves every chunk of `other` to the end of this list.
-    pub fn append(&mut self, other: &mut Chunks) {
-        self.remaining += other.remaining;
-        other.remaining = 0;
+    /// Copies `bytes` into the queue's own buffer.
+    pub(crate) fn put_slice(&mut self, bytes: &[u8]) {
+        if self.tail.capacity() - self.tail.len() < bytes.len() {
+            self.tail.reserve(bytes.len().max(TAIL_RESERVE));
+        }
+        self.tail.extend_from_slice(bytes);
+    }
+
+    /// Moves the small writes so far into `parts`; the buffer's spare room stays for the
+    /// next ones.
+    fn flush_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.parts_len += self.tail.len();
+            self.parts.push_back(self.tail.split().freeze());
+        }
+    }
+
+    /// Moves every chunk of `other` to the end of this queue.
+    pub fn append(&mut self, other: &mut OutputQueue) {
+        if other.is_empty() {
+            return;
+        }
+        self.flush_tail();
+        self.parts_len += other.parts_len;
+        other.parts_len = 0;
         self.parts.append(&mut other.parts);
+        self.tail = std::mem::take(&mut other.tail);
     }
 
     /// Total bytes left.
     pub fn len(&self) -> usize {
-        self.remaining
+        self.parts_len + self.tail.len()
     }
 
     /// Whether no bytes are left.
     pub fn is_empty(&self) -> bool {
-        self.remaining == 0
+        self.len() == 0
     }
 
-    /// The chunks, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
-        self.parts.iter()
+    /// The chunks, in order: what a vectored write sends as slices.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts
+            .iter()
+            .map(|part| &part[..])
+            .chain(Some(&self.tail[..]).filter(|tail| !tail.is_empty()))
     }
 
-    /// The copying path: appends every byte to `dst` and empties this list.
+    /// The copying path: appends every byte to `dst` and empties this queue.
     pub fn copy_into(&mut self, dst: &mut BytesMut) {
-        dst.reserve(self.remaining);
+        dst.reserve(self.len());
         for part in self.parts.drain(..) {
             dst.put(part);
         }
-        self.remaining = 0;
+        self.parts_len = 0;
+        dst.extend_from_slice(&self.tail);
+        self.tail.clear();
     }
 
     /// All bytes in one buffer (copies).
     pub fn to_bytes_mut(&self) -> BytesMut {
-        let mut dst = BytesMut::with_capacity(self.remaining);
-        for part in &self.parts {
-            dst.extend_from_slice(part);
+        let mut dst = BytesMut::with_capacity(self.len());
+        for chunk in self.iter() {
+            dst.extend_from_slice(chunk);
         }
         dst
     }
 }
 
-impl Buf for Chunks {
+impl Buf for OutputQueue {
     fn remaining(&self) -> usize {
-        self.remaining
+        self.len()
     }
 
     fn chunk(&self) -> &[u8] {
-        self.parts.front().map_or(&[], |b| &b[..])
+        self.parts.front().map_or(&self.tail[..], |b| &b[..])
     }
 
     fn advance(&mut self, cnt: usize) {
-        let mut cnt = cnt.min(self.remaining);
-        self.remaining -= cnt;
+        let mut cnt = cnt.min(self.len());
         while cnt > 0 {
             let Some(front) = self.parts.front_mut() else {
-                break;
+                self.tail.advance(cnt);
+                return;
             };
             if cnt < front.len() {
                 front.advance(cnt);
-                break;
+                self.parts_len -= cnt;
+                return;
             }
             cnt -= front.len();
+            self.parts_len -= front.len();
             self.parts.pop_front();
         }
     }
 
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut filled = 0;
-        for (slot, part) in dst.iter_mut().zip(self.parts.iter()) {
-            *slot = IoSlice::new(part);
+        for (slot, chunk) in dst.iter_mut().zip(self.iter()) {
+            *slot = IoSlice::new(chunk);
             filled += 1;
         }
         filled
@@ -164,7 +216,7 @@ impl Buf for Chunks {
     fn copy_to_bytes(&mut self, len: usize) -> Bytes {
         // A whole front chunk comes out without a copy.
         if self.parts.front().is_some_and(|front| front.len() == len) {
-            self.remaining -= len;
+            self.parts_len -= len;
             return self.parts.pop_front().unwrap_or_default();
         }
         let mut dst = BytesMut::with_capacity(len);
@@ -173,7 +225,8 @@ impl Buf for Chunks {
     }
 }
 
-/// Writes records: headers into a small buffer of its own, payloads passed through as the
+/// Writes records into an [`OutputQueue`]: headers and small payloads into the queue's
+/// own buffer, payloads of [`CHAIN_THRESHOLD`] bytes or more passed through as the
 /// [`Bytes`] they came in.
 ///
 /// Streams of any length are cut into records of at most [`Padding::max_content`] bytes;
@@ -182,16 +235,12 @@ impl Buf for Chunks {
 #[derive(Debug, Clone, Default)]
 pub struct RecordEncoder {
     padding: Padding,
-    scratch: BytesMut,
 }
 
 impl RecordEncoder {
     /// An encoder with the given padding.
     pub fn new(padding: Padding) -> Self {
-        RecordEncoder {
-            padding,
-            scratch: BytesMut::new(),
-        }
+        RecordEncoder { padding }
     }
 
     /// The padding this encoder writes.
@@ -204,30 +253,18 @@ impl RecordEncoder {
         usize::from(self.padding.max_content())
     }
 
-    fn header(&mut self, header: RecordHeader) -> Bytes {
-        if self.scratch.capacity() < HEADER_LEN {
-            // Headers share one allocation until it is used up.
-            self.scratch.reserve(64 * HEADER_LEN);
-        }
-        self.scratch.extend_from_slice(&header.to_bytes());
-        self.scratch.split().freeze()
-    }
-
     fn push_record(
         &mut self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         content: Bytes,
         len: u16,
-        out: &mut Chunks,
+        out: &mut OutputQueue,
     ) {
         let padding = self.padding.padding_for(len);
-        let header = self.header(RecordHeader::new(record_type, request_id, len, padding));
-        out.push(header);
+        out.put_slice(&RecordHeader::new(record_type, request_id, len, padding).to_bytes());
         out.push(content);
-        out.push(Bytes::from_static(
-            ZEROS.get(..usize::from(padding)).unwrap_or_default(),
-        ));
+        out.put_slice(ZEROS.get(..usize::from(padding)).unwrap_or_default());
     }
 
     /// One record with `content`.
@@ -237,9 +274,9 @@ impl RecordEncoder {
     pub fn record(
         &mut self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         content: Bytes,
-        out: &mut Chunks,
+        out: &mut OutputQueue,
     ) -> Result<(), EncodeError> {
         let len = self.checked_len(record_type, content.len())?;
         self.push_record(record_type, request_id, content, len, out);
@@ -262,9 +299,9 @@ impl RecordEncoder {
     pub fn stream(
         &mut self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         mut payload: Bytes,
-        out: &mut Chunks,
+        out: &mut OutputQueue,
     ) {
         let max = self.padding.max_content();
         while !payload.is_empty() {
@@ -275,35 +312,53 @@ impl RecordEncoder {
     }
 
     /// The empty record that ends a stream.
-    pub fn stream_end(&mut self, record_type: RecordType, request_id: u16, out: &mut Chunks) {
+    pub fn stream_end(
+        &mut self,
+        record_type: RecordType,
+        request_id: RequestId,
+        out: &mut OutputQueue,
+    ) {
         self.push_record(record_type, request_id, Bytes::new(), 0, out);
     }
 
-    fn fixed(&mut self, record_type: RecordType, request_id: u16, body: [u8; 8], out: &mut Chunks) {
-        self.scratch.reserve(2 * HEADER_LEN);
+    fn fixed(record_type: RecordType, request_id: RequestId, body: [u8; 8], out: &mut OutputQueue) {
         let header = RecordHeader::new(record_type, request_id, 8, 0);
-        self.scratch.extend_from_slice(&header.to_bytes());
-        self.scratch.extend_from_slice(&body);
-        out.push(self.scratch.split().freeze());
+        out.put_slice(&header.to_bytes());
+        out.put_slice(&body);
     }
 
     /// A BEGIN_REQUEST record.
-    pub fn begin_request(&mut self, request_id: u16, body: BeginRequestBody, out: &mut Chunks) {
-        self.fixed(RecordType::BeginRequest, request_id, body.to_bytes(), out);
+    pub fn begin_request(
+        &mut self,
+        request_id: RequestId,
+        body: BeginRequestBody,
+        out: &mut OutputQueue,
+    ) {
+        Self::fixed(RecordType::BeginRequest, request_id, body.to_bytes(), out);
     }
 
     /// An END_REQUEST record.
-    pub fn end_request(&mut self, request_id: u16, body: EndRequestBody, out: &mut Chunks) {
-        self.fixed(RecordType::EndRequest, request_id, body.to_bytes(), out);
+    pub fn end_request(
+        &mut self,
+        request_id: RequestId,
+        body: EndRequestBody,
+        out: &mut OutputQueue,
+    ) {
+        Self::fixed(RecordType::EndRequest, request_id, body.to_bytes(), out);
     }
 
     /// An UNKNOWN_TYPE record (on request id 0).
-    pub fn unknown_type(&mut self, body: UnknownTypeBody, out: &mut Chunks) {
-        self.fixed(RecordType::UnknownType, MANAGEMENT_ID, body.to_bytes(), out);
+    pub fn unknown_type(&mut self, body: UnknownTypeBody, out: &mut OutputQueue) {
+        Self::fixed(
+            RecordType::UnknownType,
+            RequestId::MANAGEMENT,
+            body.to_bytes(),
+            out,
+        );
     }
 
     /// An ABORT_REQUEST record.
-    pub fn abort_request(&mut self, request_id: u16, out: &mut Chunks) {
+    pub fn abort_request(&mut self, request_id: RequestId, out: &mut OutputQueue) {
         self.push_record(RecordType::AbortRequest, request_id, Bytes::new(), 0, out);
     }
 
@@ -314,7 +369,7 @@ impl RecordEncoder {
     pub fn record_into(
         &self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         content: &[u8],
         dst: &mut BytesMut,
     ) -> Result<(), EncodeError> {
@@ -326,7 +381,7 @@ impl RecordEncoder {
     fn put_record(
         &self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         content: &[u8],
         len: u16,
         dst: &mut BytesMut,
@@ -343,7 +398,7 @@ impl RecordEncoder {
     pub fn stream_into(
         &self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         payload: &[u8],
         end: bool,
         dst: &mut BytesMut,
@@ -363,25 +418,20 @@ impl RecordEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoder::RecordDecoder;
-
-    fn decode_all(mut bytes: BytesMut) -> Vec<crate::Record> {
-        let mut decoder = RecordDecoder::new();
-        let mut out = Vec::new();
-        while let Some(record) = decoder.decode(&mut bytes).unwrap() {
-            out.push(record);
-        }
-        assert!(bytes.is_empty());
-        out
-    }
+    use crate::test_support::decode_all;
 
     #[test]
     fn padded_stream_caps_content_at_65528() {
         let payload = Bytes::from(vec![1u8; 200_000]);
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        encoder.stream(RecordType::Stdout, 1, payload.clone(), &mut out);
-        encoder.stream_end(RecordType::Stdout, 1, &mut out);
+        encoder.stream(
+            RecordType::Stdout,
+            RequestId::new(1),
+            payload.clone(),
+            &mut out,
+        );
+        encoder.stream_end(RecordType::Stdout, RequestId::new(1), &mut out);
         let records = decode_all(out.to_bytes_mut());
         let lens: Vec<_> = records.iter().map(|r| r.content.len()).collect();
         assert_eq!(lens, vec![65528, 65528, 65528, 3416, 0]);
@@ -395,11 +445,11 @@ mod tests {
 
     #[test]
     fn unpadded_stream_uses_full_records() {
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         let mut encoder = RecordEncoder::new(Padding::None);
         encoder.stream(
             RecordType::Stdout,
-            1,
+            RequestId::new(1),
             Bytes::from(vec![1u8; 65536]),
             &mut out,
         );
@@ -415,11 +465,22 @@ mod tests {
         let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
         for padding in [Padding::None, Padding::Align8] {
             let mut encoder = RecordEncoder::new(padding);
-            let mut out = Chunks::new();
-            encoder.stream(RecordType::Stdin, 9, Bytes::from(payload.clone()), &mut out);
-            encoder.stream_end(RecordType::Stdin, 9, &mut out);
+            let mut out = OutputQueue::new();
+            encoder.stream(
+                RecordType::Stdin,
+                RequestId::new(9),
+                Bytes::from(payload.clone()),
+                &mut out,
+            );
+            encoder.stream_end(RecordType::Stdin, RequestId::new(9), &mut out);
             let mut copied = BytesMut::new();
-            encoder.stream_into(RecordType::Stdin, 9, &payload, true, &mut copied);
+            encoder.stream_into(
+                RecordType::Stdin,
+                RequestId::new(9),
+                &payload,
+                true,
+                &mut copied,
+            );
             assert_eq!(out.to_bytes_mut(), copied);
         }
     }
@@ -427,11 +488,11 @@ mod tests {
     #[test]
     fn too_long_content_is_refused() {
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         let err = encoder
             .record(
                 RecordType::GetValuesResult,
-                0,
+                RequestId::new(0),
                 Bytes::from(vec![0; 65529]),
                 &mut out,
             )
@@ -448,37 +509,100 @@ mod tests {
         let mut dst = BytesMut::new();
         assert!(
             encoder
-                .record_into(RecordType::Stdout, 1, &vec![0; 70_000], &mut dst)
+                .record_into(
+                    RecordType::Stdout,
+                    RequestId::new(1),
+                    &vec![0; 70_000],
+                    &mut dst
+                )
                 .is_err()
         );
         assert!(dst.is_empty());
         let unpadded = RecordEncoder::new(Padding::None);
         unpadded
-            .record_into(RecordType::Stdout, 1, &vec![0; 65535], &mut dst)
+            .record_into(
+                RecordType::Stdout,
+                RequestId::new(1),
+                &vec![0; 65535],
+                &mut dst,
+            )
             .unwrap();
         assert_eq!(dst.len(), 65535 + 8);
     }
 
     #[test]
-    fn chunks_buf_advances_across_parts() {
-        let mut chunks = Chunks::new();
-        chunks.push(Bytes::from_static(b"abc"));
-        chunks.push(Bytes::new());
-        chunks.push(Bytes::from_static(b"defg"));
+    fn output_queue_buf_advances_across_parts() {
+        let mut queue = OutputQueue::new();
+        let first = Bytes::from(vec![b'a'; 300]);
+        let second = Bytes::from(vec![b'b'; 400]);
+        queue.push(first.clone());
+        queue.push(Bytes::new());
+        queue.push(second.clone());
         let mut slices = [IoSlice::new(&[]); 4];
-        assert_eq!(chunks.chunks_vectored(&mut slices), 2);
-        chunks.advance(4);
-        assert_eq!(chunks.chunk(), b"efg");
-        assert_eq!(chunks.copy_to_bytes(3), Bytes::from_static(b"efg"));
-        assert!(chunks.is_empty());
+        assert_eq!(queue.chunks_vectored(&mut slices), 2);
+        assert_eq!(slices[0].as_ptr(), first.as_ptr(), "chained, not copied");
+        queue.advance(301);
+        assert_eq!(queue.chunk(), &second[1..]);
+        assert_eq!(queue.copy_to_bytes(399), second.slice(1..));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn small_payloads_share_the_header_slice() {
+        let id = RequestId::new(1);
+        let mut encoder = RecordEncoder::new(Padding::Align8);
+        let mut out = OutputQueue::new();
+        encoder.stream(
+            RecordType::Stdout,
+            id,
+            Bytes::from_static(b"Content-Type: text/plain\r\n\r\nhi"),
+            &mut out,
+        );
+        encoder.stream_end(RecordType::Stdout, id, &mut out);
+        encoder.end_request(
+            id,
+            EndRequestBody {
+                app_status: 0,
+                protocol_status: crate::ProtocolStatus::RequestComplete,
+            },
+            &mut out,
+        );
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(
+            out.chunks_vectored(&mut slices),
+            1,
+            "one slice for a small response"
+        );
+        let records = decode_all(out.to_bytes_mut());
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            &records[0].content[..],
+            b"Content-Type: text/plain\r\n\r\nhi"
+        );
+
+        // At the threshold the payload is chained: header, payload, then padding and the
+        // next header together.
+        let body = Bytes::from(vec![b'x'; CHAIN_THRESHOLD + 1]);
+        let mut out = OutputQueue::new();
+        encoder.stream(RecordType::Stdout, id, body.clone(), &mut out);
+        encoder.stream_end(RecordType::Stdout, id, &mut out);
+        let chunks: Vec<&[u8]> = out.iter().collect();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].as_ptr(), body.as_ptr());
+        assert_eq!(chunks[2].len(), 7 + HEADER_LEN);
+        let lens: Vec<_> = decode_all(out.to_bytes_mut())
+            .iter()
+            .map(|r| r.content.len())
+            .collect();
+        assert_eq!(lens, vec![CHAIN_THRESHOLD + 1, 0]);
     }
 
     #[test]
     fn fixed_records_have_zero_reserved_bytes() {
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         encoder.begin_request(
-            1,
+            RequestId::new(1),
             BeginRequestBody::new(crate::Role::Responder, false),
             &mut out,
         );

@@ -2,8 +2,12 @@
 //! ([`EncodeError`]), and what a local call asked for that the connection cannot do
 //! ([`SendError`]).
 
+use std::fmt;
+
+use cgi_env::EnvironError;
 use thiserror::Error;
 
+use crate::ids::RequestId;
 use crate::record::RecordType;
 
 /// Whether a connection can go on after a [`ProtocolError`].
@@ -17,24 +21,49 @@ pub enum ErrorScope {
     Connection,
 }
 
-/// Malformed or unexpected input from the peer: which record, which request, which rule.
+/// Malformed or unexpected input from the peer: which rule was broken, in which record
+/// and for which request.
+///
+/// Most errors are about one record; the ones that are not (the peer closed the connection
+/// with requests in flight) have no record type and no request id.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{record_type} record for request id {request_id}: {violation}")]
 pub struct ProtocolError {
-    /// The type of the offending record.
-    pub record_type: RecordType,
-    /// The request id of the offending record.
-    pub request_id: u16,
+    /// The type of the offending record, `None` when the error is about no record.
+    pub record_type: Option<RecordType>,
+    /// The request id of the offending record, `None` when the error is about no record.
+    pub request_id: Option<RequestId>,
     /// The rule that was broken.
     pub violation: Violation,
 }
 
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(record_type) = self.record_type {
+            write!(f, "{record_type} record")?;
+            if let Some(request_id) = self.request_id {
+                write!(f, " for request id {request_id}")?;
+            }
+            f.write_str(": ")?;
+        }
+        self.violation.fmt(f)
+    }
+}
+
 impl ProtocolError {
-    /// An error for a record of `record_type` on `request_id`.
-    pub const fn new(record_type: RecordType, request_id: u16, violation: Violation) -> Self {
+    /// An error about a record of `record_type` on `request_id`.
+    pub const fn new(record_type: RecordType, request_id: RequestId, violation: Violation) -> Self {
         ProtocolError {
-            record_type,
-            request_id,
+            record_type: Some(record_type),
+            request_id: Some(request_id),
+            violation,
+        }
+    }
+
+    /// An error about the connection as a whole, not about any record.
+    pub const fn connection(violation: Violation) -> Self {
+        ProtocolError {
+            record_type: None,
+            request_id: None,
             violation,
         }
     }
@@ -73,11 +102,9 @@ pub enum Violation {
     /// application).
     #[error("this record type is never sent in this direction")]
     UnexpectedRecordType,
-    /// The connection already failed with a connection-level error.
-    #[error("the connection already failed and must be closed")]
-    ConnectionFailed,
-    /// The peer closed the connection while requests were still in flight.
-    #[error("connection closed with {in_flight} request(s) in flight")]
+    /// The peer closed the connection while requests were still in flight (about no
+    /// record: the connection ended).
+    #[error("the peer closed the connection with {in_flight} request(s) in flight")]
     ClosedWithRequestsInFlight {
         /// How many requests had not ended.
         in_flight: usize,
@@ -132,10 +159,24 @@ pub enum Violation {
         /// Bytes of the unfinished pair.
         pending: usize,
     },
-    /// More requests in flight than the configured limit (on the gateway side: the peer
-    /// answered for more than were begun).
-    #[error("more than {limit} requests in flight")]
-    TooManyRequests {
+    /// The names a GET_VALUES query asks for need a longer answer than one record holds
+    /// (a query that repeats names).
+    #[error("the answer to this GET_VALUES query needs {len} bytes, more than one record's {max}")]
+    GetValuesAnswerTooLarge {
+        /// The size the answer would have.
+        len: usize,
+        /// The most one record carries.
+        max: usize,
+    },
+    /// The environ could not hold the params (its own storage limits, far above
+    /// [`crate::Limits::max_params_bytes`]).
+    #[error("the params do not fit an environ: {0}")]
+    Environ(EnvironError),
+    /// The peer broke request-level rules more often on this connection than
+    /// [`crate::Limits::max_request_errors`] allows: the connection is closed instead
+    /// of answering each one (the error names the record that went past the limit).
+    #[error("more than {limit} request-level errors on one connection")]
+    TooManyRequestErrors {
         /// The configured limit.
         limit: usize,
     },
@@ -150,9 +191,8 @@ impl Violation {
             | Self::RequestIdInUse
             | Self::ZeroRequestId
             | Self::UnexpectedRecordType
-            | Self::ConnectionFailed
             | Self::ClosedWithRequestsInFlight { .. }
-            | Self::TooManyRequests { .. } => ErrorScope::Connection,
+            | Self::TooManyRequestErrors { .. } => ErrorScope::Connection,
             Self::RequestNotBegun
             | Self::PairOverrun { .. }
             | Self::PairTooLarge { .. }
@@ -160,7 +200,9 @@ impl Violation {
             | Self::TooManyRecordsBeforeParamsEnd { .. }
             | Self::StreamAfterEnd
             | Self::StreamBeforeParamsEnd
-            | Self::TruncatedPair { .. } => ErrorScope::Request,
+            | Self::TruncatedPair { .. }
+            | Self::GetValuesAnswerTooLarge { .. }
+            | Self::Environ(_) => ErrorScope::Request,
         }
     }
 }
@@ -203,7 +245,7 @@ pub enum SendError {
     #[error("request id {request_id} is not in flight")]
     UnknownRequest {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// The stream was already ended for this request.
     #[error("{record_type} stream of request id {request_id} already ended")]
@@ -211,7 +253,7 @@ pub enum SendError {
         /// The stream type.
         record_type: RecordType,
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// The peer does not multiplex (or the limit was reached): wait for the request in
     /// flight to end.
@@ -224,7 +266,7 @@ pub enum SendError {
     #[error("params of request id {request_id} were already sent")]
     ParamsAlreadySent {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// The connection failed or was closed.
     #[error("the connection is closed")]

@@ -1,12 +1,13 @@
 //! Name-value pairs: the PARAMS stream decoded into an [`Environ`] without copying, an
 //! [`Environ`] encoded into PARAMS records, and the GET_VALUES management exchange.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use cgi_env::wire::SliceWriter;
 use cgi_env::{Environ, fastcgi_pair_len};
 
-use crate::encoder::{Chunks, Padding, RecordEncoder};
+use crate::encoder::{OutputQueue, Padding, RecordEncoder};
 use crate::error::{EncodeError, Violation};
+use crate::ids::RequestId;
 use crate::record::{HEADER_LEN, RecordHeader, RecordType};
 
 /// The longest name or value a 4-byte length can express (2^31 − 1).
@@ -181,7 +182,7 @@ impl ParamsDecoder {
         let mut rest = content;
         if !self.partial.is_empty() {
             let used = self.continue_partial(&rest)?;
-            let _ = rest.split_to(used);
+            rest.advance(used);
         }
         if rest.is_empty() {
             return Ok(());
@@ -212,7 +213,7 @@ impl ParamsDecoder {
             let end = value_start + value_len as usize;
             self.environ
                 .push_segment_var(seg, name_start..value_start, value_start..end)
-                .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })?;
+                .map_err(Violation::Environ)?;
             offset = end;
         }
         Ok(())
@@ -229,9 +230,7 @@ impl ParamsDecoder {
     }
 
     fn add_segment(&mut self, bytes: Bytes) -> Result<cgi_env::SegmentId, Violation> {
-        self.environ
-            .add_segment(bytes)
-            .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })
+        self.environ.add_segment(bytes).map_err(Violation::Environ)
     }
 
     /// Moves bytes of `content` into the pending pair until it is complete; returns how
@@ -265,7 +264,7 @@ impl ParamsDecoder {
             let value_start = header_len + name_len as usize;
             self.environ
                 .push_segment_var(seg, header_len..value_start, value_start..size)
-                .map_err(|_| Violation::ParamsTooLarge { limit: self.limit })?;
+                .map_err(Violation::Environ)?;
         }
         Ok(used)
     }
@@ -328,7 +327,7 @@ fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
 /// capacity check per field; one buffer per record means one chunk to write, not three.
 fn for_each_params_record(
     environ: &Environ,
-    request_id: u16,
+    request_id: RequestId,
     padding: Padding,
     mut record: impl FnMut(BytesMut) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
@@ -386,9 +385,9 @@ fn put_length(out: &mut SliceWriter<'_>, len: usize) {
 /// [`EncodeError::LengthTooLong`] for a name or value over 2^31 − 1 bytes.
 pub fn encode_params(
     environ: &Environ,
-    request_id: u16,
+    request_id: RequestId,
     encoder: &mut RecordEncoder,
-    out: &mut Chunks,
+    out: &mut OutputQueue,
 ) -> Result<(), EncodeError> {
     check_environ(environ, encoder.max_content())?;
     for_each_params_record(environ, request_id, encoder.padding(), |record| {
@@ -405,7 +404,7 @@ pub fn encode_params(
 /// As [`encode_params`]; nothing is written on error.
 pub fn encode_params_into(
     environ: &Environ,
-    request_id: u16,
+    request_id: RequestId,
     encoder: &RecordEncoder,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
@@ -419,10 +418,11 @@ pub fn encode_params_into(
     Ok(())
 }
 
-/// The values of a GET_VALUES_RESULT (or what an application answers with). A name the
-/// peer left out is `None`.
+/// The values of a GET_VALUES_RESULT: what a gateway learns from
+/// [`crate::GatewayConnection::get_values`], or what an application answers with. A name
+/// the peer left out is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Values {
+pub struct GetValuesAnswer {
     /// FCGI_MAX_CONNS.
     pub max_conns: Option<u32>,
     /// FCGI_MAX_REQS.
@@ -431,11 +431,11 @@ pub struct Values {
     pub mpxs_conns: Option<bool>,
 }
 
-impl Values {
+impl GetValuesAnswer {
     /// Reads the values from decoded pairs; unknown names and unparsable values are
     /// ignored.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
-        let mut values = Values::default();
+        let mut values = GetValuesAnswer::default();
         for (name, value) in pairs {
             let number = std::str::from_utf8(value)
                 .ok()
@@ -450,9 +450,17 @@ impl Values {
         values
     }
 
-    /// The answer to a GET_VALUES query for `names`: the names this set knows, with
-    /// their values, as pair content.
-    pub fn answer<'a>(&self, names: impl IntoIterator<Item = &'a [u8]>) -> BytesMut {
+    /// The answer to a GET_VALUES query for `names`, as pair content: the names this set
+    /// knows, with their values, in the order asked (unknown names are left out).
+    ///
+    /// # Errors
+    /// [`Violation::GetValuesAnswerTooLarge`] when the answer would not fit one record of
+    /// `max` bytes (a query that repeats names); nothing is answered then.
+    pub fn answer<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a [u8]>,
+        max: usize,
+    ) -> Result<BytesMut, Violation> {
         let mut content = BytesMut::new();
         for name in names {
             let value = match name {
@@ -463,25 +471,23 @@ impl Values {
                 }
                 _ => None,
             };
-            if let Some(value) = value
-                && content.len() + fastcgi_pair_len(name.len(), value.len()) <= 65528
-            {
-                // Known names are short: the lengths cannot be too long.
-                let _ = write_pair(name, value.as_bytes(), &mut content);
+            let Some(value) = value else { continue };
+            let len = content.len() + fastcgi_pair_len(name.len(), value.len());
+            if len > max {
+                return Err(Violation::GetValuesAnswerTooLarge { len, max });
             }
+            // Both lengths are below `max` (≤ 65535), far below 2^31.
+            write_pair(name, value.as_bytes(), &mut content)
+                .map_err(|_| Violation::GetValuesAnswerTooLarge { len, max })?;
         }
-        content
+        Ok(content)
     }
 }
 
-/// The content of a GET_VALUES query for the three standard names.
-pub fn get_values_query() -> BytesMut {
-    let mut content = BytesMut::new();
-    for name in [FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS] {
-        // Short constant names: cannot fail.
-        let _ = write_pair(name.as_bytes(), b"", &mut content);
-    }
-    content
+/// The content of a GET_VALUES query for the three standard names (FCGI_MAX_CONNS,
+/// FCGI_MAX_REQS, FCGI_MPXS_CONNS, each with an empty value).
+pub fn get_values_query() -> Bytes {
+    Bytes::from_static(b"\x0e\x00FCGI_MAX_CONNS\x0d\x00FCGI_MAX_REQS\x0f\x00FCGI_MPXS_CONNS")
 }
 
 #[cfg(test)]
@@ -591,8 +597,8 @@ mod tests {
             env.append(format!("NAME_{i}"), vec![b'x'; 4000]);
         }
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        let mut out = Chunks::new();
-        encode_params(&env, 1, &mut encoder, &mut out).unwrap();
+        let mut out = OutputQueue::new();
+        encode_params(&env, RequestId::new(1), &mut encoder, &mut out).unwrap();
         let mut bytes = out.to_bytes_mut();
         let mut decoder = RecordDecoder::new();
         let mut params = ParamsDecoder::new(1 << 20);
@@ -608,9 +614,9 @@ mod tests {
         assert!(lens.len() > 2);
         assert_eq!(params.finish().unwrap(), env);
         let mut copied = BytesMut::new();
-        encode_params_into(&env, 1, &encoder, &mut copied).unwrap();
-        let mut again = Chunks::new();
-        encode_params(&env, 1, &mut encoder, &mut again).unwrap();
+        encode_params_into(&env, RequestId::new(1), &encoder, &mut copied).unwrap();
+        let mut again = OutputQueue::new();
+        encode_params(&env, RequestId::new(1), &mut encoder, &mut again).unwrap();
         assert_eq!(copied, again.to_bytes_mut());
     }
 
@@ -619,9 +625,14 @@ mod tests {
         let mut env = Environ::new();
         env.append("SMALL", "1");
         env.append("BIG", vec![b'x'; 65528]);
-        let mut out = Chunks::new();
-        let err =
-            encode_params(&env, 1, &mut RecordEncoder::new(Padding::Align8), &mut out).unwrap_err();
+        let mut out = OutputQueue::new();
+        let err = encode_params(
+            &env,
+            RequestId::new(1),
+            &mut RecordEncoder::new(Padding::Align8),
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             EncodeError::PairTooLarge {
@@ -634,18 +645,44 @@ mod tests {
 
     #[test]
     fn values_answer_and_parse() {
-        let query = get_values_query().freeze();
+        let query = get_values_query();
         let names = decode_pairs(&query).unwrap();
         assert_eq!(names.len(), 3);
-        let mine = Values {
+        for name in [FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS] {
+            assert!(
+                names
+                    .iter()
+                    .any(|(n, v)| n == name.as_bytes() && v.is_empty())
+            );
+        }
+        let mine = GetValuesAnswer {
             max_conns: Some(10),
             max_reqs: None,
             mpxs_conns: Some(true),
         };
-        let answer = mine.answer(names.iter().map(|(n, _)| &n[..])).freeze();
+        let answer = mine
+            .answer(names.iter().map(|(n, _)| &n[..]), 65528)
+            .unwrap()
+            .freeze();
         let pairs = decode_pairs(&answer).unwrap();
         assert_eq!(pairs.len(), 2);
-        let parsed = Values::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
+        let parsed = GetValuesAnswer::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
         assert_eq!(parsed, mine);
+    }
+
+    #[test]
+    fn an_answer_longer_than_one_record_is_refused() {
+        let mine = GetValuesAnswer {
+            max_reqs: Some(1),
+            ..GetValuesAnswer::default()
+        };
+        let names = std::iter::repeat_n(FCGI_MAX_REQS.as_bytes(), 5000);
+        assert_eq!(
+            mine.answer(names, 65528),
+            Err(Violation::GetValuesAnswerTooLarge {
+                len: 65528 - 65528 % 16 + 16,
+                max: 65528
+            })
+        );
     }
 }

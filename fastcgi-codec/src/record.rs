@@ -6,6 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::error::{ProtocolError, Violation};
+use crate::ids::RequestId;
 
 /// The only FastCGI protocol version.
 pub const VERSION_1: u8 = 1;
@@ -16,8 +17,6 @@ pub const MAX_CONTENT_LEN: u16 = u16::MAX;
 /// The largest content a record can carry when it is padded to a multiple of 8 and content
 /// plus padding must stay within 65535 bytes (PHP-FPM refuses more).
 pub const MAX_PADDED_CONTENT_LEN: u16 = 0xFFF8;
-/// The request id of management records.
-pub const MANAGEMENT_ID: u16 = 0;
 /// Length of the BEGIN_REQUEST, END_REQUEST and UNKNOWN_TYPE bodies.
 pub const FIXED_BODY_LEN: usize = 8;
 
@@ -132,8 +131,8 @@ pub struct RecordHeader {
     pub version: u8,
     /// Record type.
     pub record_type: RecordType,
-    /// Request id (0 for management records).
-    pub request_id: u16,
+    /// Request id ([`RequestId::MANAGEMENT`] for management records).
+    pub request_id: RequestId,
     /// Length of the content that follows the header.
     pub content_length: u16,
     /// Length of the padding that follows the content.
@@ -144,7 +143,7 @@ impl RecordHeader {
     /// A version 1 header.
     pub const fn new(
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         content_length: u16,
         padding_length: u8,
     ) -> Self {
@@ -175,7 +174,7 @@ impl RecordHeader {
         let header = RecordHeader {
             version,
             record_type: RecordType::from_u8(kind),
-            request_id: u16::from_be_bytes([id_hi, id_lo]),
+            request_id: RequestId::new(u16::from_be_bytes([id_hi, id_lo])),
             content_length: u16::from_be_bytes([len_hi, len_lo]),
             padding_length,
         };
@@ -191,7 +190,7 @@ impl RecordHeader {
 
     /// The 8 header bytes, reserved byte zero.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
-        let [id_hi, id_lo] = self.request_id.to_be_bytes();
+        let [id_hi, id_lo] = self.request_id.get().to_be_bytes();
         let [len_hi, len_lo] = self.content_length.to_be_bytes();
         [
             self.version,
@@ -227,7 +226,7 @@ impl Record {
     }
 
     /// The request id.
-    pub fn request_id(&self) -> u16 {
+    pub fn request_id(&self) -> RequestId {
         self.header.request_id
     }
 
@@ -438,7 +437,10 @@ mod tests {
     #[test]
     fn nginx_begin_request_header_test_vector() {
         let header = RecordHeader::parse([1, 1, 0, 1, 0, 8, 0, 0]).unwrap();
-        assert_eq!(header, RecordHeader::new(RecordType::BeginRequest, 1, 8, 0));
+        assert_eq!(
+            header,
+            RecordHeader::new(RecordType::BeginRequest, RequestId::new(1), 8, 0)
+        );
         assert_eq!(header.to_bytes(), [1, 1, 0, 1, 0, 8, 0, 0]);
         let body = BeginRequestBody::from_bytes([0, 1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(body.role, Role::Responder);
@@ -464,8 +466,8 @@ mod tests {
     fn version_other_than_one_is_refused() {
         let err = RecordHeader::parse([2, 1, 0, 1, 0, 8, 0, 0]).unwrap_err();
         assert_eq!(err.violation, Violation::UnsupportedVersion { version: 2 });
-        assert_eq!(err.record_type, RecordType::BeginRequest);
-        assert_eq!(err.request_id, 1);
+        assert_eq!(err.record_type, Some(RecordType::BeginRequest));
+        assert_eq!(err.request_id, Some(RequestId::new(1)));
     }
 
     #[test]
@@ -481,7 +483,7 @@ mod tests {
     #[test]
     fn fixed_bodies_must_be_eight_bytes() {
         let record = Record {
-            header: RecordHeader::new(RecordType::EndRequest, 3, 7, 0),
+            header: RecordHeader::new(RecordType::EndRequest, RequestId::new(3), 7, 0),
             content: Bytes::from_static(&[0; 7]),
         };
         let err = record.end_request_body().unwrap_err();
@@ -492,6 +494,6 @@ mod tests {
                 actual: 7
             }
         );
-        assert_eq!(err.request_id, 3);
+        assert_eq!(err.request_id, Some(RequestId::new(3)));
     }
 }

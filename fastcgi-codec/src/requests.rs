@@ -1,12 +1,14 @@
 //! [`RequestTable`]: the requests in flight on one connection, by id.
 
+use crate::ids::RequestId;
+
 /// Requests in flight, by request id. The first one is stored inline: a connection that
 /// does not multiplex (nginx, PHP-FPM) never allocates for its request state; further
 /// ones go to a list searched linearly, which stays short under the in-flight limit.
 #[derive(Debug)]
 pub(crate) struct RequestTable<T> {
-    first: Option<(u16, T)>,
-    rest: Vec<(u16, T)>,
+    first: Option<(RequestId, T)>,
+    rest: Vec<(RequestId, T)>,
 }
 
 impl<T> Default for RequestTable<T> {
@@ -27,18 +29,18 @@ impl<T> RequestTable<T> {
         self.first.is_none() && self.rest.is_empty()
     }
 
-    pub(crate) fn contains_key(&self, id: u16) -> bool {
+    pub(crate) fn contains_key(&self, id: RequestId) -> bool {
         self.get(id).is_some()
     }
 
-    pub(crate) fn get(&self, id: u16) -> Option<&T> {
+    pub(crate) fn get(&self, id: RequestId) -> Option<&T> {
         match &self.first {
             Some((first, value)) if *first == id => Some(value),
             _ => self.rest.iter().find(|(k, _)| *k == id).map(|(_, v)| v),
         }
     }
 
-    pub(crate) fn get_mut(&mut self, id: u16) -> Option<&mut T> {
+    pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut T> {
         match &mut self.first {
             Some((first, value)) if *first == id => Some(value),
             _ => self.rest.iter_mut().find(|(k, _)| *k == id).map(|(_, v)| v),
@@ -46,7 +48,7 @@ impl<T> RequestTable<T> {
     }
 
     /// Inserts or replaces; returns the value that was there.
-    pub(crate) fn insert(&mut self, id: u16, value: T) -> Option<T> {
+    pub(crate) fn insert(&mut self, id: RequestId, value: T) -> Option<T> {
         if let Some(slot) = self.get_mut(id) {
             return Some(std::mem::replace(slot, value));
         }
@@ -58,7 +60,7 @@ impl<T> RequestTable<T> {
         None
     }
 
-    pub(crate) fn remove(&mut self, id: u16) -> Option<T> {
+    pub(crate) fn remove(&mut self, id: RequestId) -> Option<T> {
         if self.first.as_ref().is_some_and(|(first, _)| *first == id) {
             let (_, value) = self.first.take()?;
             // Keep the inline slot filled, so that lookups check it first.
@@ -75,39 +77,30 @@ impl<T> RequestTable<T> {
         self.first = None;
         self.rest.clear();
     }
-
-    /// The lowest id in flight.
-    pub(crate) fn lowest_id(&self) -> Option<u16> {
-        self.first
-            .iter()
-            .chain(self.rest.iter())
-            .map(|(k, _)| *k)
-            .min()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::RequestTable;
+    use crate::ids::RequestId;
 
     #[test]
     fn behaves_as_a_map() {
         let mut table = RequestTable::default();
         assert!(table.is_empty());
-        assert_eq!(table.insert(3, "c"), None);
-        assert_eq!(table.insert(1, "a"), None);
-        assert_eq!(table.insert(2, "b"), None);
-        assert_eq!(table.insert(1, "A"), Some("a"));
+        assert_eq!(table.insert(RequestId::new(3), "c"), None);
+        assert_eq!(table.insert(RequestId::new(1), "a"), None);
+        assert_eq!(table.insert(RequestId::new(2), "b"), None);
+        assert_eq!(table.insert(RequestId::new(1), "A"), Some("a"));
         assert_eq!(table.len(), 3);
-        assert_eq!(table.get(1), Some(&"A"));
-        assert!(table.contains_key(2) && !table.contains_key(4));
-        assert_eq!(table.lowest_id(), Some(1));
-        assert_eq!(table.remove(3), Some("c"));
-        assert_eq!(table.remove(3), None);
-        assert_eq!(table.get(2), Some(&"b"));
-        assert_eq!(table.get(1), Some(&"A"));
-        *table.get_mut(2).unwrap() = "B";
-        assert_eq!(table.remove(2), Some("B"));
+        assert_eq!(table.get(RequestId::new(1)), Some(&"A"));
+        assert!(table.contains_key(RequestId::new(2)) && !table.contains_key(RequestId::new(4)));
+        assert_eq!(table.remove(RequestId::new(3)), Some("c"));
+        assert_eq!(table.remove(RequestId::new(3)), None);
+        assert_eq!(table.get(RequestId::new(2)), Some(&"b"));
+        assert_eq!(table.get(RequestId::new(1)), Some(&"A"));
+        *table.get_mut(RequestId::new(2)).unwrap() = "B";
+        assert_eq!(table.remove(RequestId::new(2)), Some("B"));
         assert_eq!(table.len(), 1);
         table.clear();
         assert!(table.is_empty());

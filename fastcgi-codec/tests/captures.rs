@@ -5,8 +5,8 @@
 use bytes::BytesMut;
 use cgi_env::Environ;
 use fastcgi_codec::{
-    ClientConfig, ClientConnection, ClientEvent, ProtocolStatus, RecordDecoder, RecordType, Role,
-    ServerConfig, ServerConnection, ServerEvent,
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, GatewayConfig, GatewayConnection,
+    GatewayEvent, ProtocolStatus, RecordDecoder, RecordType, Role,
 };
 
 const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/captures");
@@ -147,7 +147,7 @@ fn check_records(section: &Section) {
         let expected = listed.next().expect("more records than listed");
         assert_eq!(offset, expected.offset, "{}", section.file);
         assert_eq!(type_name(record.record_type()), expected.record_type);
-        assert_eq!(record.request_id(), expected.id);
+        assert_eq!(record.request_id().get(), expected.id);
         assert_eq!(record.content.len(), expected.clen);
         assert_eq!(usize::from(record.header.padding_length), expected.plen);
         if let Some((shown, cut)) = &expected.content {
@@ -185,15 +185,15 @@ fn params_of(env: &Environ) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Feeds `bytes` in pieces of `step` bytes (0: all at once) to the application side,
 /// ending each request once its body ended, as php-fpm does.
-fn server_events(bytes: &[u8], step: usize) -> Vec<ServerEvent> {
-    let mut conn = ServerConnection::new(ServerConfig::default());
+fn server_events(bytes: &[u8], step: usize) -> Vec<ApplicationEvent> {
+    let mut conn = ApplicationConnection::new(ApplicationConfig::default());
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let step = if step == 0 { bytes.len() } else { step };
     for piece in bytes.chunks(step) {
         buf.extend_from_slice(piece);
         while let Some(event) = conn.receive(&mut buf).unwrap() {
-            if let ServerEvent::StdinEnd { request_id } = event {
+            if let ApplicationEvent::StdinEnd { request_id } = event {
                 conn.end_request(request_id, 0).unwrap();
             }
             events.push(event);
@@ -205,8 +205,8 @@ fn server_events(bytes: &[u8], step: usize) -> Vec<ServerEvent> {
 
 /// Feeds `bytes` to the gateway side, beginning a request (as nginx did) before each
 /// answer.
-fn client_events(bytes: &[u8], step: usize, keep_conn: bool) -> Vec<ClientEvent> {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+fn client_events(bytes: &[u8], step: usize, keep_conn: bool) -> Vec<GatewayEvent> {
+    let mut conn = GatewayConnection::new(GatewayConfig::default());
     conn.begin_request(Role::Responder, keep_conn).unwrap();
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
@@ -214,7 +214,7 @@ fn client_events(bytes: &[u8], step: usize, keep_conn: bool) -> Vec<ClientEvent>
     for piece in bytes.chunks(step) {
         buf.extend_from_slice(piece);
         while let Some(event) = conn.receive(&mut buf).unwrap() {
-            if matches!(event, ClientEvent::End { .. }) && keep_conn {
+            if matches!(event, GatewayEvent::End { .. }) && keep_conn {
                 conn.begin_request(Role::Responder, true).unwrap();
             }
             events.push(event);
@@ -255,7 +255,7 @@ fn check_server(section: &Section) {
     let mut got_stdin = Vec::new();
     for event in &events {
         match event {
-            ServerEvent::RequestBegun {
+            ApplicationEvent::RequestBegun {
                 request_id,
                 role,
                 keep_conn,
@@ -263,14 +263,16 @@ fn check_server(section: &Section) {
                 assert_eq!(*role, Role::Responder);
                 seen.push(format!("begin {request_id} keep_conn={keep_conn}"));
             }
-            ServerEvent::Params { params, .. } => {
+            ApplicationEvent::Params { params, .. } => {
                 seen.push(format!("params {:?}", params_of(params)));
             }
-            ServerEvent::Stdin { request_id, chunk } => {
+            ApplicationEvent::Stdin { request_id, chunk } => {
                 seen.push(format!("stdin {request_id} {}", chunk.len()));
                 got_stdin.push(chunk.clone());
             }
-            ServerEvent::StdinEnd { request_id } => seen.push(format!("stdin end {request_id}")),
+            ApplicationEvent::StdinEnd { request_id } => {
+                seen.push(format!("stdin end {request_id}"));
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -312,14 +314,14 @@ fn check_client(section: &Section, keep_conn: bool) {
     let seen: Vec<String> = events
         .iter()
         .map(|event| match event {
-            ClientEvent::Stdout { request_id, chunk } => {
+            GatewayEvent::Stdout { request_id, chunk } => {
                 stdout.push(chunk.clone());
                 format!("STDOUT {request_id} {}", chunk.len())
             }
-            ClientEvent::Stderr { request_id, chunk } => {
+            GatewayEvent::Stderr { request_id, chunk } => {
                 format!("STDERR {request_id} {}", chunk.len())
             }
-            ClientEvent::End {
+            GatewayEvent::End {
                 request_id,
                 app_status,
                 protocol_status,
@@ -390,10 +392,10 @@ fn captured_params_reencode_to_bytes_php_fpm_accepts() {
     // whole pairs, padded to 8, then the empty record.
     let bytes = std::fs::read(format!("{CAPTURES}/nginx-fpm/nginx-fpm-conn1-c2s.bin")).unwrap();
     let events = server_events(&bytes, 0);
-    let Some(ServerEvent::Params { params, .. }) = events.get(1) else {
+    let Some(ApplicationEvent::Params { params, .. }) = events.get(1) else {
         panic!("no params in {events:?}");
     };
-    let mut client = ClientConnection::new(ClientConfig::default());
+    let mut client = GatewayConnection::new(GatewayConfig::default());
     let id = client.begin_request(Role::Responder, false).unwrap();
     client.send_params(id, params).unwrap();
     client.end_stdin(id).unwrap();

@@ -4,10 +4,12 @@
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
+use fastcgi_codec::wire::encode_params;
 use fastcgi_codec::{
-    BeginRequestBody, Chunks, ClientConfig, ClientConnection, ClientEvent, EndRequestBody,
-    ErrorScope, Limits, Padding, ParamsDecoder, ProtocolStatus, RecordDecoder, RecordEncoder,
-    RecordType, Role, ServerConfig, ServerConnection, ServerEvent, UnknownTypeBody, encode_params,
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, BeginRequestBody, EndRequestBody,
+    ErrorScope, GatewayConfig, GatewayConnection, GatewayEvent, Limits, OutputQueue, Padding,
+    ParamsDecoder, ProtocolStatus, RecordDecoder, RecordEncoder, RecordType, RequestId, Role,
+    UnknownTypeBody,
 };
 use proptest::prelude::*;
 
@@ -58,8 +60,9 @@ proptest! {
         padding in padding(),
     ) {
         let record_type = RecordType::from_u8(type_byte);
+        let id = RequestId::new(id);
         let mut encoder = RecordEncoder::new(padding);
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         encoder.record(record_type, id, Bytes::from(content.clone()), &mut out).unwrap();
         let records = decode_all(&out.to_bytes_mut());
         prop_assert_eq!(records.len(), 1);
@@ -74,11 +77,12 @@ proptest! {
     #[test]
     fn fixed_bodies_roundtrip(role in any::<u16>(), flags in any::<u8>(), app_status in any::<u32>(),
                               status in any::<u8>(), id in 1..=u16::MAX) {
+        let id = RequestId::new(id);
         let begin = BeginRequestBody { role: Role::from_u16(role), flags };
         let end = EndRequestBody { app_status, protocol_status: ProtocolStatus::from_u8(status) };
         let unknown = UnknownTypeBody { record_type: status };
         let mut encoder = RecordEncoder::new(Padding::Align8);
-        let mut out = Chunks::new();
+        let mut out = OutputQueue::new();
         encoder.begin_request(id, begin, &mut out);
         encoder.end_request(id, end, &mut out);
         encoder.unknown_type(unknown, &mut out);
@@ -87,7 +91,7 @@ proptest! {
         prop_assert_eq!(records[0].begin_request_body().unwrap(), begin);
         prop_assert_eq!(records[1].end_request_body().unwrap(), end);
         prop_assert_eq!(records[2].unknown_type_body().unwrap(), unknown);
-        prop_assert_eq!(records[2].request_id(), 0);
+        prop_assert_eq!(records[2].request_id(), RequestId::MANAGEMENT);
         prop_assert_eq!(records[3].record_type(), RecordType::AbortRequest);
         prop_assert!(records[3].content.is_empty());
     }
@@ -97,9 +101,10 @@ proptest! {
                                        padding in padding()) {
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let mut encoder = RecordEncoder::new(padding);
-        let mut out = Chunks::new();
-        encoder.stream(RecordType::Stdout, 1, Bytes::from(payload.clone()), &mut out);
-        encoder.stream_end(RecordType::Stdout, 1, &mut out);
+        let mut out = OutputQueue::new();
+        let id = RequestId::new(1);
+        encoder.stream(RecordType::Stdout, id, Bytes::from(payload.clone()), &mut out);
+        encoder.stream_end(RecordType::Stdout, id, &mut out);
         let records = decode_all(&out.to_bytes_mut());
         let joined: Vec<u8> = records.iter().flat_map(|r| r.content.to_vec()).collect();
         prop_assert_eq!(joined, payload);
@@ -112,8 +117,8 @@ proptest! {
 
     #[test]
     fn pairs_roundtrip_across_any_record_split(env in environ(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4)) {
-        let mut out = Chunks::new();
-        encode_params(&env, 1, &mut RecordEncoder::new(Padding::Align8), &mut out).unwrap();
+        let mut out = OutputQueue::new();
+        encode_params(&env, RequestId::new(1), &mut RecordEncoder::new(Padding::Align8), &mut out).unwrap();
         let stream: Vec<u8> = decode_all(&out.to_bytes_mut()).iter().flat_map(|r| r.content.to_vec()).collect();
         prop_assert_eq!(stream.len(), env.fastcgi_encoded_len());
         // Re-cut the stream anywhere, as a peer that splits pairs across records would.
@@ -173,7 +178,7 @@ fn run(
     exchanges: &[Exchange],
     cuts: &[prop::sample::Index],
     padding: Padding,
-) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
+) -> (Vec<ApplicationEvent>, Vec<GatewayEvent>) {
     run_cut(exchanges, padding, |len| split_points(len, cuts))
 }
 
@@ -182,19 +187,19 @@ fn run_cut(
     exchanges: &[Exchange],
     padding: Padding,
     points: impl Fn(usize) -> Vec<usize>,
-) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
+) -> (Vec<ApplicationEvent>, Vec<GatewayEvent>) {
     let multiplex = exchanges.len() > 1;
-    let mut client = ClientConnection::new(ClientConfig {
-        padding,
-        assume_multiplexing: multiplex,
-        ..ClientConfig::default()
-    });
-    let mut server = ServerConnection::new(ServerConfig {
-        multiplex,
-        padding,
-        ..ServerConfig::default()
-    });
-    let ids: Vec<u16> = exchanges
+    let mut client = GatewayConnection::new(
+        GatewayConfig::default()
+            .with_padding(padding)
+            .with_assume_multiplexing(multiplex),
+    );
+    let mut server = ApplicationConnection::new(
+        ApplicationConfig::default()
+            .with_multiplex(multiplex)
+            .with_padding(padding),
+    );
+    let ids: Vec<RequestId> = exchanges
         .iter()
         .map(|_| client.begin_request(Role::Responder, true).unwrap())
         .collect();
@@ -247,15 +252,17 @@ fn run_cut(
 
 fn check_exchange(
     exchanges: &[Exchange],
-    server_events: &[ServerEvent],
-    client_events: &[ClientEvent],
+    server_events: &[ApplicationEvent],
+    client_events: &[GatewayEvent],
 ) {
     for (index, exchange) in exchanges.iter().enumerate() {
-        let id = u16::try_from(index + 1).unwrap();
+        let id = RequestId::new(u16::try_from(index + 1).unwrap());
         let params: Vec<&Environ> = server_events
             .iter()
             .filter_map(|e| match e {
-                ServerEvent::Params { request_id, params } if *request_id == id => Some(params),
+                ApplicationEvent::Params { request_id, params } if *request_id == id => {
+                    Some(params)
+                }
                 _ => None,
             })
             .collect();
@@ -263,7 +270,7 @@ fn check_exchange(
         let body: Vec<u8> = server_events
             .iter()
             .filter_map(|e| match e {
-                ServerEvent::Stdin { request_id, chunk } if *request_id == id => {
+                ApplicationEvent::Stdin { request_id, chunk } if *request_id == id => {
                     Some(chunk.to_vec())
                 }
                 _ => None,
@@ -271,11 +278,11 @@ fn check_exchange(
             .flatten()
             .collect();
         assert_eq!(body, exchange.body.concat());
-        assert!(server_events.contains(&ServerEvent::StdinEnd { request_id: id }));
+        assert!(server_events.contains(&ApplicationEvent::StdinEnd { request_id: id }));
         let stdout: Vec<u8> = client_events
             .iter()
             .filter_map(|e| match e {
-                ClientEvent::Stdout { request_id, chunk } if *request_id == id => {
+                GatewayEvent::Stdout { request_id, chunk } if *request_id == id => {
                     Some(chunk.to_vec())
                 }
                 _ => None,
@@ -286,7 +293,7 @@ fn check_exchange(
         let stderr: Vec<u8> = client_events
             .iter()
             .filter_map(|e| match e {
-                ClientEvent::Stderr { request_id, chunk } if *request_id == id => {
+                GatewayEvent::Stderr { request_id, chunk } if *request_id == id => {
                     Some(chunk.to_vec())
                 }
                 _ => None,
@@ -294,7 +301,7 @@ fn check_exchange(
             .flatten()
             .collect();
         assert_eq!(stderr, exchange.stderr);
-        assert!(client_events.contains(&ClientEvent::End {
+        assert!(client_events.contains(&GatewayEvent::End {
             request_id: id,
             app_status: exchange.app_status,
             protocol_status: ProtocolStatus::RequestComplete,
@@ -358,18 +365,18 @@ fn byte_by_byte_gives_the_same_events() {
 }
 
 /// As [`run`], each direction fed one byte at a time.
-fn run_byte_by_byte(exchanges: &[Exchange]) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
+fn run_byte_by_byte(exchanges: &[Exchange]) -> (Vec<ApplicationEvent>, Vec<GatewayEvent>) {
     run_cut(exchanges, Padding::Align8, |len| (0..=len).collect())
 }
 
 /// Feeds arbitrary bytes; returns how many events came out. Per-request errors are
 /// skipped over, a connection error stops.
 fn feed_server(bytes: &[u8], limits: Limits) -> usize {
-    let mut server = ServerConnection::new(ServerConfig {
-        multiplex: true,
-        limits,
-        ..ServerConfig::default()
-    });
+    let mut server = ApplicationConnection::new(
+        ApplicationConfig::default()
+            .with_multiplex(true)
+            .with_limits(limits),
+    );
     let mut buf = BytesMut::from(bytes);
     let mut events = 0;
     loop {
@@ -417,12 +424,19 @@ fn record_soup() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #[test]
     fn the_application_side_never_panics(bytes in record_soup()) {
-        feed_server(&bytes, Limits { max_params_bytes: 64, max_records_before_params_end: 4, max_requests_in_flight: 2 });
+        feed_server(
+            &bytes,
+            Limits::default()
+                .with_max_params_bytes(64)
+                .with_max_records_before_params_end(4)
+                .with_max_requests_in_flight(2),
+        );
     }
 
     #[test]
     fn the_gateway_side_never_panics(bytes in record_soup()) {
-        let mut client = ClientConnection::new(ClientConfig { assume_multiplexing: true, ..ClientConfig::default() });
+        let mut client =
+            GatewayConnection::new(GatewayConfig::default().with_assume_multiplexing(true));
         for _ in 0..3 {
             client.begin_request(Role::Responder, true).unwrap();
         }

@@ -3,10 +3,11 @@
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
+use fastcgi_codec::wire::encode_params;
 use fastcgi_codec::{
-    Chunks, ClientConfig, ClientConnection, ClientEvent, ErrorScope, Limits, Padding,
-    ParamsDecoder, ProtocolStatus, Record, RecordDecoder, RecordEncoder, RecordType, Role,
-    ServerConfig, ServerConnection, ServerEvent, encode_params,
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope, GatewayConfig,
+    GatewayConnection, GatewayEvent, Limits, OutputQueue, Padding, ParamsDecoder, ProtocolStatus,
+    Record, RecordDecoder, RecordEncoder, RecordType, RequestId, Role,
 };
 
 use crate::split::{cut_points, pieces};
@@ -80,8 +81,8 @@ pub fn fastcgi_params(data: &[u8]) {
 /// Encodes `env` as PARAMS records and decodes them back.
 fn reencode(env: &Environ, padding: Padding) -> Option<Environ> {
     let mut encoder = RecordEncoder::new(padding);
-    let mut out = Chunks::new();
-    encode_params(env, 1, &mut encoder, &mut out).ok()?;
+    let mut out = OutputQueue::new();
+    encode_params(env, RequestId::new(1), &mut encoder, &mut out).ok()?;
     let wire = out.to_bytes_mut();
     let (records, error) = decode_records(&[&wire]);
     assert_eq!(error, None, "our own PARAMS records do not decode");
@@ -131,7 +132,7 @@ pub fn fastcgi_params_roundtrip(data: &[u8]) {
 /// What the connection reported, in order: events and the per-request errors between them.
 #[derive(Debug, PartialEq, Eq)]
 enum Reported {
-    Event(ServerEvent),
+    Event(ApplicationEvent),
     RequestError(String),
 }
 
@@ -141,21 +142,21 @@ fn push_joined(out: &mut Vec<Reported>, item: Reported) {
     use Reported::Event;
     match (out.last_mut(), item) {
         (
-            Some(Event(ServerEvent::Stdin {
+            Some(Event(ApplicationEvent::Stdin {
                 request_id: a,
                 chunk: prev,
             })),
-            Event(ServerEvent::Stdin {
+            Event(ApplicationEvent::Stdin {
                 request_id: b,
                 chunk,
             }),
         )
         | (
-            Some(Event(ServerEvent::Data {
+            Some(Event(ApplicationEvent::Data {
                 request_id: a,
                 chunk: prev,
             })),
-            Event(ServerEvent::Data {
+            Event(ApplicationEvent::Data {
                 request_id: b,
                 chunk,
             }),
@@ -164,8 +165,11 @@ fn push_joined(out: &mut Vec<Reported>, item: Reported) {
     }
 }
 
-fn run_server(pieces: &[&[u8]], config: ServerConfig) -> (Vec<Reported>, Option<String>, BytesMut) {
-    let mut conn = ServerConnection::new(config);
+fn run_server(
+    pieces: &[&[u8]],
+    config: ApplicationConfig,
+) -> (Vec<Reported>, Option<String>, BytesMut) {
+    let mut conn = ApplicationConnection::new(config);
     let mut buf = BytesMut::new();
     let mut reported = Vec::new();
     let mut output = BytesMut::new();
@@ -183,7 +187,7 @@ fn run_server(pieces: &[&[u8]], config: ServerConfig) -> (Vec<Reported>, Option<
                     return (reported, Some(error.to_string()), output);
                 }
             }
-            assert!(conn.in_flight() <= config.limits.max_requests_in_flight);
+            assert!(conn.in_flight() <= config.limits().max_requests_in_flight());
         }
         conn.write_output_into(&mut output);
     }
@@ -194,14 +198,9 @@ fn run_server(pieces: &[&[u8]], config: ServerConfig) -> (Vec<Reported>, Option<
 /// answers for any split of its input, and never tracks more requests than its limit.
 pub fn fastcgi_server(data: &[u8]) {
     let multiplex = data.first().is_some_and(|b| b & 1 == 1);
-    let config = ServerConfig {
-        multiplex,
-        limits: Limits {
-            max_requests_in_flight: 4,
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
-    };
+    let config = ApplicationConfig::default()
+        .with_multiplex(multiplex)
+        .with_limits(Limits::default().with_max_requests_in_flight(4));
     let body = data.get(1..).unwrap_or_default();
     let whole = run_server(&[body], config);
     let split = run_server(&pieces(body, &cut_points(body)), config);
@@ -214,14 +213,14 @@ pub fn fastcgi_server(data: &[u8]) {
 /// What a client connection reported: events (stream chunks joined) and errors.
 #[derive(Debug, PartialEq, Eq)]
 enum ClientSeen {
-    Stdout(u16, Vec<u8>),
-    Stderr(u16, Vec<u8>),
+    Stdout(RequestId, Vec<u8>),
+    Stderr(RequestId, Vec<u8>),
     Other(String),
     Error(String),
 }
 
 fn run_client(pieces: &[&[u8]]) -> Vec<ClientSeen> {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = GatewayConnection::new(GatewayConfig::default());
     let id = conn
         .begin_request(Role::Responder, true)
         .expect("first request");
@@ -234,13 +233,13 @@ fn run_client(pieces: &[&[u8]]) -> Vec<ClientSeen> {
         buf.extend_from_slice(piece);
         loop {
             match conn.receive(&mut buf) {
-                Ok(Some(ClientEvent::Stdout { request_id, chunk })) => match seen.last_mut() {
+                Ok(Some(GatewayEvent::Stdout { request_id, chunk })) => match seen.last_mut() {
                     Some(ClientSeen::Stdout(id, prev)) if *id == request_id => {
                         prev.extend_from_slice(&chunk);
                     }
                     _ => seen.push(ClientSeen::Stdout(request_id, chunk.to_vec())),
                 },
-                Ok(Some(ClientEvent::Stderr { request_id, chunk })) => match seen.last_mut() {
+                Ok(Some(GatewayEvent::Stderr { request_id, chunk })) => match seen.last_mut() {
                     Some(ClientSeen::Stderr(id, prev)) if *id == request_id => {
                         prev.extend_from_slice(&chunk);
                     }
@@ -297,10 +296,7 @@ pub fn fastcgi_exchange(data: &[u8]) {
     } else {
         Padding::None
     };
-    let mut client = ClientConnection::new(ClientConfig {
-        padding,
-        ..ClientConfig::default()
-    });
+    let mut client = GatewayConnection::new(GatewayConfig::default().with_padding(padding));
     let id = client
         .begin_request(Role::Responder, input.keep_conn)
         .expect("begin");
@@ -319,7 +315,7 @@ pub fn fastcgi_exchange(data: &[u8]) {
     client.end_stdin(id).expect("end stdin");
     let mut wire = client.take_output().to_bytes_mut();
 
-    let mut server = ServerConnection::new(ServerConfig::default());
+    let mut server = ApplicationConnection::new(ApplicationConfig::default());
     let mut reported = Vec::new();
     loop {
         match server.receive(&mut wire) {
@@ -329,23 +325,25 @@ pub fn fastcgi_exchange(data: &[u8]) {
         }
     }
     let mut expected = vec![
-        Reported::Event(ServerEvent::RequestBegun {
+        Reported::Event(ApplicationEvent::RequestBegun {
             request_id: id,
             role: Role::Responder,
             keep_conn: input.keep_conn,
         }),
-        Reported::Event(ServerEvent::Params {
+        Reported::Event(ApplicationEvent::Params {
             request_id: id,
             params: env,
         }),
     ];
     if !input.body.is_empty() {
-        expected.push(Reported::Event(ServerEvent::Stdin {
+        expected.push(Reported::Event(ApplicationEvent::Stdin {
             request_id: id,
             chunk: Bytes::from(input.body),
         }));
     }
-    expected.push(Reported::Event(ServerEvent::StdinEnd { request_id: id }));
+    expected.push(Reported::Event(ApplicationEvent::StdinEnd {
+        request_id: id,
+    }));
     assert_eq!(reported, expected, "server side of the exchange");
 
     server
@@ -363,9 +361,9 @@ pub fn fastcgi_exchange(data: &[u8]) {
         .expect("our server's answer decodes")
     {
         match event {
-            ClientEvent::Stdout { chunk, .. } => stdout.extend_from_slice(&chunk),
-            ClientEvent::Stderr { chunk, .. } => stderr.extend_from_slice(&chunk),
-            ClientEvent::End {
+            GatewayEvent::Stdout { chunk, .. } => stdout.extend_from_slice(&chunk),
+            GatewayEvent::Stderr { chunk, .. } => stderr.extend_from_slice(&chunk),
+            GatewayEvent::End {
                 app_status,
                 protocol_status,
                 ..

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use cgi_env::Environ;
-use fastcgi_codec::{ClientConfig, ClientConnection, ClientEvent, ProtocolStatus, Role};
+use fastcgi_codec::{
+    GatewayConfig, GatewayConnection, GatewayEvent, OutputQueue, ProtocolStatus, RequestId, Role,
+};
 
 /// One FastCGI connection to an application.
 #[derive(Debug)]
 pub struct FcgiConn {
     stream: TcpStream,
-    conn: ClientConnection,
+    conn: GatewayConnection,
     buf: BytesMut,
     eof: bool,
 }
@@ -42,14 +44,14 @@ impl FcgiConn {
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
         Ok(FcgiConn {
             stream,
-            conn: ClientConnection::new(ClientConfig::default()),
+            conn: GatewayConnection::new(GatewayConfig::default()),
             buf: BytesMut::with_capacity(64 * 1024),
             eof: false,
         })
     }
 
     /// The state machine.
-    pub fn state(&mut self) -> &mut ClientConnection {
+    pub fn state(&mut self) -> &mut GatewayConnection {
         &mut self.conn
     }
 
@@ -58,32 +60,7 @@ impl FcgiConn {
     /// # Errors
     /// When the socket write fails.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        let mut chunks: Vec<Bytes> = self.conn.take_output().iter().cloned().collect();
-        let mut first = 0;
-        while first < chunks.len() {
-            let slices: Vec<IoSlice<'_>> = chunks[first..]
-                .iter()
-                .take(64)
-                .map(|c| IoSlice::new(c))
-                .collect();
-            let mut written = self.stream.write_vectored(&slices)?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            while written > 0 {
-                let chunk = &mut chunks[first];
-                let take = written.min(chunk.len());
-                chunk.advance(take);
-                written -= take;
-                if chunk.is_empty() {
-                    first += 1;
-                }
-            }
-            while chunks.get(first).is_some_and(Bytes::is_empty) {
-                first += 1;
-            }
-        }
-        Ok(())
+        write_queue(&mut self.stream, self.conn.take_output())
     }
 
     /// The next event, reading from the socket as needed; `Ok(None)` once the peer closed
@@ -91,7 +68,7 @@ impl FcgiConn {
     ///
     /// # Errors
     /// A read failure or a protocol error, as text.
-    pub fn next_event(&mut self) -> Result<Option<ClientEvent>, String> {
+    pub fn next_event(&mut self) -> Result<Option<GatewayEvent>, String> {
         loop {
             if let Some(event) = self
                 .conn
@@ -146,18 +123,18 @@ impl FcgiConn {
     ///
     /// # Errors
     /// A read or protocol failure, or a close before END_REQUEST, as text.
-    pub fn read_exchange(&mut self, id: u16) -> Result<Exchange, String> {
+    pub fn read_exchange(&mut self, id: RequestId) -> Result<Exchange, String> {
         let mut exchange = Exchange::default();
         loop {
             match self.next_event()? {
-                Some(ClientEvent::Stdout { request_id, chunk }) if request_id == id => {
+                Some(GatewayEvent::Stdout { request_id, chunk }) if request_id == id => {
                     exchange.stdout.extend_from_slice(&chunk);
                     exchange.stdout_events += 1;
                 }
-                Some(ClientEvent::Stderr { request_id, chunk }) if request_id == id => {
+                Some(GatewayEvent::Stderr { request_id, chunk }) if request_id == id => {
                     exchange.stderr.extend_from_slice(&chunk);
                 }
-                Some(ClientEvent::End {
+                Some(GatewayEvent::End {
                     request_id,
                     app_status,
                     protocol_status,
@@ -171,4 +148,22 @@ impl FcgiConn {
             }
         }
     }
+}
+
+/// Writes an output queue with vectored writes of its slices, as they are (large payloads
+/// are never copied).
+///
+/// # Errors
+/// When the socket write fails.
+pub fn write_queue(stream: &mut TcpStream, mut queue: OutputQueue) -> std::io::Result<()> {
+    while queue.has_remaining() {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let count = queue.chunks_vectored(&mut slices);
+        let written = stream.write_vectored(slices.get(..count).unwrap_or_default())?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        queue.advance(written);
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Our application servers, in process, for nginx to talk to: a FastCGI server on
-//! `fastcgi-codec`'s `ServerConnection` and a uwsgi server on `uwsgi-codec`'s
+//! `fastcgi-codec`'s `ApplicationConnection` and a uwsgi server on `uwsgi-codec`'s
 //! `RequestDecoder`/`ResponseWriter`. Each answers a request with [`AppAnswer::render`]:
 //! the environ it decoded and the body's length and CRC-32.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
-use fastcgi_codec::{ServerConfig, ServerConnection, ServerEvent};
+use fastcgi_codec::{ApplicationConfig, ApplicationConnection, ApplicationEvent, RequestId};
 use http::StatusCode;
 use uwsgi_codec::wire::pong_bytes;
 use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter};
@@ -98,12 +98,9 @@ struct Pending {
 }
 
 fn serve_fastcgi(mut stream: TcpStream) {
-    let mut conn = ServerConnection::new(ServerConfig {
-        multiplex: true,
-        ..ServerConfig::default()
-    });
+    let mut conn = ApplicationConnection::new(ApplicationConfig::default().with_multiplex(true));
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut requests: HashMap<u16, Pending> = HashMap::new();
+    let mut requests: HashMap<RequestId, Pending> = HashMap::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         loop {
@@ -127,32 +124,31 @@ fn serve_fastcgi(mut stream: TcpStream) {
     }
 }
 
-fn flush(stream: &mut TcpStream, conn: &mut ServerConnection) -> std::io::Result<()> {
-    let chunks: Vec<Bytes> = conn.take_output().iter().cloned().collect();
-    write_all_vectored(stream, &chunks)
+fn flush(stream: &mut TcpStream, conn: &mut ApplicationConnection) -> std::io::Result<()> {
+    crate::fcgi::write_queue(stream, conn.take_output())
 }
 
 fn on_fastcgi_event(
-    conn: &mut ServerConnection,
-    requests: &mut HashMap<u16, Pending>,
-    event: ServerEvent,
+    conn: &mut ApplicationConnection,
+    requests: &mut HashMap<RequestId, Pending>,
+    event: ApplicationEvent,
 ) {
     match event {
-        ServerEvent::RequestBegun { request_id, .. } => {
+        ApplicationEvent::RequestBegun { request_id, .. } => {
             requests.insert(request_id, Pending::default());
         }
-        ServerEvent::Params { request_id, params } => {
+        ApplicationEvent::Params { request_id, params } => {
             if let Some(pending) = requests.get_mut(&request_id) {
                 pending.environ = params;
             }
         }
-        ServerEvent::Stdin { request_id, chunk } => {
+        ApplicationEvent::Stdin { request_id, chunk } => {
             if let Some(pending) = requests.get_mut(&request_id) {
                 pending.body_len += chunk.len() as u64;
                 pending.crc = pending.crc.update(&chunk);
             }
         }
-        ServerEvent::StdinEnd { request_id } => {
+        ApplicationEvent::StdinEnd { request_id } => {
             if let Some(pending) = requests.remove(&request_id) {
                 let answer =
                     AppAnswer::render(pending.body_len, pending.crc.value(), &pending.environ);
@@ -164,11 +160,11 @@ fn on_fastcgi_event(
                 let _ = conn.end_request(request_id, 0);
             }
         }
-        ServerEvent::Abort { request_id } => {
+        ApplicationEvent::Abort { request_id } => {
             requests.remove(&request_id);
             let _ = conn.end_request(request_id, 0);
         }
-        ServerEvent::Data { .. } | ServerEvent::DataEnd { .. } => {}
+        _ => {}
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use cgi_env::{Environ, Gateway, Preset};
-use fastcgi_codec::{ClientEvent, ProtocolStatus, Role, Values};
+use fastcgi_codec::{GatewayEvent, GetValuesAnswer, ProtocolStatus, Role};
 use interop::checksum::{crc32, pattern};
 use interop::environ::{assert_holds, build, split_cgi_output};
 use interop::fcgi::{Exchange, FcgiConn};
@@ -201,9 +201,9 @@ fn ping_status_and_get_values() {
     conn.state().get_values().expect("queue GET_VALUES");
     conn.flush().expect("write");
     match conn.next_event().expect("answer") {
-        Some(ClientEvent::Values(values)) => assert_eq!(
+        Some(GatewayEvent::GetValuesAnswer(values)) => assert_eq!(
             values,
-            Values {
+            GetValuesAnswer {
                 max_conns: None,
                 max_reqs: None,
                 mpxs_conns: Some(false)

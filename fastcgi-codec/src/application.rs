@@ -1,56 +1,93 @@
-//! [`ServerConnection`]: the application side of one connection (what PHP-FPM is to
+//! [`ApplicationConnection`]: the application side of one connection (what PHP-FPM is to
 //! nginx), as a sans-IO state machine.
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
-use crate::decoder::RecordDecoder;
-use crate::encoder::{Chunks, Padding, RecordEncoder};
-use crate::error::{ErrorScope, ProtocolError, SendError, Violation};
-use crate::ids::IdSet;
+use crate::connection::{self, Core, Side, config_common, connection_accessors};
+use crate::encoder::{OutputQueue, Padding};
+use crate::error::{ProtocolError, SendError, Violation};
+use crate::ids::RequestId;
 use crate::limits::Limits;
-use crate::params::{ParamsDecoder, Values, decode_pairs};
-use crate::record::{
-    EndRequestBody, MANAGEMENT_ID, ProtocolStatus, Record, RecordType, Role, UnknownTypeBody,
-};
-use crate::requests::RequestTable;
+use crate::params::{GetValuesAnswer, ParamsDecoder, decode_pairs};
+use crate::record::{EndRequestBody, ProtocolStatus, Record, RecordType, Role, UnknownTypeBody};
 
 /// The app status sent in the END_REQUEST that closes a request the peer broke a rule in.
 pub const FAILED_REQUEST_APP_STATUS: u32 = 1;
 
 /// How an application connection behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerConfig {
-    /// Limits on what the peer may send.
-    pub limits: Limits,
-    /// Whether several requests may be in flight at once (up to
-    /// [`Limits::max_requests_in_flight`]). Without it, a second BEGIN_REQUEST is answered
-    /// with CANT_MPX_CONN. Default off, as PHP-FPM.
-    pub multiplex: bool,
-    /// The FCGI_MAX_CONNS value answered to GET_VALUES; `None` leaves it out.
-    pub max_conns: Option<u32>,
-    /// Padding of the records this side writes. Default: to 8 bytes, as PHP-FPM.
-    pub padding: Padding,
+///
+/// ```
+/// use fastcgi_codec::{ApplicationConfig, Limits};
+///
+/// let config = ApplicationConfig::default()
+///     .with_multiplex(true)
+///     .with_limits(Limits::default().with_max_requests_in_flight(8));
+/// assert!(config.multiplex());
+/// assert_eq!(config.max_conns(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplicationConfig {
+    limits: Limits,
+    multiplex: bool,
+    max_conns: Option<u32>,
+    padding: Padding,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            limits: Limits::default(),
-            multiplex: false,
-            max_conns: None,
-            padding: Padding::Align8,
+impl ApplicationConfig {
+    config_common!();
+
+    /// Whether several requests may be in flight at once (up to
+    /// [`Limits::max_requests_in_flight`], which is also the FCGI_MAX_REQS answered to
+    /// GET_VALUES). Without it, a second BEGIN_REQUEST is answered with CANT_MPX_CONN and
+    /// FCGI_MAX_REQS is 1. Default off, as PHP-FPM.
+    pub fn multiplex(&self) -> bool {
+        self.multiplex
+    }
+
+    /// Sets [`ApplicationConfig::multiplex`].
+    #[must_use]
+    pub fn with_multiplex(mut self, multiplex: bool) -> Self {
+        self.multiplex = multiplex;
+        self
+    }
+
+    /// The FCGI_MAX_CONNS value answered to GET_VALUES; `None` (the default) leaves it
+    /// out.
+    pub fn max_conns(&self) -> Option<u32> {
+        self.max_conns
+    }
+
+    /// Sets [`ApplicationConfig::max_conns`].
+    #[must_use]
+    pub fn with_max_conns(mut self, max_conns: Option<u32>) -> Self {
+        self.max_conns = max_conns;
+        self
+    }
+
+    /// What this side answers to GET_VALUES.
+    fn get_values_answer(&self) -> GetValuesAnswer {
+        let max_reqs = if self.multiplex {
+            u32::try_from(self.limits.max_requests_in_flight()).unwrap_or(u32::MAX)
+        } else {
+            1
+        };
+        GetValuesAnswer {
+            max_conns: self.max_conns,
+            max_reqs: Some(max_reqs),
+            mpxs_conns: Some(self.multiplex),
         }
     }
 }
 
 /// What the peer asked for, in order, per request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerEvent {
+#[non_exhaustive]
+pub enum ApplicationEvent {
     /// A BEGIN_REQUEST was accepted.
     RequestBegun {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The role asked for (never an unknown role: those are refused).
         role: Role,
         /// Whether the peer keeps the connection open after this request.
@@ -59,46 +96,46 @@ pub enum ServerEvent {
     /// The PARAMS stream ended; the environ points into the received records.
     Params {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The variables, in the order sent.
         params: Environ,
     },
     /// Request body bytes, as they arrived.
     Stdin {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes (a slice of the received buffer).
         chunk: Bytes,
     },
     /// The request body ended.
     StdinEnd {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// FILTER data bytes, as they arrived.
     Data {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes (a slice of the received buffer).
         chunk: Bytes,
     },
     /// The FILTER data stream ended.
     DataEnd {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
     /// The peer asked to abort the request. Answer with
-    /// [`ServerConnection::end_request`] once the work stopped.
+    /// [`ApplicationConnection::end_request`] once the work stopped.
     Abort {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
     },
 }
 
 // Each flag is the state of a different stream, not a mode: an enum would not be simpler.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug)]
-struct RequestState {
+pub(crate) struct RequestState {
     keep_conn: bool,
     /// Present while the PARAMS stream is open.
     params: Option<ParamsDecoder>,
@@ -111,18 +148,18 @@ struct RequestState {
 
 /// The application side of one FastCGI connection.
 ///
-/// Feed received bytes to [`ServerConnection::receive`] and act on the
-/// [`ServerEvent`]s it returns; answer with [`ServerConnection::send_stdout`],
-/// [`ServerConnection::send_stderr`] and [`ServerConnection::end_request`]; write what
-/// [`ServerConnection::take_output`] hands back. GET_VALUES, unknown management types,
-/// unknown roles and requests past the multiplexing limit are answered here without
+/// Feed received bytes to [`ApplicationConnection::receive`] and act on the
+/// [`ApplicationEvent`]s it returns; answer with [`ApplicationConnection::send_stdout`],
+/// [`ApplicationConnection::send_stderr`] and [`ApplicationConnection::end_request`]; write
+/// what [`ApplicationConnection::take_output`] hands back. GET_VALUES, unknown management
+/// types, unknown roles and requests past the multiplexing limit are answered here without
 /// involving the application.
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
-/// use fastcgi_codec::{ServerConfig, ServerConnection, ServerEvent};
+/// use fastcgi_codec::{ApplicationConfig, ApplicationConnection, ApplicationEvent, RequestId};
 ///
-/// let mut conn = ServerConnection::new(ServerConfig::default());
+/// let mut conn = ApplicationConnection::new(ApplicationConfig::default());
 /// // What nginx sends for a GET: BEGIN_REQUEST, one PARAMS record, the empty PARAMS and
 /// // STDIN records.
 /// let mut input = BytesMut::from(
@@ -134,86 +171,49 @@ struct RequestState {
 /// while let Some(event) = conn.receive(&mut input).unwrap() {
 ///     events.push(event);
 /// }
-/// assert!(matches!(events[1], ServerEvent::Params { ref params, .. }
+/// assert!(matches!(events[1], ApplicationEvent::Params { ref params, .. }
 ///     if params.get("REQUEST_METHOD") == Some(&b"GET"[..])));
-/// assert_eq!(events[2], ServerEvent::StdinEnd { request_id: 1 });
+/// let id = RequestId::new(1);
+/// assert_eq!(events[2], ApplicationEvent::StdinEnd { request_id: id });
 ///
-/// conn.send_stdout(1, Bytes::from_static(b"Content-Type: text/plain\r\n\r\nhi")).unwrap();
-/// conn.end_request(1, 0).unwrap();
-/// let output = conn.take_output().to_bytes_mut();
-/// assert_eq!(&output[..8], &[1, 6, 0, 1, 0, 30, 2, 0]);
+/// conn.send_stdout(id, Bytes::from_static(b"Content-Type: text/plain\r\n\r\nhi")).unwrap();
+/// conn.end_request(id, 0).unwrap();
+/// let output = conn.take_output();
+/// // Small answers go out as one slice: STDOUT, the empty STDOUT and END_REQUEST.
+/// assert_eq!(output.iter().count(), 1);
+/// assert_eq!(&output.to_bytes_mut()[..8], &[1, 6, 0, 1, 0, 30, 2, 0]);
 /// // keep-conn was not set: the application closes the connection now.
 /// assert!(conn.should_close());
 /// ```
 #[derive(Debug)]
-pub struct ServerConnection {
-    config: ServerConfig,
-    decoder: RecordDecoder,
-    encoder: RecordEncoder,
-    requests: RequestTable<RequestState>,
-    ended: IdSet,
-    output: Chunks,
+pub struct ApplicationConnection {
+    config: ApplicationConfig,
+    core: Core<RequestState>,
     close_requested: bool,
-    failed: Option<ProtocolError>,
 }
 
-impl ServerConnection {
+impl ApplicationConnection {
     /// A connection that has received nothing yet.
-    pub fn new(config: ServerConfig) -> Self {
-        ServerConnection {
+    pub fn new(config: ApplicationConfig) -> Self {
+        ApplicationConnection {
             config,
-            decoder: RecordDecoder::new(),
-            encoder: RecordEncoder::new(config.padding),
-            requests: RequestTable::default(),
-            ended: IdSet::default(),
-            // Empty until the first answer: reading a request allocates nothing here.
-            output: Chunks::default(),
+            core: Core::new(config.limits, config.padding),
             close_requested: false,
-            failed: None,
         }
     }
 
     /// The configuration.
-    pub fn config(&self) -> &ServerConfig {
+    pub fn config(&self) -> &ApplicationConfig {
         &self.config
     }
 
-    /// Requests begun and not yet ended by the application.
-    pub fn in_flight(&self) -> usize {
-        self.requests.len()
-    }
-
-    /// Whether `request_id` is in flight.
-    pub fn is_in_flight(&self, request_id: u16) -> bool {
-        self.requests.contains_key(request_id)
-    }
+    connection_accessors!();
 
     /// Whether the connection should be closed once the pending output is written: a
     /// request without FCGI_KEEP_CONN ended and no other request is in flight, or the
     /// connection failed.
     pub fn should_close(&self) -> bool {
-        self.failed.is_some() || (self.close_requested && self.requests.is_empty())
-    }
-
-    /// The connection-level error the connection failed with, if any.
-    pub fn failure(&self) -> Option<&ProtocolError> {
-        self.failed.as_ref()
-    }
-
-    /// Whether bytes are waiting in [`ServerConnection::take_output`].
-    pub fn has_output(&self) -> bool {
-        !self.output.is_empty()
-    }
-
-    /// Takes the bytes to send: record headers interleaved with the application's own
-    /// payload [`Bytes`], for vectored writes.
-    pub fn take_output(&mut self) -> Chunks {
-        std::mem::take(&mut self.output)
-    }
-
-    /// The copying path: appends the bytes to send to `dst`.
-    pub fn write_output_into(&mut self, dst: &mut BytesMut) {
-        self.output.copy_into(dst);
+        self.core.failed.is_some() || (self.close_requested && self.core.requests.is_empty())
     }
 
     /// Reads records from `buf` until one gives an event (`Some`) or `buf` holds no
@@ -221,146 +221,61 @@ impl ServerConnection {
     ///
     /// # Errors
     /// A [`ProtocolError`] naming the record, request id and rule. With
-    /// [`ErrorScope::Request`] only that request was dropped (it was answered with
+    /// [`crate::ErrorScope::Request`] only that request was dropped (it was answered with
     /// END_REQUEST and its later records are ignored): call `receive` again to go on.
-    /// With [`ErrorScope::Connection`] the connection failed: send what
-    /// [`ServerConnection::take_output`] holds, then close it.
-    pub fn receive(&mut self, buf: &mut BytesMut) -> Result<Option<ServerEvent>, ProtocolError> {
-        if let Some(failed) = &self.failed {
-            return Err(failed.clone());
-        }
-        loop {
-            let record = match self.decoder.decode(buf) {
-                Ok(Some(record)) => record,
-                Ok(None) => return Ok(None),
-                Err(error) => return Err(self.fail_connection(error)),
-            };
-            match self.handle(record) {
-                Ok(Some(event)) => return Ok(Some(event)),
-                Ok(None) => {}
-                Err(error) if error.scope() == ErrorScope::Connection => {
-                    return Err(self.fail_connection(error));
-                }
-                Err(error) => return Err(error),
-            }
-        }
+    /// With [`crate::ErrorScope::Connection`] the connection failed: send what
+    /// [`ApplicationConnection::take_output`] holds, then close it. Past
+    /// [`Limits::max_request_errors`] request-level errors on one connection (records for
+    /// ids never begun, broken streams), the next one fails the connection
+    /// ([`Violation::TooManyRequestErrors`]).
+    pub fn receive(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<ApplicationEvent>, ProtocolError> {
+        connection::receive(self, buf)
     }
 
-    fn fail_connection(&mut self, error: ProtocolError) -> ProtocolError {
-        self.failed = Some(error.clone());
-        error
-    }
-
-    fn handle(&mut self, record: Record) -> Result<Option<ServerEvent>, ProtocolError> {
-        let record_type = record.record_type();
+    fn begin(&mut self, record: &Record) -> Result<Option<ApplicationEvent>, ProtocolError> {
         let request_id = record.request_id();
-        let error = |violation| ProtocolError::new(record_type, request_id, violation);
-        match record_type {
-            RecordType::BeginRequest => self.begin(&record),
-            RecordType::AbortRequest
-            | RecordType::Params
-            | RecordType::Stdin
-            | RecordType::Data => {
-                if request_id == MANAGEMENT_ID {
-                    return Err(error(Violation::ZeroRequestId));
-                }
-                let Some(request) = self.requests.get_mut(request_id) else {
-                    if self.ended.contains(request_id) {
-                        // The spec: records for an inactive id are ignored.
-                        return Ok(None);
-                    }
-                    return Err(error(Violation::RequestNotBegun));
-                };
-                match Self::request_record(request, self.config.limits, record) {
-                    Ok(event) => Ok(event),
-                    Err(violation) => Err(self.fail_request(record_type, request_id, violation)),
-                }
-            }
-            RecordType::GetValues => {
-                let names = decode_pairs(&record.content).map_err(error)?;
-                let values = Values {
-                    max_conns: self.config.max_conns,
-                    max_reqs: Some(if self.config.multiplex {
-                        u32::try_from(self.config.limits.max_requests_in_flight).unwrap_or(u32::MAX)
-                    } else {
-                        1
-                    }),
-                    mpxs_conns: Some(self.config.multiplex),
-                };
-                let answer = values.answer(names.iter().map(|(name, _)| &name[..]));
-                // The answer holds only known names (short), far below one record.
-                self.encoder
-                    .record(
-                        RecordType::GetValuesResult,
-                        MANAGEMENT_ID,
-                        answer.freeze(),
-                        &mut self.output,
-                    )
-                    .map_err(|_| error(Violation::ParamsTooLarge { limit: 65528 }))?;
-                Ok(None)
-            }
-            RecordType::GetValuesResult | RecordType::UnknownType | RecordType::Other(_) => {
-                self.encoder.unknown_type(
-                    UnknownTypeBody {
-                        record_type: record_type.as_u8(),
-                    },
-                    &mut self.output,
-                );
-                Ok(None)
-            }
-            RecordType::EndRequest | RecordType::Stdout | RecordType::Stderr => {
-                Err(error(Violation::UnexpectedRecordType))
-            }
-        }
-    }
-
-    fn begin(&mut self, record: &Record) -> Result<Option<ServerEvent>, ProtocolError> {
-        let request_id = record.request_id();
-        if request_id == MANAGEMENT_ID {
-            return Err(ProtocolError::new(
-                RecordType::BeginRequest,
-                request_id,
-                Violation::ZeroRequestId,
-            ));
+        let error = |violation| ProtocolError::new(RecordType::BeginRequest, request_id, violation);
+        if request_id.is_management() {
+            return Err(error(Violation::ZeroRequestId));
         }
         let body = record.begin_request_body()?;
-        if self.requests.contains_key(request_id) {
-            return Err(ProtocolError::new(
-                RecordType::BeginRequest,
-                request_id,
-                Violation::RequestIdInUse,
-            ));
+        let requests = &self.core.requests;
+        if requests.contains_key(request_id) {
+            return Err(error(Violation::RequestIdInUse));
         }
-        self.ended.remove(request_id);
+        self.core.ended.remove(request_id);
         let refusal = if matches!(body.role, Role::Other(_)) {
             Some(ProtocolStatus::UnknownRole)
-        } else if !self.config.multiplex && !self.requests.is_empty() {
+        } else if !self.config.multiplex && !requests.is_empty() {
             Some(ProtocolStatus::CantMpxConn)
-        } else if self.requests.len() >= self.config.limits.max_requests_in_flight {
+        } else if requests.len() >= self.config.limits.max_requests_in_flight() {
             Some(ProtocolStatus::Overloaded)
         } else {
             None
         };
         if let Some(protocol_status) = refusal {
-            self.encoder.end_request(
+            self.core.encoder.end_request(
                 request_id,
                 EndRequestBody {
                     app_status: 0,
                     protocol_status,
                 },
-                &mut self.output,
+                &mut self.core.output,
             );
-            self.ended.insert(request_id);
+            self.core.ended.insert(request_id);
             if !body.keep_conn() {
                 self.close_requested = true;
             }
             return Ok(None);
         }
-        self.requests.insert(
+        self.core.requests.insert(
             request_id,
             RequestState {
                 keep_conn: body.keep_conn(),
-                params: Some(ParamsDecoder::new(self.config.limits.max_params_bytes)),
+                params: Some(ParamsDecoder::new(self.config.limits.max_params_bytes())),
                 records_before_params_end: 0,
                 stdin_ended: false,
                 data_ended: false,
@@ -368,7 +283,7 @@ impl ServerConnection {
                 stderr_written: false,
             },
         );
-        Ok(Some(ServerEvent::RequestBegun {
+        Ok(Some(ApplicationEvent::RequestBegun {
             request_id,
             role: body.role,
             keep_conn: body.keep_conn(),
@@ -379,7 +294,7 @@ impl ServerConnection {
         request: &mut RequestState,
         limits: Limits,
         record: Record,
-    ) -> Result<Option<ServerEvent>, Violation> {
+    ) -> Result<Option<ApplicationEvent>, Violation> {
         let request_id = record.request_id();
         let record_type = record.record_type();
         let content = record.content;
@@ -388,16 +303,16 @@ impl ServerConnection {
                 return Ok(None);
             }
             request.aborted = true;
-            return Ok(Some(ServerEvent::Abort { request_id }));
+            return Ok(Some(ApplicationEvent::Abort { request_id }));
         }
         if record_type == RecordType::Params {
             let Some(params) = request.params.as_mut() else {
                 return Err(Violation::StreamAfterEnd);
             };
             request.records_before_params_end += 1;
-            if request.records_before_params_end > limits.max_records_before_params_end {
+            if request.records_before_params_end > limits.max_records_before_params_end() {
                 return Err(Violation::TooManyRecordsBeforeParamsEnd {
-                    limit: limits.max_records_before_params_end,
+                    limit: limits.max_records_before_params_end(),
                 });
             }
             if !content.is_empty() {
@@ -407,7 +322,7 @@ impl ServerConnection {
             let Some(params) = request.params.take() else {
                 return Err(Violation::StreamAfterEnd);
             };
-            return Ok(Some(ServerEvent::Params {
+            return Ok(Some(ApplicationEvent::Params {
                 request_id,
                 params: params.finish()?,
             }));
@@ -415,18 +330,18 @@ impl ServerConnection {
         if request.params.is_some() {
             return Err(Violation::StreamBeforeParamsEnd);
         }
-        let (ended, chunk_event, end_event): (_, fn(u16, Bytes) -> ServerEvent, _) =
+        let (ended, chunk_event, end_event): (_, fn(RequestId, Bytes) -> ApplicationEvent, _) =
             if record_type == RecordType::Stdin {
                 (
                     &mut request.stdin_ended,
-                    |request_id, chunk| ServerEvent::Stdin { request_id, chunk },
-                    ServerEvent::StdinEnd { request_id },
+                    |request_id, chunk| ApplicationEvent::Stdin { request_id, chunk },
+                    ApplicationEvent::StdinEnd { request_id },
                 )
             } else {
                 (
                     &mut request.data_ended,
-                    |request_id, chunk| ServerEvent::Data { request_id, chunk },
-                    ServerEvent::DataEnd { request_id },
+                    |request_id, chunk| ApplicationEvent::Data { request_id, chunk },
+                    ApplicationEvent::DataEnd { request_id },
                 )
             };
         if *ended {
@@ -440,59 +355,40 @@ impl ServerConnection {
         }
     }
 
-    /// Drops a request the peer broke a rule in, answering it with END_REQUEST.
-    fn fail_request(
-        &mut self,
-        record_type: RecordType,
-        request_id: u16,
-        violation: Violation,
-    ) -> ProtocolError {
-        self.finish(request_id, FAILED_REQUEST_APP_STATUS);
-        ProtocolError::new(record_type, request_id, violation)
-    }
-
-    fn finish(&mut self, request_id: u16, app_status: u32) {
-        let Some(request) = self.requests.remove(request_id) else {
+    fn finish(&mut self, request_id: RequestId, app_status: u32) {
+        let Some(request) = self.core.end(request_id) else {
             return;
         };
-        self.encoder
-            .stream_end(RecordType::Stdout, request_id, &mut self.output);
+        let core = &mut self.core;
+        core.encoder
+            .stream_end(RecordType::Stdout, request_id, &mut core.output);
         if request.stderr_written {
-            self.encoder
-                .stream_end(RecordType::Stderr, request_id, &mut self.output);
+            core.encoder
+                .stream_end(RecordType::Stderr, request_id, &mut core.output);
         }
-        self.encoder.end_request(
+        core.encoder.end_request(
             request_id,
             EndRequestBody {
                 app_status,
                 protocol_status: ProtocolStatus::RequestComplete,
             },
-            &mut self.output,
+            &mut core.output,
         );
-        self.ended.insert(request_id);
         if !request.keep_conn {
             self.close_requested = true;
         }
     }
 
-    fn writable(&mut self, request_id: u16) -> Result<&mut RequestState, SendError> {
-        if self.failed.is_some() {
-            return Err(SendError::Closed);
-        }
-        self.requests
-            .get_mut(request_id)
-            .ok_or(SendError::UnknownRequest { request_id })
-    }
-
-    /// Queues response bytes on STDOUT, cut into records as needed; `chunk` itself goes
+    /// Queues response bytes on STDOUT, cut into records as needed; a large `chunk` goes
     /// out unchanged (no copy). An empty chunk writes nothing.
     ///
     /// # Errors
     /// [`SendError::UnknownRequest`] when the request is not in flight.
-    pub fn send_stdout(&mut self, request_id: u16, chunk: Bytes) -> Result<(), SendError> {
-        self.writable(request_id)?;
-        self.encoder
-            .stream(RecordType::Stdout, request_id, chunk, &mut self.output);
+    pub fn send_stdout(&mut self, request_id: RequestId, chunk: Bytes) -> Result<(), SendError> {
+        self.core.writable(request_id)?;
+        self.core
+            .encoder
+            .stream(RecordType::Stdout, request_id, chunk, &mut self.core.output);
         Ok(())
     }
 
@@ -500,13 +396,14 @@ impl ServerConnection {
     ///
     /// # Errors
     /// [`SendError::UnknownRequest`] when the request is not in flight.
-    pub fn send_stderr(&mut self, request_id: u16, chunk: Bytes) -> Result<(), SendError> {
-        let request = self.writable(request_id)?;
+    pub fn send_stderr(&mut self, request_id: RequestId, chunk: Bytes) -> Result<(), SendError> {
+        let request = self.core.writable(request_id)?;
         if !chunk.is_empty() {
             request.stderr_written = true;
         }
-        self.encoder
-            .stream(RecordType::Stderr, request_id, chunk, &mut self.output);
+        self.core
+            .encoder
+            .stream(RecordType::Stderr, request_id, chunk, &mut self.core.output);
         Ok(())
     }
 
@@ -514,76 +411,119 @@ impl ServerConnection {
     /// END_REQUEST with `app_status` and REQUEST_COMPLETE. The id can be reused by the peer
     /// afterwards, and records still arriving for it are ignored, so this also serves to
     /// end a request early and go on serving the connection (PHP's
-    /// `fastcgi_finish_request`), and to answer an [`ServerEvent::Abort`].
+    /// `fastcgi_finish_request`), and to answer an [`ApplicationEvent::Abort`].
     ///
     /// # Errors
     /// [`SendError::UnknownRequest`] when the request is not in flight.
-    pub fn end_request(&mut self, request_id: u16, app_status: u32) -> Result<(), SendError> {
-        self.writable(request_id)?;
+    pub fn end_request(&mut self, request_id: RequestId, app_status: u32) -> Result<(), SendError> {
+        self.core.writable(request_id)?;
         self.finish(request_id, app_status);
         Ok(())
+    }
+}
+
+impl Side for ApplicationConnection {
+    type Request = RequestState;
+    type Event = ApplicationEvent;
+
+    fn core(&mut self) -> &mut Core<RequestState> {
+        &mut self.core
+    }
+
+    /// Answers the request with END_REQUEST (app status [`FAILED_REQUEST_APP_STATUS`]).
+    fn drop_request(&mut self, request_id: RequestId) {
+        self.finish(request_id, FAILED_REQUEST_APP_STATUS);
+    }
+
+    fn handle(&mut self, record: Record) -> Result<Option<ApplicationEvent>, ProtocolError> {
+        let record_type = record.record_type();
+        let request_id = record.request_id();
+        let error = |violation| ProtocolError::new(record_type, request_id, violation);
+        match record_type {
+            RecordType::BeginRequest => self.begin(&record),
+            RecordType::AbortRequest
+            | RecordType::Params
+            | RecordType::Stdin
+            | RecordType::Data => {
+                let limits = self.core.limits;
+                // The spec: records for an inactive id are ignored.
+                let Some(request) = self.core.request_of(&record)? else {
+                    return Ok(None);
+                };
+                Self::request_record(request, limits, record).map_err(error)
+            }
+            RecordType::GetValues => {
+                let names = decode_pairs(&record.content).map_err(error)?;
+                let max = self.core.encoder.max_content();
+                let answer = self
+                    .config
+                    .get_values_answer()
+                    .answer(names.iter().map(|(name, _)| &name[..]), max)
+                    .map_err(error)?;
+                // `answer` is at most `max` bytes: one record holds it.
+                let sent = self.core.encoder.record(
+                    RecordType::GetValuesResult,
+                    RequestId::MANAGEMENT,
+                    answer.freeze(),
+                    &mut self.core.output,
+                );
+                debug_assert!(
+                    sent.is_ok(),
+                    "a GET_VALUES answer checked to fit one record"
+                );
+                Ok(None)
+            }
+            RecordType::GetValuesResult | RecordType::UnknownType | RecordType::Other(_) => {
+                self.core.encoder.unknown_type(
+                    UnknownTypeBody {
+                        record_type: record_type.as_u8(),
+                    },
+                    &mut self.core.output,
+                );
+                Ok(None)
+            }
+            RecordType::EndRequest | RecordType::Stdout | RecordType::Stderr => {
+                Err(error(Violation::UnexpectedRecordType))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorScope;
     use crate::record::BeginRequestBody;
-
-    fn wire(records: &[(RecordType, u16, &[u8])]) -> BytesMut {
-        let encoder = RecordEncoder::new(Padding::Align8);
-        let mut dst = BytesMut::new();
-        for (record_type, id, content) in records {
-            encoder
-                .record_into(*record_type, *id, content, &mut dst)
-                .unwrap();
-        }
-        dst
-    }
+    use crate::test_support::{decode_all, wire};
 
     fn begin(role: Role, keep_conn: bool) -> [u8; 8] {
         BeginRequestBody::new(role, keep_conn).to_bytes()
     }
 
-    fn drain(conn: &mut ServerConnection, buf: &mut BytesMut) -> Vec<ServerEvent> {
-        let mut events = Vec::new();
-        while let Some(event) = conn.receive(buf).unwrap() {
-            events.push(event);
-        }
-        events
+    fn drain(conn: &mut ApplicationConnection, buf: &mut BytesMut) -> Vec<ApplicationEvent> {
+        crate::test_support::drain(|buf| conn.receive(buf), buf)
     }
 
-    fn output_records(conn: &mut ServerConnection) -> Vec<Record> {
-        let mut bytes = conn.take_output().to_bytes_mut();
-        let mut decoder = RecordDecoder::new();
-        let mut records = Vec::new();
-        while let Some(record) = decoder.decode(&mut bytes).unwrap() {
-            records.push(record);
-        }
-        records
+    fn output_records(conn: &mut ApplicationConnection) -> Vec<Record> {
+        decode_all(conn.take_output().to_bytes_mut())
     }
 
-    fn multiplexing() -> ServerConfig {
-        ServerConfig {
-            multiplex: true,
-            limits: Limits {
-                max_requests_in_flight: 2,
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        }
+    fn multiplexing() -> ApplicationConfig {
+        ApplicationConfig::default()
+            .with_multiplex(true)
+            .with_limits(Limits::default().with_max_requests_in_flight(2))
     }
 
     #[test]
     fn get_values_is_answered_by_the_connection() {
-        let mut conn = ServerConnection::new(multiplexing());
+        let mut conn = ApplicationConnection::new(multiplexing());
         let query = crate::params::get_values_query();
         let mut input = wire(&[(RecordType::GetValues, 0, &query)]);
         assert!(drain(&mut conn, &mut input).is_empty());
         let records = output_records(&mut conn);
         assert_eq!(records[0].record_type(), RecordType::GetValuesResult);
         let pairs = decode_pairs(&records[0].content).unwrap();
-        let values = Values::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
+        let values = GetValuesAnswer::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
         assert_eq!(values.mpxs_conns, Some(true));
         assert_eq!(values.max_reqs, Some(2));
         assert_eq!(values.max_conns, None);
@@ -591,7 +531,7 @@ mod tests {
 
     #[test]
     fn unknown_management_type_gets_unknown_type() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[(RecordType::Other(42), 0, b"xyz")]);
         assert!(drain(&mut conn, &mut input).is_empty());
         let records = output_records(&mut conn);
@@ -600,7 +540,7 @@ mod tests {
 
     #[test]
     fn unknown_role_is_refused() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Other(9), true)),
             (RecordType::Params, 1, b""),
@@ -617,7 +557,7 @@ mod tests {
 
     #[test]
     fn multiplexing_limit_and_cant_mpx() {
-        let mut conn = ServerConnection::new(multiplexing());
+        let mut conn = ApplicationConnection::new(multiplexing());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
             (RecordType::BeginRequest, 2, &begin(Role::Responder, true)),
@@ -625,13 +565,13 @@ mod tests {
         ]);
         assert_eq!(drain(&mut conn, &mut input).len(), 2);
         let records = output_records(&mut conn);
-        assert_eq!(records[0].request_id(), 3);
+        assert_eq!(records[0].request_id(), RequestId::new(3));
         assert_eq!(
             records[0].end_request_body().unwrap().protocol_status,
             ProtocolStatus::Overloaded
         );
 
-        let mut single = ServerConnection::new(ServerConfig::default());
+        let mut single = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
             (RecordType::BeginRequest, 2, &begin(Role::Responder, true)),
@@ -646,7 +586,7 @@ mod tests {
 
     #[test]
     fn ids_are_reusable_after_end_request() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         for round in 0..3u8 {
             let mut input = wire(&[
                 (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
@@ -658,27 +598,32 @@ mod tests {
             let events = drain(&mut conn, &mut input);
             assert_eq!(events.len(), 3);
             match &events[1] {
-                ServerEvent::Params { params, .. } => {
+                ApplicationEvent::Params { params, .. } => {
                     assert_eq!(params.get("A"), Some(&[b'0' + round][..]));
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            conn.end_request(1, 0).unwrap();
+            conn.end_request(RequestId::new(1), 0).unwrap();
             assert!(!conn.should_close());
         }
     }
 
     #[test]
     fn abort_is_an_event_and_end_request_answers_it() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, false)),
             (RecordType::AbortRequest, 1, b""),
         ]);
         let events = drain(&mut conn, &mut input);
-        assert_eq!(events[1], ServerEvent::Abort { request_id: 1 });
+        assert_eq!(
+            events[1],
+            ApplicationEvent::Abort {
+                request_id: RequestId::new(1)
+            }
+        );
         assert!(!conn.has_output());
-        conn.end_request(1, 7).unwrap();
+        conn.end_request(RequestId::new(1), 7).unwrap();
         let records = output_records(&mut conn);
         let end = records.last().unwrap().end_request_body().unwrap();
         assert_eq!(end.app_status, 7);
@@ -687,16 +632,19 @@ mod tests {
 
     #[test]
     fn early_end_ignores_the_rest_of_stdin_and_keeps_serving() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
             (RecordType::Params, 1, b""),
             (RecordType::Stdin, 1, b"part one"),
         ]);
         assert_eq!(drain(&mut conn, &mut input).len(), 3);
-        conn.send_stdout(1, Bytes::from_static(b"Status: 200\r\n\r\n"))
-            .unwrap();
-        conn.end_request(1, 0).unwrap();
+        conn.send_stdout(
+            RequestId::new(1),
+            Bytes::from_static(b"Status: 200\r\n\r\n"),
+        )
+        .unwrap();
+        conn.end_request(RequestId::new(1), 0).unwrap();
         let mut input = wire(&[
             (RecordType::Stdin, 1, b"part two"),
             (RecordType::Stdin, 1, b""),
@@ -705,8 +653,8 @@ mod tests {
         let events = drain(&mut conn, &mut input);
         assert_eq!(
             events,
-            vec![ServerEvent::RequestBegun {
-                request_id: 1,
+            vec![ApplicationEvent::RequestBegun {
+                request_id: RequestId::new(1),
                 role: Role::Responder,
                 keep_conn: true
             }]
@@ -716,11 +664,12 @@ mod tests {
 
     #[test]
     fn stderr_and_stdout_terminators() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[(RecordType::BeginRequest, 1, &begin(Role::Responder, false))]);
         drain(&mut conn, &mut input);
-        conn.send_stderr(1, Bytes::from_static(b"oops")).unwrap();
-        conn.end_request(1, 0).unwrap();
+        conn.send_stderr(RequestId::new(1), Bytes::from_static(b"oops"))
+            .unwrap();
+        conn.end_request(RequestId::new(1), 0).unwrap();
         let kinds: Vec<_> = output_records(&mut conn)
             .iter()
             .map(|r| (r.record_type(), r.content.len()))
@@ -735,16 +684,18 @@ mod tests {
             ]
         );
         assert_eq!(
-            conn.send_stdout(1, Bytes::from_static(b"x")),
-            Err(SendError::UnknownRequest { request_id: 1 })
+            conn.send_stdout(RequestId::new(1), Bytes::from_static(b"x")),
+            Err(SendError::UnknownRequest {
+                request_id: RequestId::new(1)
+            })
         );
     }
 
     fn error_of(
-        config: ServerConfig,
+        config: ApplicationConfig,
         records: &[(RecordType, u16, &[u8])],
-    ) -> (ProtocolError, ServerConnection) {
-        let mut conn = ServerConnection::new(config);
+    ) -> (ProtocolError, ApplicationConnection) {
+        let mut conn = ApplicationConnection::new(config);
         let mut input = wire(records);
         loop {
             match conn.receive(&mut input) {
@@ -757,7 +708,7 @@ mod tests {
 
     #[test]
     fn bad_version_is_a_connection_error() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = BytesMut::from(&[2, 1, 0, 1, 0, 8, 0, 0][..]);
         let error = conn.receive(&mut input).unwrap_err();
         assert_eq!(
@@ -780,7 +731,11 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::BeginRequest, 4, Violation::RequestIdInUse)
+            ProtocolError::new(
+                RecordType::BeginRequest,
+                RequestId::new(4),
+                Violation::RequestIdInUse
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Connection);
         assert!(conn.should_close());
@@ -788,10 +743,17 @@ mod tests {
 
     #[test]
     fn records_for_an_id_never_begun() {
-        let (error, mut conn) = error_of(ServerConfig::default(), &[(RecordType::Stdin, 3, b"x")]);
+        let (error, mut conn) = error_of(
+            ApplicationConfig::default(),
+            &[(RecordType::Stdin, 3, b"x")],
+        );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdin, 3, Violation::RequestNotBegun)
+            ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(3),
+                Violation::RequestNotBegun
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
         assert!(!conn.should_close());
@@ -812,10 +774,10 @@ mod tests {
             } else {
                 b""
             };
-            let (error, _) = error_of(ServerConfig::default(), &[(record_type, 0, content)]);
+            let (error, _) = error_of(ApplicationConfig::default(), &[(record_type, 0, content)]);
             assert_eq!(
                 error,
-                ProtocolError::new(record_type, 0, Violation::ZeroRequestId)
+                ProtocolError::new(record_type, RequestId::new(0), Violation::ZeroRequestId)
             );
             assert_eq!(error.scope(), ErrorScope::Connection);
         }
@@ -824,14 +786,14 @@ mod tests {
     #[test]
     fn fixed_size_body_with_the_wrong_length() {
         let (error, _) = error_of(
-            ServerConfig::default(),
+            ApplicationConfig::default(),
             &[(RecordType::BeginRequest, 1, &[0, 1, 0])],
         );
         assert_eq!(
             error,
             ProtocolError::new(
                 RecordType::BeginRequest,
-                1,
+                RequestId::new(1),
                 Violation::BadBodyLength {
                     expected: 8,
                     actual: 3
@@ -844,14 +806,14 @@ mod tests {
     fn pair_lengths_near_2_pow_31() {
         let body = begin(Role::Responder, true);
         let (error, mut conn) = error_of(
-            ServerConfig::default(),
+            ApplicationConfig::default(),
             &[
                 (RecordType::BeginRequest, 1, &body),
                 (RecordType::Params, 1, b"\xff\xff\xff\xf0\xff\xff\xff\xf0AB"),
             ],
         );
-        assert_eq!(error.record_type, RecordType::Params);
-        assert_eq!(error.request_id, 1);
+        assert_eq!(error.record_type, Some(RecordType::Params));
+        assert_eq!(error.request_id, Some(RequestId::new(1)));
         assert!(
             matches!(error.violation, Violation::PairTooLarge { len, .. } if len == 8 + 2 * 0x7FFF_FFF0)
         );
@@ -859,14 +821,14 @@ mod tests {
         let records = output_records(&mut conn);
         let end = records.last().unwrap().end_request_body().unwrap();
         assert_eq!(end.app_status, FAILED_REQUEST_APP_STATUS);
-        assert!(!conn.is_in_flight(1));
+        assert!(!conn.is_in_flight(RequestId::new(1)));
     }
 
     #[test]
     fn pair_lengths_running_past_the_end_of_params() {
         let body = begin(Role::Responder, true);
         let (error, conn) = error_of(
-            ServerConfig::default(),
+            ApplicationConfig::default(),
             &[
                 (RecordType::BeginRequest, 1, &body),
                 (RecordType::Params, 1, b"\x05\x05ABC"),
@@ -877,14 +839,14 @@ mod tests {
             error,
             ProtocolError::new(
                 RecordType::Params,
-                1,
+                RequestId::new(1),
                 Violation::TruncatedPair { pending: 5 }
             )
         );
-        assert!(!conn.is_in_flight(1));
+        assert!(!conn.is_in_flight(RequestId::new(1)));
         // In a management record, which must hold whole pairs, the same shape is an overrun.
         let (error, conn) = error_of(
-            ServerConfig::default(),
+            ApplicationConfig::default(),
             &[(RecordType::GetValues, 0, b"\x80\x00\x10\x00\x00AB")],
         );
         assert_eq!(
@@ -902,13 +864,8 @@ mod tests {
 
     #[test]
     fn params_past_the_limit() {
-        let config = ServerConfig {
-            limits: Limits {
-                max_params_bytes: 16,
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        };
+        let config =
+            ApplicationConfig::default().with_limits(Limits::default().with_max_params_bytes(16));
         let (error, _) = error_of(
             config,
             &[
@@ -921,7 +878,7 @@ mod tests {
             error,
             ProtocolError::new(
                 RecordType::Params,
-                1,
+                RequestId::new(1),
                 Violation::ParamsTooLarge { limit: 16 }
             )
         );
@@ -929,13 +886,8 @@ mod tests {
 
     #[test]
     fn records_before_params_end_past_the_limit() {
-        let config = ServerConfig {
-            limits: Limits {
-                max_records_before_params_end: 3,
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        };
+        let config = ApplicationConfig::default()
+            .with_limits(Limits::default().with_max_records_before_params_end(3));
         let body = begin(Role::Responder, true);
         let mut records: Vec<(RecordType, u16, &[u8])> = vec![(RecordType::BeginRequest, 1, &body)];
         records.extend(std::iter::repeat_n(
@@ -947,7 +899,7 @@ mod tests {
             error,
             ProtocolError::new(
                 RecordType::Params,
-                1,
+                RequestId::new(1),
                 Violation::TooManyRecordsBeforeParamsEnd { limit: 3 }
             )
         );
@@ -957,7 +909,7 @@ mod tests {
     fn stdin_after_stdin_ended() {
         let body = begin(Role::Responder, true);
         let (error, conn) = error_of(
-            ServerConfig::default(),
+            ApplicationConfig::default(),
             &[
                 (RecordType::BeginRequest, 1, &body),
                 (RecordType::Params, 1, b""),
@@ -967,15 +919,19 @@ mod tests {
         );
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdin, 1, Violation::StreamAfterEnd)
+            ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(1),
+                Violation::StreamAfterEnd
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
-        assert!(!conn.is_in_flight(1));
+        assert!(!conn.is_in_flight(RequestId::new(1)));
     }
 
     #[test]
     fn a_request_error_loses_nothing_of_other_requests() {
-        let mut conn = ServerConnection::new(multiplexing());
+        let mut conn = ApplicationConnection::new(multiplexing());
         let body = begin(Role::Responder, true);
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &body),
@@ -999,17 +955,18 @@ mod tests {
             errors,
             vec![ProtocolError::new(
                 RecordType::Stdin,
-                1,
+                RequestId::new(1),
                 Violation::StreamBeforeParamsEnd
             )]
         );
         let stdin: Vec<u8> = events
             .iter()
             .filter_map(|e| match e {
-                ServerEvent::Stdin {
-                    request_id: 2,
-                    chunk,
-                } => Some(chunk.to_vec()),
+                ApplicationEvent::Stdin { request_id, chunk }
+                    if *request_id == RequestId::new(2) =>
+                {
+                    Some(chunk.to_vec())
+                }
                 _ => None,
             })
             .flatten()
@@ -1017,14 +974,16 @@ mod tests {
         assert_eq!(stdin, b"abcdef");
         assert_eq!(
             events.last(),
-            Some(&ServerEvent::StdinEnd { request_id: 2 })
+            Some(&ApplicationEvent::StdinEnd {
+                request_id: RequestId::new(2)
+            })
         );
-        assert!(conn.is_in_flight(2));
+        assert!(conn.is_in_flight(RequestId::new(2)));
     }
 
     #[test]
     fn params_and_stdin_point_into_the_received_buffer() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
             (RecordType::Params, 1, b"\x0e\x04REQUEST_METHODPOST"),
@@ -1035,11 +994,11 @@ mod tests {
         let end = start + input.len();
         let inside = |ptr: *const u8| (start..end).contains(&(ptr as usize));
         let events = drain(&mut conn, &mut input);
-        let ServerEvent::Params { params, .. } = &events[1] else {
+        let ApplicationEvent::Params { params, .. } = &events[1] else {
             panic!("{events:?}");
         };
         assert!(inside(params.get("REQUEST_METHOD").unwrap().as_ptr()));
-        let ServerEvent::Stdin { chunk, .. } = &events[2] else {
+        let ApplicationEvent::Stdin { chunk, .. } = &events[2] else {
             panic!("{events:?}");
         };
         assert!(inside(chunk.as_ptr()));
@@ -1047,7 +1006,7 @@ mod tests {
 
     #[test]
     fn filter_role_gets_data_events() {
-        let mut client = crate::ClientConnection::new(crate::ClientConfig::default());
+        let mut client = crate::GatewayConnection::new(crate::GatewayConfig::default());
         let id = client.begin_request(Role::Filter, true).unwrap();
         client.send_params(id, &Environ::new()).unwrap();
         client.send_stdin(id, Bytes::from_static(b"in")).unwrap();
@@ -1055,30 +1014,30 @@ mod tests {
         client.send_data(id, Bytes::from_static(b"file")).unwrap();
         client.end_data(id).unwrap();
         let mut input = client.take_output().to_bytes_mut();
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let events = drain(&mut conn, &mut input);
         assert_eq!(
             events,
             vec![
-                ServerEvent::RequestBegun {
+                ApplicationEvent::RequestBegun {
                     request_id: id,
                     role: Role::Filter,
                     keep_conn: true
                 },
-                ServerEvent::Params {
+                ApplicationEvent::Params {
                     request_id: id,
                     params: Environ::new()
                 },
-                ServerEvent::Stdin {
+                ApplicationEvent::Stdin {
                     request_id: id,
                     chunk: Bytes::from_static(b"in")
                 },
-                ServerEvent::StdinEnd { request_id: id },
-                ServerEvent::Data {
+                ApplicationEvent::StdinEnd { request_id: id },
+                ApplicationEvent::Data {
                     request_id: id,
                     chunk: Bytes::from_static(b"file")
                 },
-                ServerEvent::DataEnd { request_id: id },
+                ApplicationEvent::DataEnd { request_id: id },
             ]
         );
         assert_eq!(
@@ -1092,7 +1051,7 @@ mod tests {
 
     #[test]
     fn a_split_pair_is_accepted() {
-        let mut conn = ServerConnection::new(ServerConfig::default());
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
         let mut input = wire(&[
             (RecordType::BeginRequest, 1, &begin(Role::Responder, true)),
             (RecordType::Params, 1, b"\x0e\x03REQUEST_"),
@@ -1101,14 +1060,101 @@ mod tests {
         ]);
         let events = drain(&mut conn, &mut input);
         assert!(
-            matches!(&events[1], ServerEvent::Params { params, .. } if params.get("REQUEST_METHOD") == Some(&b"GET"[..]))
+            matches!(&events[1], ApplicationEvent::Params { params, .. } if params.get("REQUEST_METHOD") == Some(&b"GET"[..]))
         );
     }
 
     #[test]
     fn gateway_records_sent_to_the_application_are_refused() {
-        let (error, _) = error_of(ServerConfig::default(), &[(RecordType::Stdout, 1, b"x")]);
+        let (error, _) = error_of(
+            ApplicationConfig::default(),
+            &[(RecordType::Stdout, 1, b"x")],
+        );
         assert_eq!(error.violation, Violation::UnexpectedRecordType);
         assert_eq!(error.scope(), ErrorScope::Connection);
+    }
+
+    #[test]
+    fn records_for_ids_never_begun_become_a_connection_error() {
+        // 800 KB of empty STDIN records (8 bytes each) for an id that was never begun.
+        let record = wire(&[(RecordType::Stdin, 3, b"")]);
+        let mut input = BytesMut::new();
+        for _ in 0..100_000 {
+            input.extend_from_slice(&record);
+        }
+        let mut conn = ApplicationConnection::new(ApplicationConfig::default());
+        let limit = Limits::default().max_request_errors();
+        assert_eq!(limit, 16);
+        let mut errors = Vec::new();
+        loop {
+            match conn.receive(&mut input) {
+                Ok(Some(event)) => panic!("{event:?}"),
+                Ok(None) => break,
+                Err(error) => {
+                    let scope = error.scope();
+                    errors.push(error);
+                    if scope == ErrorScope::Connection {
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(errors.len(), limit + 1);
+        assert!(
+            errors[..limit]
+                .iter()
+                .all(|e| e.violation == Violation::RequestNotBegun
+                    && e.scope() == ErrorScope::Request)
+        );
+        let last = errors.last().unwrap();
+        assert_eq!(
+            *last,
+            ProtocolError::new(
+                RecordType::Stdin,
+                RequestId::new(3),
+                Violation::TooManyRequestErrors { limit }
+            )
+        );
+        assert!(conn.should_close());
+        assert_eq!(conn.failure(), Some(last));
+        assert_eq!(conn.receive(&mut input).unwrap_err(), *last);
+        // The same budget with a stricter limit.
+        let mut strict = ApplicationConnection::new(
+            ApplicationConfig::default().with_limits(Limits::default().with_max_request_errors(0)),
+        );
+        let mut input = record.clone();
+        assert_eq!(
+            strict.receive(&mut input).unwrap_err().violation,
+            Violation::TooManyRequestErrors { limit: 0 }
+        );
+    }
+
+    #[test]
+    fn a_get_values_query_whose_answer_does_not_fit_one_record() {
+        let mut query = BytesMut::new();
+        // 4100 names in 61,500 bytes; their answer would be 4100 × 16 bytes.
+        for _ in 0..4100 {
+            crate::wire::write_pair(b"FCGI_MAX_REQS", b"", &mut query).unwrap();
+        }
+        let (error, mut conn) = error_of(
+            ApplicationConfig::default(),
+            &[(RecordType::GetValues, 0, &query)],
+        );
+        assert_eq!(
+            error,
+            ProtocolError::new(
+                RecordType::GetValues,
+                RequestId::MANAGEMENT,
+                Violation::GetValuesAnswerTooLarge {
+                    len: 65536,
+                    max: 65528
+                }
+            )
+        );
+        assert_eq!(error.scope(), ErrorScope::Request);
+        assert!(!conn.has_output(), "nothing answered");
+        assert!(!conn.should_close());
+        let mut more = wire(&[(RecordType::BeginRequest, 1, &begin(Role::Responder, true))]);
+        assert_eq!(drain(&mut conn, &mut more).len(), 1);
     }
 }

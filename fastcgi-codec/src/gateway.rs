@@ -1,53 +1,66 @@
-//! [`ClientConnection`]: the gateway side of one connection (what nginx is to PHP-FPM), as
-//! a sans-IO state machine.
+//! [`GatewayConnection`]: the gateway side of one connection (what nginx is to PHP-FPM),
+//! as a sans-IO state machine.
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
 
-use crate::decoder::RecordDecoder;
-use crate::encoder::{Chunks, Padding, RecordEncoder};
-use crate::error::{ErrorScope, ProtocolError, SendError, Violation};
-use crate::ids::IdSet;
-use crate::params::{Values, decode_pairs, encode_params, get_values_query};
-use crate::record::{BeginRequestBody, MANAGEMENT_ID, ProtocolStatus, Record, RecordType, Role};
-use crate::requests::RequestTable;
+use crate::connection::{self, Core, Side, config_common, connection_accessors};
+use crate::encoder::{OutputQueue, Padding};
+use crate::error::{ProtocolError, SendError, Violation};
+use crate::ids::RequestId;
+use crate::limits::Limits;
+use crate::params::{GetValuesAnswer, decode_pairs, encode_params, get_values_query};
+use crate::record::{BeginRequestBody, ProtocolStatus, Record, RecordType, Role};
 
 /// How a gateway connection behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientConfig {
-    /// Padding of the records this side writes. Default: to 8 bytes, as nginx.
-    pub padding: Padding,
-    /// Most requests in flight at once when the peer multiplexes. Default 16.
-    pub max_requests_in_flight: usize,
-    /// Whether the peer is known to multiplex before any GET_VALUES_RESULT says so.
-    /// Default off: one request at a time until the peer answers FCGI_MPXS_CONNS=1.
-    pub assume_multiplexing: bool,
+///
+/// ```
+/// use fastcgi_codec::{GatewayConfig, Limits};
+///
+/// let config = GatewayConfig::default()
+///     .with_assume_multiplexing(true)
+///     .with_limits(Limits::default().with_max_requests_in_flight(8));
+/// assert_eq!(config.limits().max_requests_in_flight(), 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GatewayConfig {
+    padding: Padding,
+    limits: Limits,
+    assume_multiplexing: bool,
 }
 
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            padding: Padding::Align8,
-            max_requests_in_flight: 16,
-            assume_multiplexing: false,
-        }
+impl GatewayConfig {
+    config_common!();
+
+    /// Whether the peer is known to multiplex before any GET_VALUES_RESULT says so.
+    /// Default off: one request at a time until the peer answers FCGI_MPXS_CONNS=1.
+    pub fn assume_multiplexing(&self) -> bool {
+        self.assume_multiplexing
+    }
+
+    /// Sets [`GatewayConfig::assume_multiplexing`].
+    #[must_use]
+    pub fn with_assume_multiplexing(mut self, assume: bool) -> Self {
+        self.assume_multiplexing = assume;
+        self
     }
 }
 
 /// What the application answered, in order, per request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
+#[non_exhaustive]
+pub enum GatewayEvent {
     /// Response bytes (a CGI header block, then the body), as they arrived.
     Stdout {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes (a slice of the received buffer).
         chunk: Bytes,
     },
     /// Error output of the application.
     Stderr {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The bytes (a slice of the received buffer).
         chunk: Bytes,
     },
@@ -55,14 +68,14 @@ pub enum ClientEvent {
     /// their empty end records came (PHP-FPM sends none). The id is free again.
     End {
         /// The request id.
-        request_id: u16,
+        request_id: RequestId,
         /// The application's status (e.g. an exit code).
         app_status: u32,
         /// How the request ended at the protocol level.
         protocol_status: ProtocolStatus,
     },
-    /// The answer to [`ClientConnection::get_values`].
-    Values(Values),
+    /// The answer to [`GatewayConnection::get_values`].
+    GetValuesAnswer(GetValuesAnswer),
     /// The application did not understand a management record of this type.
     UnknownType {
         /// The type byte it did not understand.
@@ -72,8 +85,8 @@ pub enum ClientEvent {
 
 // Each flag is the state of a different stream, not a mode: an enum would not be simpler.
 #[allow(clippy::struct_excessive_bools)]
-#[derive(Debug)]
-struct RequestState {
+#[derive(Debug, Default)]
+pub(crate) struct RequestState {
     params_sent: bool,
     stdin_ended: bool,
     data_ended: bool,
@@ -83,17 +96,17 @@ struct RequestState {
 
 /// The gateway side of one FastCGI connection.
 ///
-/// Begin a request with [`ClientConnection::begin_request`], send its params from an
-/// [`Environ`] and its body as [`Bytes`] (passed through without copying), write what
-/// [`ClientConnection::take_output`] hands back, and feed what the application answers to
-/// [`ClientConnection::receive`].
+/// Begin a request with [`GatewayConnection::begin_request`], send its params from an
+/// [`Environ`] and its body as [`Bytes`] (large ones passed through without copying),
+/// write what [`GatewayConnection::take_output`] hands back, and feed what the application
+/// answers to [`GatewayConnection::receive`].
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
 /// use cgi_env::Environ;
-/// use fastcgi_codec::{ClientConfig, ClientConnection, ClientEvent, ProtocolStatus, Role};
+/// use fastcgi_codec::{GatewayConfig, GatewayConnection, GatewayEvent, ProtocolStatus, RequestId, Role};
 ///
-/// let mut conn = ClientConnection::new(ClientConfig::default());
+/// let mut conn = GatewayConnection::new(GatewayConfig::default());
 /// let id = conn.begin_request(Role::Responder, false).unwrap();
 /// let mut params = Environ::new();
 /// params.insert("SCRIPT_FILENAME", "/srv/www/index.php");
@@ -112,58 +125,47 @@ struct RequestState {
 /// );
 /// assert_eq!(
 ///     conn.receive(&mut answer).unwrap(),
-///     Some(ClientEvent::Stdout {
-///         request_id: 1,
+///     Some(GatewayEvent::Stdout {
+///         request_id: RequestId::new(1),
 ///         chunk: Bytes::from_static(b"Content-Type: text/plain\r\n\r\nhi"),
 ///     })
 /// );
 /// assert_eq!(
 ///     conn.receive(&mut answer).unwrap(),
-///     Some(ClientEvent::End { request_id: 1, app_status: 0, protocol_status: ProtocolStatus::RequestComplete })
+///     Some(GatewayEvent::End {
+///         request_id: RequestId::new(1),
+///         app_status: 0,
+///         protocol_status: ProtocolStatus::RequestComplete,
+///     })
 /// );
 /// // keep-conn was not set, so the application closes the connection; that is fine now.
 /// conn.receive_eof().unwrap();
 /// ```
 #[derive(Debug)]
-pub struct ClientConnection {
-    config: ClientConfig,
-    decoder: RecordDecoder,
-    encoder: RecordEncoder,
-    requests: RequestTable<RequestState>,
-    ended: IdSet,
-    output: Chunks,
+pub struct GatewayConnection {
+    config: GatewayConfig,
+    core: Core<RequestState>,
     peer_multiplexes: bool,
     peer_closes: bool,
-    failed: Option<ProtocolError>,
-    closed: bool,
 }
 
-impl ClientConnection {
+impl GatewayConnection {
     /// A connection on which nothing was sent yet.
-    pub fn new(config: ClientConfig) -> Self {
-        ClientConnection {
+    pub fn new(config: GatewayConfig) -> Self {
+        GatewayConnection {
             config,
-            decoder: RecordDecoder::new(),
-            encoder: RecordEncoder::new(config.padding),
-            requests: RequestTable::default(),
-            ended: IdSet::default(),
-            output: Chunks::new(),
+            core: Core::new(config.limits, config.padding),
             peer_multiplexes: config.assume_multiplexing,
             peer_closes: false,
-            failed: None,
-            closed: false,
         }
     }
 
-    /// Requests begun and not yet ended by the application.
-    pub fn in_flight(&self) -> usize {
-        self.requests.len()
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
     }
 
-    /// Whether `request_id` is in flight.
-    pub fn is_in_flight(&self, request_id: u16) -> bool {
-        self.requests.contains_key(request_id)
-    }
+    connection_accessors!();
 
     /// Whether the peer said it multiplexes (FCGI_MPXS_CONNS=1), or the configuration
     /// assumes it.
@@ -175,43 +177,23 @@ impl ClientConnection {
     /// closed, and no request without FCGI_KEEP_CONN has been begun (the application
     /// closes after answering such a request).
     pub fn is_reusable(&self) -> bool {
-        self.failed.is_none() && !self.closed && !self.peer_closes
-    }
-
-    /// The connection-level error the connection failed with, if any.
-    pub fn failure(&self) -> Option<&ProtocolError> {
-        self.failed.as_ref()
-    }
-
-    /// Whether bytes are waiting in [`ClientConnection::take_output`].
-    pub fn has_output(&self) -> bool {
-        !self.output.is_empty()
-    }
-
-    /// Takes the bytes to send: record headers interleaved with the caller's own payload
-    /// [`Bytes`], for vectored writes.
-    pub fn take_output(&mut self) -> Chunks {
-        std::mem::take(&mut self.output)
-    }
-
-    /// The copying path: appends the bytes to send to `dst`.
-    pub fn write_output_into(&mut self, dst: &mut BytesMut) {
-        self.output.copy_into(dst);
+        self.core.failed.is_none() && !self.core.closed && !self.peer_closes
     }
 
     /// Begins a request and returns its id: the smallest id not in flight. A second
-    /// request in flight needs a peer that multiplexes.
+    /// request in flight needs a peer that multiplexes, and at most
+    /// [`Limits::max_requests_in_flight`] are in flight.
     ///
     /// # Errors
     /// [`SendError::Busy`] when the peer does not multiplex and a request is in flight, or
     /// the limit is reached; [`SendError::Closed`] when the connection is not reusable.
-    pub fn begin_request(&mut self, role: Role, keep_conn: bool) -> Result<u16, SendError> {
+    pub fn begin_request(&mut self, role: Role, keep_conn: bool) -> Result<RequestId, SendError> {
         if !self.is_reusable() {
             return Err(SendError::Closed);
         }
-        let in_flight = self.requests.len();
+        let in_flight = self.core.requests.len();
         let limit = if self.peer_multiplexes {
-            self.config.max_requests_in_flight
+            self.config.limits.max_requests_in_flight()
         } else {
             1
         };
@@ -219,37 +201,22 @@ impl ClientConnection {
             return Err(SendError::Busy { in_flight });
         }
         let request_id = (1..=u16::MAX)
-            .find(|id| !self.requests.contains_key(*id))
+            .map(RequestId::new)
+            .find(|id| !self.core.requests.contains_key(*id))
             .ok_or(SendError::Busy { in_flight })?;
-        self.encoder.begin_request(
+        self.core.encoder.begin_request(
             request_id,
             BeginRequestBody::new(role, keep_conn),
-            &mut self.output,
+            &mut self.core.output,
         );
-        self.ended.remove(request_id);
-        self.requests.insert(
-            request_id,
-            RequestState {
-                params_sent: false,
-                stdin_ended: false,
-                data_ended: false,
-                stdout_ended: false,
-                stderr_ended: false,
-            },
-        );
+        self.core.ended.remove(request_id);
+        self.core
+            .requests
+            .insert(request_id, RequestState::default());
         if !keep_conn {
             self.peer_closes = true;
         }
         Ok(request_id)
-    }
-
-    fn request(&mut self, request_id: u16) -> Result<&mut RequestState, SendError> {
-        if self.failed.is_some() || self.closed {
-            return Err(SendError::Closed);
-        }
-        self.requests
-            .get_mut(request_id)
-            .ok_or(SendError::UnknownRequest { request_id })
     }
 
     /// Sends the whole PARAMS stream of a request: `params` in records of whole pairs,
@@ -258,13 +225,17 @@ impl ClientConnection {
     /// # Errors
     /// [`SendError::ParamsAlreadySent`], or [`SendError::Encode`] when one pair does not
     /// fit a record (nothing is sent then).
-    pub fn send_params(&mut self, request_id: u16, params: &Environ) -> Result<(), SendError> {
-        let request = self.request(request_id)?;
-        if request.params_sent {
+    pub fn send_params(
+        &mut self,
+        request_id: RequestId,
+        params: &Environ,
+    ) -> Result<(), SendError> {
+        if self.core.writable(request_id)?.params_sent {
             return Err(SendError::ParamsAlreadySent { request_id });
         }
-        encode_params(params, request_id, &mut self.encoder, &mut self.output)?;
-        if let Some(request) = self.requests.get_mut(request_id) {
+        let core = &mut self.core;
+        encode_params(params, request_id, &mut core.encoder, &mut core.output)?;
+        if let Some(request) = core.requests.get_mut(request_id) {
             request.params_sent = true;
         }
         Ok(())
@@ -273,11 +244,12 @@ impl ClientConnection {
     fn send_stream(
         &mut self,
         record_type: RecordType,
-        request_id: u16,
+        request_id: RequestId,
         chunk: Bytes,
         end: bool,
     ) -> Result<(), SendError> {
-        let request = self.request(request_id)?;
+        let core = &mut self.core;
+        let request = core.writable(request_id)?;
         let ended = if record_type == RecordType::Stdin {
             &mut request.stdin_ended
         } else {
@@ -290,21 +262,21 @@ impl ClientConnection {
             });
         }
         *ended = end;
-        self.encoder
-            .stream(record_type, request_id, chunk, &mut self.output);
+        core.encoder
+            .stream(record_type, request_id, chunk, &mut core.output);
         if end {
-            self.encoder
-                .stream_end(record_type, request_id, &mut self.output);
+            core.encoder
+                .stream_end(record_type, request_id, &mut core.output);
         }
         Ok(())
     }
 
-    /// Sends request body bytes on STDIN, cut into records as needed; `chunk` itself goes
-    /// out unchanged (no copy). An empty chunk sends nothing.
+    /// Sends request body bytes on STDIN, cut into records as needed; a large `chunk`
+    /// goes out unchanged (no copy). An empty chunk sends nothing.
     ///
     /// # Errors
-    /// [`SendError::StreamEnded`] after [`ClientConnection::end_stdin`].
-    pub fn send_stdin(&mut self, request_id: u16, chunk: Bytes) -> Result<(), SendError> {
+    /// [`SendError::StreamEnded`] after [`GatewayConnection::end_stdin`].
+    pub fn send_stdin(&mut self, request_id: RequestId, chunk: Bytes) -> Result<(), SendError> {
         self.send_stream(RecordType::Stdin, request_id, chunk, false)
     }
 
@@ -312,15 +284,15 @@ impl ClientConnection {
     ///
     /// # Errors
     /// [`SendError::StreamEnded`] when it was already ended.
-    pub fn end_stdin(&mut self, request_id: u16) -> Result<(), SendError> {
+    pub fn end_stdin(&mut self, request_id: RequestId) -> Result<(), SendError> {
         self.send_stream(RecordType::Stdin, request_id, Bytes::new(), true)
     }
 
     /// Sends FILTER data bytes on DATA.
     ///
     /// # Errors
-    /// [`SendError::StreamEnded`] after [`ClientConnection::end_data`].
-    pub fn send_data(&mut self, request_id: u16, chunk: Bytes) -> Result<(), SendError> {
+    /// [`SendError::StreamEnded`] after [`GatewayConnection::end_data`].
+    pub fn send_data(&mut self, request_id: RequestId, chunk: Bytes) -> Result<(), SendError> {
         self.send_stream(RecordType::Data, request_id, chunk, false)
     }
 
@@ -328,7 +300,7 @@ impl ClientConnection {
     ///
     /// # Errors
     /// [`SendError::StreamEnded`] when it was already ended.
-    pub fn end_data(&mut self, request_id: u16) -> Result<(), SendError> {
+    pub fn end_data(&mut self, request_id: RequestId) -> Result<(), SendError> {
         self.send_stream(RecordType::Data, request_id, Bytes::new(), true)
     }
 
@@ -337,27 +309,31 @@ impl ClientConnection {
     ///
     /// # Errors
     /// [`SendError::UnknownRequest`] when the request is not in flight.
-    pub fn abort(&mut self, request_id: u16) -> Result<(), SendError> {
-        self.request(request_id)?;
-        self.encoder.abort_request(request_id, &mut self.output);
+    pub fn abort(&mut self, request_id: RequestId) -> Result<(), SendError> {
+        self.core.writable(request_id)?;
+        self.core
+            .encoder
+            .abort_request(request_id, &mut self.core.output);
         Ok(())
     }
 
     /// Asks the application for FCGI_MAX_CONNS, FCGI_MAX_REQS and FCGI_MPXS_CONNS; the
-    /// answer comes as [`ClientEvent::Values`]. PHP-FPM closes the connection after
-    /// answering.
+    /// answer comes as [`GatewayEvent::GetValuesAnswer`]. PHP-FPM answers and then closes
+    /// the connection (php-src's `fcgi_accept_request` closes after a GET_VALUES that began
+    /// no request; the interop test `ping_status_and_get_values` checks it against a real
+    /// php-fpm), so ask on a connection of its own.
     ///
     /// # Errors
     /// [`SendError::Closed`] when the connection failed or was closed.
     pub fn get_values(&mut self) -> Result<(), SendError> {
-        if self.failed.is_some() || self.closed {
+        if self.core.failed.is_some() || self.core.closed {
             return Err(SendError::Closed);
         }
-        self.encoder.record(
+        self.core.encoder.record(
             RecordType::GetValues,
-            MANAGEMENT_ID,
-            get_values_query().freeze(),
-            &mut self.output,
+            RequestId::MANAGEMENT,
+            get_values_query(),
+            &mut self.core.output,
         )?;
         Ok(())
     }
@@ -367,82 +343,53 @@ impl ClientConnection {
     ///
     /// # Errors
     /// A [`ProtocolError`] naming the record, request id and rule. With
-    /// [`ErrorScope::Request`] only that request failed (it is no longer in flight and its
-    /// later records are ignored): call `receive` again to go on. With
-    /// [`ErrorScope::Connection`] the connection must be closed.
-    pub fn receive(&mut self, buf: &mut BytesMut) -> Result<Option<ClientEvent>, ProtocolError> {
-        if let Some(failed) = &self.failed {
-            return Err(failed.clone());
-        }
-        loop {
-            let record = match self.decoder.decode(buf) {
-                Ok(Some(record)) => record,
-                Ok(None) => return Ok(None),
-                Err(error) => return Err(self.fail_connection(error)),
-            };
-            match self.handle(record) {
-                Ok(Some(event)) => return Ok(Some(event)),
-                Ok(None) => {}
-                Err(error) if error.scope() == ErrorScope::Connection => {
-                    return Err(self.fail_connection(error));
-                }
-                Err(error) => {
-                    if self.requests.remove(error.request_id).is_some() {
-                        self.ended.insert(error.request_id);
-                    }
-                    return Err(error);
-                }
-            }
-        }
+    /// [`crate::ErrorScope::Request`] only that request failed (it is no longer in flight
+    /// and its later records are ignored): call `receive` again to go on. With
+    /// [`crate::ErrorScope::Connection`] the connection must be closed; past
+    /// [`Limits::max_request_errors`] request-level errors, the next one is a connection
+    /// error too.
+    pub fn receive(&mut self, buf: &mut BytesMut) -> Result<Option<GatewayEvent>, ProtocolError> {
+        connection::receive(self, buf)
     }
 
     /// The peer closed the connection. That is expected after END_REQUEST for a request
     /// without FCGI_KEEP_CONN (and after GET_VALUES with PHP-FPM).
     ///
     /// # Errors
-    /// [`Violation::ClosedWithRequestsInFlight`] when requests had not ended; they are
-    /// dropped.
+    /// [`Violation::ClosedWithRequestsInFlight`] (about no record) when requests had not
+    /// ended; they are dropped.
     pub fn receive_eof(&mut self) -> Result<(), ProtocolError> {
-        self.closed = true;
-        let in_flight = self.requests.len();
-        let Some(request_id) = self.requests.lowest_id() else {
-            return Ok(());
-        };
-        self.requests.clear();
-        Err(self.fail_connection(ProtocolError::new(
-            RecordType::EndRequest,
-            request_id,
-            Violation::ClosedWithRequestsInFlight { in_flight },
-        )))
+        self.core.eof()
+    }
+}
+
+impl Side for GatewayConnection {
+    type Request = RequestState;
+    type Event = GatewayEvent;
+
+    fn core(&mut self) -> &mut Core<RequestState> {
+        &mut self.core
     }
 
-    fn fail_connection(&mut self, error: ProtocolError) -> ProtocolError {
-        self.failed = Some(error.clone());
-        error
+    fn drop_request(&mut self, request_id: RequestId) {
+        self.core.end(request_id);
     }
 
-    fn handle(&mut self, record: Record) -> Result<Option<ClientEvent>, ProtocolError> {
+    fn handle(&mut self, record: Record) -> Result<Option<GatewayEvent>, ProtocolError> {
         let record_type = record.record_type();
         let request_id = record.request_id();
         let error = |violation| ProtocolError::new(record_type, request_id, violation);
         match record_type {
             RecordType::Stdout | RecordType::Stderr | RecordType::EndRequest => {
-                if request_id == MANAGEMENT_ID {
-                    return Err(error(Violation::ZeroRequestId));
-                }
-                let Some(request) = self.requests.get_mut(request_id) else {
-                    if self.ended.contains(request_id) {
-                        // Output after END_REQUEST (e.g. after fastcgi_finish_request) is
-                        // dropped, as the spec says for inactive ids.
-                        return Ok(None);
-                    }
-                    return Err(error(Violation::RequestNotBegun));
+                // Output after END_REQUEST (e.g. after fastcgi_finish_request) is dropped,
+                // as the spec says for inactive ids.
+                let Some(request) = self.core.request_of(&record)? else {
+                    return Ok(None);
                 };
                 if record_type == RecordType::EndRequest {
                     let body = record.end_request_body()?;
-                    self.requests.remove(request_id);
-                    self.ended.insert(request_id);
-                    return Ok(Some(ClientEvent::End {
+                    self.core.end(request_id);
+                    return Ok(Some(GatewayEvent::End {
                         request_id,
                         app_status: body.app_status,
                         protocol_status: body.protocol_status,
@@ -462,22 +409,23 @@ impl ClientConnection {
                     return Ok(None);
                 }
                 Ok(Some(if record_type == RecordType::Stdout {
-                    ClientEvent::Stdout { request_id, chunk }
+                    GatewayEvent::Stdout { request_id, chunk }
                 } else {
-                    ClientEvent::Stderr { request_id, chunk }
+                    GatewayEvent::Stderr { request_id, chunk }
                 }))
             }
             RecordType::GetValuesResult => {
                 let pairs = decode_pairs(&record.content).map_err(error)?;
-                let values = Values::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
-                if let Some(multiplexes) = values.mpxs_conns {
+                let answer =
+                    GetValuesAnswer::from_pairs(pairs.iter().map(|(n, v)| (&n[..], &v[..])));
+                if let Some(multiplexes) = answer.mpxs_conns {
                     self.peer_multiplexes = multiplexes || self.config.assume_multiplexing;
                 }
-                Ok(Some(ClientEvent::Values(values)))
+                Ok(Some(GatewayEvent::GetValuesAnswer(answer)))
             }
             RecordType::UnknownType => {
                 let body = record.unknown_type_body()?;
-                Ok(Some(ClientEvent::UnknownType {
+                Ok(Some(GatewayEvent::UnknownType {
                     record_type: body.record_type,
                 }))
             }
@@ -495,18 +443,9 @@ impl ClientConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorScope;
     use crate::record::EndRequestBody;
-
-    fn wire(records: &[(RecordType, u16, &[u8])]) -> BytesMut {
-        let encoder = RecordEncoder::new(Padding::Align8);
-        let mut dst = BytesMut::new();
-        for (record_type, id, content) in records {
-            encoder
-                .record_into(*record_type, *id, content, &mut dst)
-                .unwrap();
-        }
-        dst
-    }
+    use crate::test_support::wire;
 
     fn end(app_status: u32) -> [u8; 8] {
         EndRequestBody {
@@ -516,18 +455,17 @@ mod tests {
         .to_bytes()
     }
 
-    fn drain(conn: &mut ClientConnection, buf: &mut BytesMut) -> Vec<ClientEvent> {
-        let mut events = Vec::new();
-        while let Some(event) = conn.receive(buf).unwrap() {
-            events.push(event);
-        }
-        events
+    fn drain(conn: &mut GatewayConnection, buf: &mut BytesMut) -> Vec<GatewayEvent> {
+        crate::test_support::drain(|buf| conn.receive(buf), buf)
     }
 
     #[test]
     fn one_request_at_a_time_unless_the_peer_multiplexes() {
-        let mut conn = ClientConnection::new(ClientConfig::default());
-        assert_eq!(conn.begin_request(Role::Responder, true), Ok(1));
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
+        assert_eq!(
+            conn.begin_request(Role::Responder, true),
+            Ok(RequestId::new(1))
+        );
         assert_eq!(
             conn.begin_request(Role::Responder, true),
             Err(SendError::Busy { in_flight: 1 })
@@ -537,24 +475,27 @@ mod tests {
         let events = drain(&mut conn, &mut answer);
         assert_eq!(
             events,
-            vec![ClientEvent::Values(Values {
+            vec![GatewayEvent::GetValuesAnswer(GetValuesAnswer {
                 mpxs_conns: Some(true),
-                ..Values::default()
+                ..GetValuesAnswer::default()
             })]
         );
-        assert_eq!(conn.begin_request(Role::Responder, true), Ok(2));
+        assert_eq!(
+            conn.begin_request(Role::Responder, true),
+            Ok(RequestId::new(2))
+        );
         let mut answer = wire(&[(RecordType::EndRequest, 1, &end(0))]);
         drain(&mut conn, &mut answer);
         assert_eq!(
             conn.begin_request(Role::Responder, true),
-            Ok(1),
+            Ok(RequestId::new(1)),
             "id 1 reused"
         );
     }
 
     #[test]
     fn stdin_goes_out_without_copy() {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let id = conn.begin_request(Role::Responder, true).unwrap();
         conn.send_params(id, &Environ::new()).unwrap();
         let body = Bytes::from(vec![5u8; 70_000]);
@@ -573,45 +514,57 @@ mod tests {
 
     #[test]
     fn end_request_without_empty_stdout_and_close_after() {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let id = conn.begin_request(Role::Responder, false).unwrap();
         assert!(!conn.is_reusable());
         let mut answer = wire(&[
-            (RecordType::Stderr, id, b"PHP message: x"),
-            (RecordType::Stdout, id, b"Status: 404\r\n\r\n"),
-            (RecordType::EndRequest, id, &end(0)),
-            (RecordType::Stdout, id, b"after finish"),
+            (RecordType::Stderr, id.get(), b"PHP message: x"),
+            (RecordType::Stdout, id.get(), b"Status: 404\r\n\r\n"),
+            (RecordType::EndRequest, id.get(), &end(0)),
+            (RecordType::Stdout, id.get(), b"after finish"),
         ]);
         let events = drain(&mut conn, &mut answer);
         assert_eq!(events.len(), 3);
-        assert!(matches!(events[2], ClientEvent::End { request_id: 1, .. }));
+        assert!(
+            matches!(events[2], GatewayEvent::End { request_id, .. } if request_id == RequestId::new(1))
+        );
         conn.receive_eof().unwrap();
     }
 
     #[test]
     fn eof_with_a_request_in_flight_is_an_error() {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         conn.begin_request(Role::Responder, false).unwrap();
         let error = conn.receive_eof().unwrap_err();
         assert_eq!(
-            error.violation,
-            Violation::ClosedWithRequestsInFlight { in_flight: 1 }
+            error,
+            ProtocolError::connection(Violation::ClosedWithRequestsInFlight { in_flight: 1 })
         );
+        assert_eq!((error.record_type, error.request_id), (None, None));
+        assert_eq!(
+            error.to_string(),
+            "the peer closed the connection with 1 request(s) in flight"
+        );
+        assert_eq!(conn.failure(), Some(&error));
     }
 
     #[test]
     fn peer_errors() {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let mut answer = wire(&[(RecordType::Stdout, 3, b"x")]);
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
             error,
-            ProtocolError::new(RecordType::Stdout, 3, Violation::RequestNotBegun)
+            ProtocolError::new(
+                RecordType::Stdout,
+                RequestId::new(3),
+                Violation::RequestNotBegun
+            )
         );
         assert_eq!(error.scope(), ErrorScope::Request);
 
         let id = conn.begin_request(Role::Responder, true).unwrap();
-        let mut answer = wire(&[(RecordType::EndRequest, id, b"\x00\x00\x00")]);
+        let mut answer = wire(&[(RecordType::EndRequest, id.get(), b"\x00\x00\x00")]);
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
             error.violation,
@@ -626,14 +579,14 @@ mod tests {
             Err(SendError::Closed)
         );
 
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let mut answer = wire(&[(RecordType::UnknownType, 0, b"\x2a")]);
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
             error,
             ProtocolError::new(
                 RecordType::UnknownType,
-                0,
+                RequestId::new(0),
                 Violation::BadBodyLength {
                     expected: 8,
                     actual: 1
@@ -641,25 +594,25 @@ mod tests {
             )
         );
 
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let mut answer = wire(&[(RecordType::UnknownType, 0, &[42, 9, 9, 9, 9, 9, 9, 9])]);
         assert_eq!(
             conn.receive(&mut answer).unwrap(),
-            Some(ClientEvent::UnknownType { record_type: 42 })
+            Some(GatewayEvent::UnknownType { record_type: 42 })
         );
 
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let mut answer = wire(&[(RecordType::Params, 1, b"")]);
         assert_eq!(
             conn.receive(&mut answer).unwrap_err().violation,
             Violation::UnexpectedRecordType
         );
 
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = GatewayConnection::new(GatewayConfig::default());
         let id = conn.begin_request(Role::Responder, true).unwrap();
         let mut answer = wire(&[
-            (RecordType::Stdout, id, b""),
-            (RecordType::Stdout, id, b"late"),
+            (RecordType::Stdout, id.get(), b""),
+            (RecordType::Stdout, id.get(), b"late"),
         ]);
         let error = conn.receive(&mut answer).unwrap_err();
         assert_eq!(
