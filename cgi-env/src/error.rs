@@ -194,6 +194,12 @@ pub enum ResponseHeadError {
         /// Offset of the line.
         offset: usize,
     },
+    /// The response ended before the head did.
+    #[error("the response ended inside its head, after {received} bytes")]
+    Incomplete {
+        /// The bytes of head received.
+        received: usize,
+    },
     /// The backend's Content-Length disagrees with the body it sent.
     #[error("response Content-Length {declared} but the body has {actual} bytes")]
     ContentLengthMismatch {

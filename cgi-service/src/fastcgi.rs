@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use fastcgi_codec::{
-    ErrorScope, FAILED_REQUEST_APP_STATUS, ServerConfig, ServerConnection, ServerEvent,
+    ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
+    FAILED_REQUEST_APP_STATUS, RequestId,
 };
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -67,9 +68,9 @@ pub(crate) async fn drive<IO, S, B>(
 struct Driver<S> {
     service: S,
     shared: Arc<Shared>,
-    conn: ServerConnection,
+    conn: ApplicationConnection,
     budgets: crate::budget::Budgets,
-    slots: HashMap<u16, Slot>,
+    slots: HashMap<RequestId, Slot>,
     output: Output,
     outbound: mpsc::UnboundedSender<(u16, Outbound)>,
     inbound: mpsc::UnboundedReceiver<(u16, Outbound)>,
@@ -90,14 +91,13 @@ enum Outcome {
 
 impl<S> Driver<S> {
     fn new(service: S, shared: Arc<Shared>) -> Self {
-        let mut config = ServerConfig::default();
-        config.multiplex = shared.config.multiplex();
+        let config = ApplicationConfig::default().with_multiplex(shared.config.multiplex());
         let (outbound, inbound) = mpsc::unbounded_channel();
         Driver {
             service,
             budgets: shared.budgets(),
             shared,
-            conn: ServerConnection::new(config),
+            conn: ApplicationConnection::new(config),
             slots: HashMap::new(),
             output: Output::default(),
             outbound,
@@ -255,7 +255,9 @@ impl<S> Driver<S> {
                 Err(error) if error.scope() == ErrorScope::Request => {
                     self.request_errors += 1;
                     tracing::debug!(%error, "FastCGI request refused");
-                    self.drop_request(error.request_id, BodyError::ConnectionLost);
+                    if let Some(request_id) = error.request_id {
+                        self.drop_request(request_id, BodyError::ConnectionLost);
+                    }
                 }
                 // Nothing more yet, or a connection error, which the run loop closes on.
                 Ok(None) | Err(_) => return,
@@ -263,17 +265,17 @@ impl<S> Driver<S> {
         }
     }
 
-    fn event<B>(&mut self, event: ServerEvent)
+    fn event<B>(&mut self, event: ApplicationEvent)
     where
         S: CgiService<B>,
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
         match event {
-            ServerEvent::RequestBegun { request_id, .. } => {
+            ApplicationEvent::RequestBegun { request_id, .. } => {
                 self.slots.insert(request_id, Slot::default());
             }
-            ServerEvent::Params { request_id, params } => self.start(request_id, params),
-            ServerEvent::Stdin { request_id, chunk } => {
+            ApplicationEvent::Params { request_id, params } => self.start(request_id, params),
+            ApplicationEvent::Stdin { request_id, chunk } => {
                 let Some(slot) = self.slots.get_mut(&request_id) else {
                     return;
                 };
@@ -285,22 +287,22 @@ impl<S> Driver<S> {
                     }
                 }
             }
-            ServerEvent::StdinEnd { request_id } => {
+            ApplicationEvent::StdinEnd { request_id } => {
                 if let Some(slot) = self.slots.get_mut(&request_id) {
                     slot.body = None;
                 }
             }
-            ServerEvent::Abort { request_id } => {
+            ApplicationEvent::Abort { request_id } => {
                 self.drop_request(request_id, BodyError::Aborted);
                 let _ = self.conn.end_request(request_id, FAILED_REQUEST_APP_STATUS);
             }
             // The FILTER role's second stream: this server serves responders.
-            ServerEvent::Data { .. } | ServerEvent::DataEnd { .. } => {}
+            _ => {}
         }
     }
 
     /// Starts a request's task once its params are complete.
-    fn start<B>(&mut self, request_id: u16, params: cgi_env::Environ)
+    fn start<B>(&mut self, request_id: RequestId, params: cgi_env::Environ)
     where
         S: CgiService<B>,
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
@@ -326,7 +328,7 @@ impl<S> Driver<S> {
         let task = tokio::spawn(respond::run(
             self.service.clone(),
             request,
-            request_id,
+            request_id.get(),
             self.outbound.clone(),
             self.budgets.clone(),
             async move { permit.await.ok() },
@@ -335,7 +337,8 @@ impl<S> Driver<S> {
     }
 
     /// Applies what a request's task sent.
-    fn apply(&mut self, request_id: u16, message: Outbound) {
+    fn apply(&mut self, key: u16, message: Outbound) {
+        let request_id = RequestId::new(key);
         if !self.slots.contains_key(&request_id) {
             // Aborted or refused meanwhile.
             return;
@@ -368,7 +371,7 @@ impl<S> Driver<S> {
     }
 
     /// Forgets a request: its task is dropped and its body, if still open, fails.
-    fn drop_request(&mut self, request_id: u16, why: BodyError) {
+    fn drop_request(&mut self, request_id: RequestId, why: BodyError) {
         if let Some(slot) = self.slots.remove(&request_id) {
             if let Some(task) = slot.task {
                 task.abort();
@@ -381,7 +384,7 @@ impl<S> Driver<S> {
 
     /// The peer closed its side: bodies still open cannot end; answers may still go out.
     fn peer_closed(&mut self) {
-        let unbegun: Vec<u16> = self
+        let unbegun: Vec<RequestId> = self
             .slots
             .iter()
             .filter(|(_, slot)| slot.task.is_none())

@@ -123,6 +123,7 @@ mod limits;
 mod params;
 mod record;
 mod requests;
+mod response;
 pub mod wire;
 
 #[cfg(test)]
@@ -146,3 +147,4 @@ pub use record::{
     BeginRequestBody, EndRequestBody, ProtocolStatus, Record, RecordHeader, RecordType, Role,
     UnknownTypeBody,
 };
+pub use response::{ResponseRead, ResponseReader};

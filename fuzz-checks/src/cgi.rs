@@ -52,6 +52,78 @@ pub fn cgi_response_head(data: &[u8]) {
         buf.extend_from_slice(&data[fed..]);
         assert_eq!(&buf[..], &data[head.body_offset..], "body lost or moved");
     }
+    same_head_on_both_gateway_sides(data);
+}
+
+/// The same backend answer gives the same head (or the same error) on the FastCGI
+/// gateway side (as STDOUT records, cut where the record size cuts them) and on the uwsgi
+/// gateway side (as the raw response).
+pub fn same_head_on_both_gateway_sides(data: &[u8]) {
+    let fastcgi = fastcgi_head(data);
+    let uwsgi = uwsgi_head(data);
+    match (&fastcgi, &uwsgi) {
+        (Some(Ok(fastcgi)), Some(Ok(uwsgi))) => assert_eq!(fastcgi, uwsgi, "heads differ"),
+        (Some(Err(fastcgi)), Some(Err(uwsgi))) => assert_eq!(fastcgi, uwsgi, "errors differ"),
+        // A head that never ended: each side reports it in its own terms.
+        (None, None) => {}
+        _ => panic!("one side parsed, the other did not: FastCGI {fastcgi:?}, uwsgi {uwsgi:?}"),
+    }
+}
+
+type HeadOutcome = Option<Result<cgi_env::ResponseHead, ResponseHeadError>>;
+
+/// The head our FastCGI gateway side reads from `stdout` sent as a request's STDOUT.
+fn fastcgi_head(stdout: &[u8]) -> HeadOutcome {
+    use fastcgi_codec::{
+        EndRequestBody, GatewayConfig, GatewayConnection, GatewayEvent, Padding, ProtocolStatus,
+        RecordEncoder, RecordType, ResponseReader, Role,
+    };
+    let mut gateway = GatewayConnection::new(GatewayConfig::default());
+    let id = gateway.begin_request(Role::Responder, false).ok()?;
+    let encoder = RecordEncoder::new(Padding::Align8);
+    let mut wire = BytesMut::new();
+    // Records of at most 100 bytes, so that heads also arrive split over records.
+    for piece in stdout.chunks(100) {
+        encoder.stream_into(RecordType::Stdout, id, piece, false, &mut wire);
+    }
+    let end = EndRequestBody {
+        app_status: 0,
+        protocol_status: ProtocolStatus::RequestComplete,
+    };
+    encoder
+        .record_into(RecordType::EndRequest, id, &end.to_bytes(), &mut wire)
+        .ok()?;
+    let mut reader = ResponseReader::default();
+    while let Ok(Some(event)) = gateway.receive(&mut wire) {
+        match event {
+            GatewayEvent::Stdout { chunk, .. } => match reader.read(chunk) {
+                Ok(read) => {
+                    if let Some(head) = read.head {
+                        return Some(Ok(head));
+                    }
+                }
+                Err(error) => return Some(Err(error)),
+            },
+            GatewayEvent::End { .. } => break,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The head our uwsgi gateway side reads from `response`, the whole answer.
+fn uwsgi_head(response: &[u8]) -> HeadOutcome {
+    use uwsgi_codec::{Limits, ResponseDecoder, ResponseEvent, Violation};
+    let mut decoder = ResponseDecoder::new(Limits::default());
+    let mut wire = BytesMut::from(response);
+    match decoder.decode_eof(&mut wire) {
+        Ok(Some(ResponseEvent::Head(head))) => Some(Ok(head)),
+        Err(error) => match error.violation {
+            Violation::Head(error) => Some(Err(error)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The application side's environ → HTTP request conversion never panics on any vars

@@ -14,7 +14,7 @@ mod fastcgi;
 mod split;
 mod uwsgi;
 
-pub use cgi::{cgi_response_head, environ_to_request};
+pub use cgi::{cgi_response_head, environ_to_request, same_head_on_both_gateway_sides};
 pub use fastcgi::{
     fastcgi_client, fastcgi_exchange, fastcgi_params, fastcgi_params_roundtrip, fastcgi_records,
     fastcgi_server,

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use bytes::{Buf, Bytes, BytesMut};
 use cgi_env::Environ;
-use fastcgi_codec::{ClientConfig, ClientConnection, ClientEvent, Role};
+use fastcgi_codec::{GatewayConfig, GatewayConnection, GatewayEvent, Limits, RequestId, Role};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
@@ -72,14 +72,14 @@ pub enum BodyMode {
 
 /// Our FastCGI gateway side over a byte stream.
 pub struct FcgiGateway<IO> {
-    pub conn: ClientConnection,
+    pub conn: GatewayConnection,
     reader: ReadHalf<IO>,
     writer: WriteHalf<IO>,
     input: BytesMut,
     /// Bytes queued and not written yet; kept across requests so that records are never
     /// cut (the rest of a body the server stopped waiting for still goes out whole).
-    pending: fastcgi_codec::Chunks,
-    pub answers: BTreeMap<u16, Answer>,
+    pending: fastcgi_codec::OutputQueue,
+    pub answers: BTreeMap<RequestId, Answer>,
     pub eof: bool,
 }
 
@@ -87,21 +87,21 @@ impl<IO: AsyncRead + AsyncWrite> FcgiGateway<IO> {
     pub fn new(io: IO) -> Self {
         let (reader, writer) = tokio::io::split(io);
         FcgiGateway {
-            conn: ClientConnection::new(ClientConfig {
-                max_requests_in_flight: 64,
-                ..ClientConfig::default()
-            }),
+            conn: GatewayConnection::new(
+                GatewayConfig::default()
+                    .with_limits(Limits::default().with_max_requests_in_flight(64)),
+            ),
             reader,
             writer,
             input: BytesMut::new(),
-            pending: fastcgi_codec::Chunks::default(),
+            pending: fastcgi_codec::OutputQueue::default(),
             answers: BTreeMap::new(),
             eof: false,
         }
     }
 
     /// Begins a request and sends its params (and no body yet).
-    pub fn begin(&mut self, env: &Environ, keep_conn: bool) -> u16 {
+    pub fn begin(&mut self, env: &Environ, keep_conn: bool) -> RequestId {
         let id = self
             .conn
             .begin_request(Role::Responder, keep_conn)
@@ -112,7 +112,7 @@ impl<IO: AsyncRead + AsyncWrite> FcgiGateway<IO> {
     }
 
     /// Queues body bytes in 64 KiB records, and the end of the body when `end`.
-    pub fn body(&mut self, id: u16, body: &Bytes, end: bool) {
+    pub fn body(&mut self, id: RequestId, body: &Bytes, end: bool) {
         let mut rest = body.clone();
         while !rest.is_empty() {
             let chunk = rest.split_to(rest.len().min(65528));
@@ -223,12 +223,12 @@ impl<IO: AsyncRead + AsyncWrite> FcgiGateway<IO> {
     fn receive(&mut self) {
         while let Some(event) = self.conn.receive(&mut self.input).expect("valid answer") {
             match event {
-                ClientEvent::Stdout { request_id, chunk } => {
+                GatewayEvent::Stdout { request_id, chunk } => {
                     if let Some(answer) = self.answers.get_mut(&request_id) {
                         answer.stdout.extend_from_slice(&chunk);
                     }
                 }
-                ClientEvent::End {
+                GatewayEvent::End {
                     request_id,
                     app_status,
                     ..
