@@ -28,6 +28,8 @@ pub struct ServeConfig {
     connection_buffer: usize,
     process_buffer: usize,
     multiplex: bool,
+    fastcgi_limits: fastcgi_codec::Limits,
+    uwsgi_limits: uwsgi_codec::Limits,
 }
 
 impl Default for ServeConfig {
@@ -43,6 +45,10 @@ impl Default for ServeConfig {
             connection_buffer: 32 << 20,
             process_buffer: 512 << 20,
             multiplex: true,
+            fastcgi_limits: fastcgi_codec::Limits::default(),
+            // Front servers send every header as a var: uWSGI's 4 KiB default refuses
+            // large cookies, so take what the 16-bit datasize can say.
+            uwsgi_limits: uwsgi_codec::Limits::default().with_max_vars_block(u16::MAX),
         }
     }
 }
@@ -119,6 +125,34 @@ impl ServeConfig {
     /// `FCGI_MPXS_CONNS` accordingly. Default on.
     pub fn multiplex(&self) -> bool {
         self.multiplex
+    }
+
+    /// What a FastCGI connection accepts of its peer: params size, requests in flight per
+    /// connection (answered to GET_VALUES as FCGI_MAX_REQS), request-level errors before
+    /// the connection is dropped. Default [`fastcgi_codec::Limits::default`].
+    pub fn fastcgi_limits(&self) -> fastcgi_codec::Limits {
+        self.fastcgi_limits
+    }
+
+    /// What a uwsgi connection accepts of its peer. Default
+    /// [`uwsgi_codec::Limits::default`] with a vars block of up to 65535 bytes (uWSGI's
+    /// own default of 4096 refuses requests with large cookies).
+    pub fn uwsgi_limits(&self) -> uwsgi_codec::Limits {
+        self.uwsgi_limits
+    }
+
+    /// Sets [`ServeConfig::fastcgi_limits`].
+    #[must_use]
+    pub fn with_fastcgi_limits(mut self, limits: fastcgi_codec::Limits) -> Self {
+        self.fastcgi_limits = limits;
+        self
+    }
+
+    /// Sets [`ServeConfig::uwsgi_limits`].
+    #[must_use]
+    pub fn with_uwsgi_limits(mut self, limits: uwsgi_codec::Limits) -> Self {
+        self.uwsgi_limits = limits;
+        self
     }
 
     /// Sets [`ServeConfig::params_timeout`].

@@ -91,7 +91,9 @@ enum Outcome {
 
 impl<S> Driver<S> {
     fn new(service: S, shared: Arc<Shared>) -> Self {
-        let config = ApplicationConfig::default().with_multiplex(shared.config.multiplex());
+        let config = ApplicationConfig::default()
+            .with_multiplex(shared.config.multiplex())
+            .with_limits(shared.config.fastcgi_limits());
         let (outbound, inbound) = mpsc::unbounded_channel();
         Driver {
             service,
@@ -189,7 +191,11 @@ impl<S> Driver<S> {
                 && (self.conn.should_close()
                     || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
             {
-                let _ = writer.shutdown().await;
+                if read_open {
+                    crate::linger::close(&mut reader, &mut writer).await;
+                } else {
+                    let _ = writer.shutdown().await;
+                }
                 return match self.conn.failure() {
                     Some(error) => Outcome::Protocol(error.clone()),
                     None => Outcome::Done,

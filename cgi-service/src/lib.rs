@@ -40,6 +40,7 @@ mod body;
 mod budget;
 mod config;
 mod fastcgi;
+mod linger;
 mod listener;
 mod output;
 mod request;

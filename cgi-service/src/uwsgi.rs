@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use uwsgi_codec::{Limits, RequestDecoder, RequestEvent, ResponseWriter};
+use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::output::Output;
@@ -47,7 +47,7 @@ pub(crate) async fn drive<IO, S, B>(
 {
     let mut driver = Driver {
         budgets: shared.budgets(),
-        decoder: RequestDecoder::new(Limits::default()),
+        decoder: RequestDecoder::new(shared.config.uwsgi_limits()),
         stage: Stage::Idle,
         body: None,
         task: None,
@@ -98,7 +98,11 @@ impl<S> Driver<S> {
         let mut timed = self.timeout();
         loop {
             if self.stage == Stage::Closing && self.output.is_empty() {
-                let _ = writer.shutdown().await;
+                if read_open {
+                    crate::linger::close(&mut reader, &mut writer).await;
+                } else {
+                    let _ = writer.shutdown().await;
+                }
                 return Ok(());
             }
             if self.stage == Stage::Idle && self.shared.shutting_down() {

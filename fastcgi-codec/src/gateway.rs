@@ -318,10 +318,10 @@ impl GatewayConnection {
     }
 
     /// Asks the application for FCGI_MAX_CONNS, FCGI_MAX_REQS and FCGI_MPXS_CONNS; the
-    /// answer comes as [`GatewayEvent::GetValuesAnswer`]. PHP-FPM answers and then closes
-    /// the connection (php-src's `fcgi_accept_request` closes after a GET_VALUES that began
-    /// no request; the interop test `ping_status_and_get_values` checks it against a real
-    /// php-fpm), so ask on a connection of its own.
+    /// answer comes as [`GatewayEvent::GetValuesAnswer`]. PHP-FPM answers (only
+    /// FCGI_MPXS_CONNS, as 0) and keeps reading the connection: a request sent after the
+    /// question, in the same write or later, is served on it (the interop test
+    /// `ping_status_and_get_values` checks it against a real php-fpm).
     ///
     /// # Errors
     /// [`SendError::Closed`] when the connection failed or was closed.

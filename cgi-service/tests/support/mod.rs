@@ -272,3 +272,72 @@ pub fn pattern(len: usize) -> Bytes {
         .collect::<Vec<u8>>()
         .into()
 }
+
+/// A uwsgi response as our gateway side read it.
+#[derive(Debug)]
+pub struct UwsgiAnswer {
+    pub head: cgi_env::ResponseHead,
+    pub body: Vec<u8>,
+}
+
+/// One uwsgi request from our gateway side, its body written while the answer is read
+/// (or, with `write_all_first`, before it is read), the answer read to the close.
+pub async fn uwsgi_request<IO: AsyncRead + AsyncWrite>(
+    io: IO,
+    env: &Environ,
+    body: Bytes,
+    write_all_first: bool,
+) -> Result<UwsgiAnswer, String> {
+    use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut encoder = RequestEncoder::new();
+    let mut head = BytesMut::new();
+    encoder
+        .encode_head(env, &mut head)
+        .map_err(|e| e.to_string())?;
+    let mut out = head.freeze().chain(body);
+    if write_all_first {
+        while out.has_remaining() {
+            writer
+                .write_buf(&mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let mut decoder = ResponseDecoder::new(Limits::default());
+    let mut input = BytesMut::new();
+    let mut response_head = None;
+    let mut response_body = Vec::new();
+    let mut eof = false;
+    loop {
+        let event = if eof {
+            decoder.decode_eof(&mut input)
+        } else {
+            decoder.decode(&mut input)
+        }
+        .map_err(|e| e.to_string())?;
+        match event {
+            Some(ResponseEvent::Head(head)) => response_head = Some(head),
+            Some(ResponseEvent::Body(chunk)) => response_body.extend_from_slice(&chunk),
+            Some(ResponseEvent::End) => break,
+            Some(_) => {}
+            None if eof => return Err("closed before the response ended".into()),
+            None => {
+                tokio::select! {
+                    written = writer.write_buf(&mut out), if out.has_remaining() => {
+                        written.map_err(|e| e.to_string())?;
+                    }
+                    read = reader.read_buf(&mut input) => {
+                        if read.map_err(|e| e.to_string())? == 0 {
+                            eof = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(UwsgiAnswer {
+        head: response_head.ok_or("no head")?,
+        body: response_body,
+    })
+}

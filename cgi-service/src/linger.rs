@@ -1,0 +1,36 @@
+//! Closing a connection without losing the answer.
+//!
+//! A peer still sending (the rest of a request body the service never read) when the
+//! connection is closed gets a reset, and a reset can discard the answer it has not read
+//! yet. So the driver first ends its side (`shutdown`), then reads and drops what still
+//! arrives until the peer closes too, for a bounded time, as nginx's lingering close does.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How long the peer may go silent while the connection lingers.
+const LINGER_IDLE: Duration = Duration::from_secs(2);
+/// How long a connection lingers at most.
+const LINGER_TOTAL: Duration = Duration::from_secs(10);
+
+/// Ends the write side, then drains the read side until the peer closes, goes silent for
+/// [`LINGER_IDLE`], or [`LINGER_TOTAL`] has passed.
+pub(crate) async fn close<R, W>(reader: &mut R, writer: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if writer.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(LINGER_TOTAL, async {
+        let mut sink = vec![0u8; 16 << 10];
+        while let Ok(Ok(read)) = tokio::time::timeout(LINGER_IDLE, reader.read(&mut sink)).await {
+            if read == 0 {
+                return;
+            }
+        }
+    })
+    .await;
+}
