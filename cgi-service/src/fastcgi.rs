@@ -76,6 +76,8 @@ struct Driver<S> {
     inbound: mpsc::UnboundedReceiver<(u16, Outbound)>,
     /// Request-level protocol errors seen, for the one log line at the end.
     request_errors: usize,
+    /// This connection's [`crate::CgiFacts::connection`].
+    connection: u64,
 }
 
 /// Why a connection ended.
@@ -105,6 +107,7 @@ impl<S> Driver<S> {
             outbound,
             inbound,
             request_errors: 0,
+            connection: crate::request::next_connection(),
         }
     }
 
@@ -314,7 +317,7 @@ impl<S> Driver<S> {
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
         let (sender, body) = Body::channel(None);
-        let request = match crate::request::build(params, body, true) {
+        let request = match crate::request::build(params, body, true, self.connection) {
             Ok(request) => request,
             Err(error) => {
                 tracing::debug!(%error, "FastCGI request with an unusable environ; answering 400");

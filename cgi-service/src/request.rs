@@ -30,6 +30,16 @@ pub struct CgiFacts {
     pub path_info: Vec<u8>,
     /// Every variable the front server sent, in order, pointing into the received bytes.
     pub environ: Environ,
+    /// The connection from the front server the request came on: a number unique within
+    /// the process, for logs (and to see a front server multiplex requests on one
+    /// FastCGI connection).
+    pub connection: u64,
+}
+
+/// A fresh [`CgiFacts::connection`] number.
+pub(crate) fn next_connection() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Rebuilds the request, its body to come from `body`.
@@ -42,6 +52,7 @@ pub(crate) fn build(
     mut environ: Environ,
     body: Body,
     body_framed_by_protocol: bool,
+    connection: u64,
 ) -> Result<Request<Body>, RequestError> {
     if body_framed_by_protocol
         && environ
@@ -58,6 +69,7 @@ pub(crate) fn build(
         script_name: cgi.script_name,
         path_info: cgi.path_info,
         environ,
+        connection,
     });
     Ok(request)
 }
@@ -82,13 +94,13 @@ mod tests {
     #[test]
     fn a_chunked_upload_is_not_refused_over_fastcgi() {
         for odd in ["", "-1", "chunked"] {
-            let request = build(environ(odd), Body::empty(), true).unwrap();
+            let request = build(environ(odd), Body::empty(), true, 1).unwrap();
             assert!(!request.headers().contains_key("content-length"), "{odd:?}");
             let facts = request.extensions().get::<CgiFacts>().unwrap();
             assert_eq!(facts.remote_addr, Some("192.0.2.9".parse().unwrap()));
         }
-        let request = build(environ("12"), Body::empty(), true).unwrap();
+        let request = build(environ("12"), Body::empty(), true, 1).unwrap();
         assert_eq!(request.headers()["content-length"], "12");
-        assert!(build(environ("-1"), Body::empty(), false).is_err());
+        assert!(build(environ("-1"), Body::empty(), false, 1).is_err());
     }
 }

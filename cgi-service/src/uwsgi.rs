@@ -234,7 +234,12 @@ impl<S> Driver<S> {
                 self.response = Some(ResponseWriter::new(&head.environ));
                 let length = Some(head.content_length);
                 let (sender, body) = Body::channel(length);
-                match crate::request::build(head.environ, body, false) {
+                match crate::request::build(
+                    head.environ,
+                    body,
+                    false,
+                    crate::request::next_connection(),
+                ) {
                     Ok(request) => {
                         self.body = (head.content_length > 0).then_some(sender);
                         self.stage = Stage::Serving;

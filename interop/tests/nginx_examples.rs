@@ -27,7 +27,7 @@ fn example(name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: build the examples first (`cargo test --workspace` does, or \
-         `cargo build -p fastcgi-codec -p uwsgi-codec --examples`)",
+         `cargo build -p cgi-service --examples`)",
         path.display()
     );
     path

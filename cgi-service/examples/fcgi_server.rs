@@ -1,0 +1,28 @@
+//! A FastCGI application server: an axum app that answers every request with its environ
+//! as JSON and the length of its body, served with `cgi_service`. Put nginx in front:
+//! `location / { include fastcgi_params; fastcgi_pass 127.0.0.1:9000; }`.
+//!
+//! ```sh
+//! cargo run -p cgi-service --example fcgi_server -- 127.0.0.1:9000
+//! cargo run -p cgi-service --example fcgi_server -- unix:/run/app.sock
+//! spawn-fcgi -p 9000 -- target/debug/examples/fcgi_server --fd0
+//! ```
+
+mod common;
+
+use std::process::ExitCode;
+
+use cgi_service::Server;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let listener = match common::listener("fcgi_server", "127.0.0.1:9000", true).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
+    let app = axum::Router::new().fallback(common::environ_json::<axum::body::Body>);
+    Server::fastcgi()
+        .serve_with_shutdown(listener, app, common::shutdown_signal())
+        .await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,27 @@
+//! A uwsgi application server: a plain `async fn(http::Request) -> http::Response` (the
+//! shape of a hyper handler) that answers every request with its environ as JSON and the
+//! length of its body, served with `cgi_service`. Put nginx in front:
+//! `location / { include uwsgi_params; uwsgi_pass 127.0.0.1:3031; }`.
+//!
+//! ```sh
+//! cargo run -p cgi-service --example uwsgi_server -- 127.0.0.1:3031
+//! ```
+
+mod common;
+
+use std::process::ExitCode;
+
+use cgi_service::Server;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let listener = match common::listener("uwsgi_server", "127.0.0.1:3031", false).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
+    let app = tower::service_fn(common::environ_json::<cgi_service::Body>);
+    Server::uwsgi()
+        .serve_with_shutdown(listener, app, common::shutdown_signal())
+        .await;
+    ExitCode::SUCCESS
+}
