@@ -1,16 +1,18 @@
-//! Harness for the interop suite: starts real peers (php-fpm, uWSGI, nginx, php-cgi) as child
-//! processes with temporary configurations on free loopback ports, waits until they answer,
-//! and stops them by process group when dropped, also when a test fails.
+//! Harness for the interop suite: starts real peers (php-fpm, uWSGI, nginx, HAProxy, Apache,
+//! php-cgi) as child processes with temporary configurations on free loopback ports, waits
+//! until they answer, and stops them by process group when dropped, also when a test fails.
 //!
 //! The tests are in `tests/`. They need the Debian packages that `scripts/install-peers.sh`
 //! installs; without them each test fails with a message that says what to install, unless
 //! the build sets `CGI_CODECS_SKIP_INTEROP=1`, which compiles them as ignored.
 #![forbid(unsafe_code)]
 
+pub mod apache;
 pub mod app_answer;
 pub mod checksum;
 pub mod environ;
 pub mod fcgi;
+pub mod haproxy;
 pub mod http_client;
 pub mod nginx;
 pub mod peer;
