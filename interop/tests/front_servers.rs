@@ -362,7 +362,8 @@ fn apache_setup() -> ApacheSetup {
     let (fcgi, fcgi_port) = start_fcgi(&dir);
     let (uwsgi, uwsgi_port) = start_uwsgi(&dir);
     let directives = format!(
-        "ProxyPass /fcgi/ fcgi://127.0.0.1:{fcgi_port}/\n\
+        "ProxyPass /fcgi-reuse/ fcgi://127.0.0.1:{fcgi_port}/reuse/ enablereuse=on\n\
+         ProxyPass /fcgi/ fcgi://127.0.0.1:{fcgi_port}/\n\
          ProxyPass /uwsgi/ uwsgi://127.0.0.1:{uwsgi_port}/\n"
     );
     let apache = Apache::start(&dir, &["proxy", "proxy_fcgi", "proxy_uwsgi"], &directives);
@@ -416,4 +417,72 @@ fn apache_eight_mebibyte_echo_through_fcgi_and_uwsgi() {
             .unwrap_or_else(|e| panic!("{target}: {e}\n{}", setup.apache.log()));
         assert_echo(&target, &response, &body, &|| setup.apache.log());
     }
+}
+
+/// Four 2 MB echoes at once over four client connections, with HAProxy free to multiplex
+/// them: each comes back whole and unmixed.
+#[test]
+#[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
+fn haproxy_concurrent_echoes_on_shared_connections() {
+    let setup = haproxy_setup();
+    let port = setup.haproxy.port;
+    let warm = http_client::request(port, "GET", "/x/warm", &[], b"")
+        .unwrap_or_else(|e| panic!("warm-up: {e}\n{}", setup.haproxy.log()));
+    assert_eq!(warm.status, 200, "{}", setup.haproxy.log());
+    let bodies: Vec<Vec<u8>> = (0..4).map(|i| noise(2 << 20, 100 + i)).collect();
+    let results: Vec<Result<Response, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                scope.spawn(move || {
+                    http_client::request(port, "POST", &format!("/x/{i}/echo"), &[], body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+    for (i, (result, body)) in results.into_iter().zip(&bodies).enumerate() {
+        let what = format!("echo {i}");
+        let response = result.unwrap_or_else(|e| panic!("{what}: {e}\n{}", setup.haproxy.log()));
+        assert_echo(&what, &response, body, &|| setup.haproxy.log());
+    }
+}
+
+/// Twenty requests on one client connection through `enablereuse=on`, GETs alternating with
+/// POST echoes: mod_proxy_fcgi keeps its FastCGI connection and every GET arrives on the
+/// same one.
+#[test]
+#[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
+fn apache_fcgi_connection_reuse() {
+    let setup = apache_setup();
+    let mut conn = http_client::Connection::open(setup.apache.port).expect("connect");
+    let mut connections = BTreeSet::new();
+    for i in 0..20u64 {
+        if i % 2 == 0 {
+            let target = format!("/fcgi-reuse/n{i}");
+            let response = conn
+                .request("GET", &target, &[], b"")
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{}", setup.apache.log()));
+            assert_eq!(response.status, 200, "{target}\n{}", setup.apache.log());
+            connections.insert(connection_of(&response));
+        } else {
+            let target = format!("/fcgi-reuse/n{i}/echo");
+            let body = noise(100_000, i);
+            let response = conn
+                .request("POST", &target, &[], &body)
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{}", setup.apache.log()));
+            assert_echo(&target, &response, &body, &|| setup.apache.log());
+        }
+    }
+    assert_eq!(
+        connections.len(),
+        1,
+        "with enablereuse=on the sequential requests should share one FastCGI connection: \
+         {connections:?}\n{}",
+        setup.apache.log()
+    );
 }
