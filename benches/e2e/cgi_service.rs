@@ -1,0 +1,35 @@
+//! Hello-world on `cgi_service` for the end-to-end benchmark (`benches/e2e/run.sh`).
+//!
+//! Usage: `e2e_cgi_service fastcgi|uwsgi ADDRESS`
+
+use std::convert::Infallible;
+
+use cgi_service::{Listener, Server};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (Some(protocol), Some(address)) = (args.next(), args.next()) else {
+        eprintln!("usage: e2e_cgi_service fastcgi|uwsgi ADDRESS");
+        std::process::exit(2);
+    };
+    let server = match protocol.as_str() {
+        "fastcgi" => Server::fastcgi(),
+        "uwsgi" => Server::uwsgi(),
+        other => {
+            eprintln!("unknown protocol {other:?}");
+            std::process::exit(2);
+        }
+    };
+    let listener = Listener::bind(&address).await?;
+    let app = tower::service_fn(|_request: http::Request<cgi_service::Body>| async {
+        let mut response = http::Response::new(String::from("hello\n"));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        Ok::<_, Infallible>(response)
+    });
+    server.serve(listener, app).await;
+    Ok(())
+}
