@@ -16,6 +16,9 @@ async fn main() -> std::io::Result<()> {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // As cgi-service and Go do: without it, a response written in several records
+        // waits for the delayed ACK (40 ms) on a kept connection.
+        let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let (read, write) = stream.into_split();
             let mut requests = Requests::new(read, write, 10, 10);

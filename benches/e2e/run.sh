@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# End-to-end comparison: wrk -> nginx -> a hello-world application server, one row per
+# server and connection mode, all on 127.0.0.1. Prints a Markdown table of requests/s and
+# p50/p99 latency.
+#
+#   benches/e2e/run.sh                  # wrk -t2 -c64 -d10s --latency, 3 s warm-up per row
+#   E2E_DURATION=30s E2E_CONNECTIONS=128 benches/e2e/run.sh
+#
+# Needs nginx, php-fpm, uwsgi with its python3 plugin, wrk, go and curl (Debian packages
+# nginx-light php-fpm uwsgi-core uwsgi-plugin-python3 wrk golang-go curl). wrk and go are
+# installed with apt-get when missing and the script runs as root.
+set -euo pipefail
+
+THREADS=${E2E_THREADS:-2}
+CONNECTIONS=${E2E_CONNECTIONS:-64}
+DURATION=${E2E_DURATION:-10s}
+WARMUP=${E2E_WARMUP:-3s}
+CORES=$(nproc)
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# --- tools ---------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v go >/dev/null || missing+=(golang-go)
+if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]]; then
+        log "installing ${missing[*]}"
+        apt-get install -y "${missing[@]}" >&2
+    else
+        die "missing ${missing[*]} (apt-get install ${missing[*]})"
+    fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+PHP_FPM=$(command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -1 || true)
+UWSGI=$(command -v uwsgi || true)
+for tool in "$NGINX" "$PHP_FPM" "$UWSGI" curl wrk go cargo python3; do
+    [[ -n $tool ]] && command -v "$tool" >/dev/null || die "missing tool: ${tool:-php-fpm or uwsgi}"
+done
+
+# --- temp dir and cleanup ----------------------------------------------------------------
+TMP=$(mktemp -d /tmp/e2e-bench.XXXXXX)
+chmod 755 "$TMP" # nginx workers and php-fpm children may run as nobody
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # start NAME COMMAND...: runs in the background, logs to $TMP/NAME.log
+    local name=$1
+    shift
+    "$@" >"$TMP/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- build -------------------------------------------------------------------------------
+log "building the Rust servers (release)"
+(cd "$ROOT" && cargo build --release --quiet -p benches --example e2e_cgi_service \
+    --example e2e_tokio_fastcgi --example e2e_cegla_fcgi) >&2
+TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+EXAMPLES=$TARGET/release/examples
+
+log "building the Go server"
+(cd "$HERE" && GO111MODULE=off GOCACHE="$TMP/go-cache" GOPATH="$TMP/go" GOFLAGS= \
+    go build -o "$TMP/go_fcgi" go_fcgi.go) >&2
+
+cp "$HERE/app.py" "$HERE/hello.php" "$TMP/"
+chmod 644 "$TMP/app.py" "$TMP/hello.php"
+
+# --- application servers -------------------------------------------------------------
+P_OURS_FCGI=$(free_port)
+P_OURS_UWSGI=$(free_port)
+P_GO=$(free_port)
+P_TOKIO=$(free_port)
+P_CEGLA=$(free_port)
+P_UWSGI_PY=$(free_port)
+P_PHP=$(free_port)
+
+start ours-fcgi "$EXAMPLES/e2e_cgi_service" fastcgi "127.0.0.1:$P_OURS_FCGI"
+start ours-uwsgi "$EXAMPLES/e2e_cgi_service" uwsgi "127.0.0.1:$P_OURS_UWSGI"
+start go env GOMAXPROCS="$CORES" "$TMP/go_fcgi" "127.0.0.1:$P_GO"
+start tokio-fastcgi "$EXAMPLES/e2e_tokio_fastcgi" "127.0.0.1:$P_TOKIO"
+start cegla-fcgi "$EXAMPLES/e2e_cegla_fcgi" "127.0.0.1:$P_CEGLA"
+start uwsgi-python "$UWSGI" --plugin python3 --socket "127.0.0.1:$P_UWSGI_PY" \
+    --wsgi-file "$TMP/app.py" --processes "$CORES" --master --disable-logging \
+    --die-on-term --listen 1024
+
+php_user=""
+if [[ $(id -u) == 0 ]]; then
+    php_user=$'user = nobody\ngroup = nogroup'
+fi
+cat >"$TMP/php-fpm.conf" <<EOF
+[global]
+pid = $TMP/php-fpm.pid
+error_log = $TMP/php-fpm-error.log
+daemonize = no
+
+[hello]
+$php_user
+listen = 127.0.0.1:$P_PHP
+listen.backlog = 1024
+pm = static
+pm.max_children = $CORES
+pm.max_requests = 0
+EOF
+start php-fpm "$PHP_FPM" --nodaemonize --fpm-config "$TMP/php-fpm.conf"
+
+# --- nginx: one server (port) per row ------------------------------------------------
+# ROWS: label|nginx port|pass directive|upstream port|keep-conn (yes/no)
+ROWS=()
+NGINX_SERVERS=""
+add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [EXTRA]
+    local label=$1 protocol=$2 backend=$3 keep=$4 extra=${5:-}
+    local port upstream keepalive="" keep_conn=""
+    port=$(free_port)
+    upstream="b$port"
+    if [[ $keep == yes ]]; then
+        keepalive="keepalive $((CONNECTIONS * 2));"
+        keep_conn="fastcgi_keep_conn on;"
+    fi
+    NGINX_SERVERS+="
+    upstream $upstream {
+        server 127.0.0.1:$backend;
+        $keepalive
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            include /etc/nginx/${protocol}_params;
+            $extra
+            ${protocol}_pass $upstream;
+            $keep_conn
+        }
+    }"
+    ROWS+=("$label|$port")
+}
+# No keep-conn row for php-fpm: each child serves one connection until it closes, so
+# nginx's idle kept connections (more than $CORES under -c$CONNECTIONS) hold every child
+# and the other connections wait in the backlog until fastcgi_read_timeout.
+PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NAME /hello.php;"
+add_row "cgi-service, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes
+add_row "cgi-service, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no
+add_row "cgi-service, uwsgi" uwsgi "$P_OURS_UWSGI" no
+add_row "Go net/http/fcgi, keep-conn" fastcgi "$P_GO" yes
+add_row "Go net/http/fcgi, new connection per request" fastcgi "$P_GO" no
+add_row "tokio-fastcgi 1.3, keep-conn" fastcgi "$P_TOKIO" yes
+add_row "tokio-fastcgi 1.3, new connection per request" fastcgi "$P_TOKIO" no
+add_row "cegla-fcgi 0.2, keep-conn" fastcgi "$P_CEGLA" yes
+add_row "cegla-fcgi 0.2, new connection per request" fastcgi "$P_CEGLA" no
+add_row "uWSGI $CORES processes + Python WSGI (uwsgi protocol)" uwsgi "$P_UWSGI_PY" no
+add_row "php-fpm static $CORES children, new connection per request" fastcgi "$P_PHP" no "$PHP_EXTRA"
+
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx.conf" <<EOF
+worker_processes $CORES;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    proxy_temp_path $TMP/nginx/proxy;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 1000000;
+$NGINX_SERVERS
+}
+EOF
+"$NGINX" -t -q -p "$TMP/nginx" -c "$TMP/nginx.conf" 2>"$TMP/nginx-t.log" ||
+    die "nginx -t failed: $(cat "$TMP/nginx-t.log")"
+start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+
+# --- readiness: every row answers "hello" ---------------------------------------------
+for row in "${ROWS[@]}"; do
+    label=${row%%|*}
+    port=${row##*|}
+    ok=""
+    for _ in $(seq 100); do
+        if body=$(curl -sf "http://127.0.0.1:$port/" 2>/dev/null) && [[ $body == hello ]]; then
+            ok=1
+            break
+        fi
+        sleep 0.1
+    done
+    if [[ -z $ok ]]; then
+        tail -n 20 "$TMP"/*.log >&2 || true
+        die "$label does not answer hello on :$port"
+    fi
+done
+
+# --- measure -------------------------------------------------------------------------
+# wrk --latency output on stdin -> "requests/s p50_ms p99_ms errors"; errors are
+# non-2xx/3xx responses plus socket errors (connect, read, write, timeout).
+PARSE='
+import re, sys
+out = sys.stdin.read()
+unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+def pct(p):
+    m = re.search(r"^\s*%d%%\s+([0-9.]+)(us|ms|s|m)\s*$" % p, out, re.M)
+    return "%.2f" % (float(m[1]) * unit[m[2]])
+rps = float(re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)[1])
+errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+errors += int(m[1]) if m else 0
+print("%.0f" % rps, pct(50), pct(99), errors)
+'
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+TABLE="| Server (behind nginx) | Requests/s | p50 (ms) | p99 (ms) | Errors |
+|---|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+    label=${row%%|*}
+    port=${row##*|}
+    url="http://127.0.0.1:$port/"
+    log "warm-up: $label"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    log "measure: $label"
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+    parsed=$(python3 -c "$PARSE" <<<"$out" 2>/dev/null || echo "0 n/a n/a n/a")
+    read -r rps p50 p99 errors <<<"$parsed"
+    TABLE+="
+| $label | $rps | $p50 | $p99 | $errors |"
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up), nginx $CORES workers, $CORES cores"
+echo "load average before: $LOAD_BEFORE; after: $LOAD_AFTER"
+echo
+echo "$TABLE"
