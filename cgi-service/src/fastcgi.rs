@@ -19,12 +19,13 @@ use fastcgi_codec::{
     FAILED_REQUEST_APP_STATUS, RequestId,
 };
 use http_body::Body as HttpBody;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::{Body, BodyError, BodySender};
+use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
 use crate::respond::{self, BoxError, CgiService, Outbound};
 use crate::server::Shared;
@@ -183,6 +184,9 @@ impl<S> Driver<S> {
     {
         let (mut reader, mut writer) = tokio::io::split(io);
         let mut input = BytesMut::new();
+        let budgets = self.budgets.clone();
+        // The budget the receive buffer holds: its bytes and the room of the next read.
+        let mut input_held = budgets.none();
         let mut read_open = true;
         let mut shutdown = self.shared.shutdown.clone();
         let mut shutdown_open = true;
@@ -210,13 +214,10 @@ impl<S> Driver<S> {
                 since = Instant::now();
             }
             let deadline = waiting.map(|wait| since + self.timeout(wait));
-            let room = self.budgets.has_room(READ_SIZE);
-            let reading = read_open && room && self.conn.failure().is_none();
+            let reading = read_open && self.conn.failure().is_none();
             tokio::select! {
-                read = async {
-                    input.reserve(READ_SIZE);
-                    reader.read_buf(&mut input).await
-                }, if reading => match read {
+                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets, READ_SIZE),
+                    if reading => match read {
                     Ok(0) => {
                         read_open = false;
                         self.peer_closed();
@@ -225,11 +226,11 @@ impl<S> Driver<S> {
                         if waiting != Some(Wait::Idle) {
                             since = Instant::now();
                         }
-                        self.receive(&mut input);
+                        self.receive(&mut input, &mut input_held);
+                        input_held.shrink_to(input.len());
                     }
                     Err(error) => return Outcome::Io(error),
                 },
-                () = self.budgets.wait_room(READ_SIZE), if read_open && !room => {}
                 message = self.inbound.recv() => {
                     if let Some((key, message)) = message {
                         self.apply(key, message);
@@ -253,14 +254,14 @@ impl<S> Driver<S> {
     }
 
     /// Feeds what arrived to the connection and acts on every event.
-    fn receive<B>(&mut self, input: &mut BytesMut)
+    fn receive<B>(&mut self, input: &mut BytesMut, held: &mut Reservation)
     where
         S: CgiService<B>,
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
         loop {
             match self.conn.receive(input) {
-                Ok(Some(event)) => self.event(event),
+                Ok(Some(event)) => self.event(event, held),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     self.request_errors += 1;
                     tracing::debug!(%error, "FastCGI request refused");
@@ -274,7 +275,7 @@ impl<S> Driver<S> {
         }
     }
 
-    fn event<B>(&mut self, event: ApplicationEvent)
+    fn event<B>(&mut self, event: ApplicationEvent, held: &mut Reservation)
     where
         S: CgiService<B>,
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
@@ -289,7 +290,7 @@ impl<S> Driver<S> {
                     return;
                 };
                 if let Some(body) = &slot.body {
-                    let reservation = self.budgets.reserve(chunk.len());
+                    let reservation = held.split(chunk.len());
                     if !body.send(chunk, reservation) {
                         // The service dropped its body: the rest is read and dropped.
                         slot.body = None;

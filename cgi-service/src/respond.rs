@@ -148,8 +148,7 @@ where
                 return false;
             }
         };
-        budgets.wait_room(data.len()).await;
-        let reservation = budgets.reserve(data.len());
+        let reservation = budgets.reserve(data.len()).await;
         if out.send((key, Outbound::Data(data, reservation))).is_err() {
             return false;
         }

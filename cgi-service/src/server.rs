@@ -65,10 +65,15 @@ impl Shared {
 ///     .await;
 /// # Ok(()) }
 /// ```
+///
+/// Clones share the process-wide budget and request limit: serving several listeners
+/// from clones of one `Server` keeps one process total.
 #[derive(Debug, Clone)]
 pub struct Server {
     protocol: Protocol,
     config: ServeConfig,
+    process_buffer: Arc<Budget>,
+    requests: Arc<Semaphore>,
 }
 
 impl Server {
@@ -84,9 +89,12 @@ impl Server {
 
     /// A server for `protocol` with the default configuration.
     pub fn new(protocol: Protocol) -> Server {
+        let config = ServeConfig::default();
         Server {
             protocol,
-            config: ServeConfig::default(),
+            process_buffer: Budget::new(config.process_buffer()),
+            requests: Arc::new(Semaphore::new(config.max_requests())),
+            config,
         }
     }
 
@@ -103,8 +111,18 @@ impl Server {
     /// Sets the configuration.
     #[must_use]
     pub fn with_config(mut self, config: ServeConfig) -> Server {
+        self.process_buffer = Budget::new(config.process_buffer());
+        self.requests = Arc::new(Semaphore::new(config.max_requests()));
         self.config = config;
         self
+    }
+
+    /// The bytes all connections of this server (and its clones) hold now: request
+    /// bodies read ahead of their services, receive buffers, and response bytes not yet
+    /// written. Never more than [`ServeConfig::process_buffer`], but for one piece larger
+    /// than the whole budget.
+    pub fn buffered_bytes(&self) -> usize {
+        self.process_buffer.held()
     }
 
     /// Serves `service` on every connection `listener` accepts, forever. Accept errors
@@ -202,8 +220,8 @@ impl Server {
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             config: self.config.clone(),
-            process_buffer: Budget::new(self.config.process_buffer()),
-            requests: Arc::new(Semaphore::new(self.config.max_requests())),
+            process_buffer: self.process_buffer.clone(),
+            requests: self.requests.clone(),
             shutdown,
         });
         (stop, shared)

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body as HttpBody;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
 
 use crate::body::{Body, BodyError, BodySender};
+use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
 use crate::respond::{self, BoxError, CgiService, Outbound};
 use crate::server::Shared;
@@ -91,6 +92,9 @@ impl<S> Driver<S> {
         let (mut reader, mut writer) = tokio::io::split(io);
         let (outbound, mut inbound) = mpsc::unbounded_channel();
         let mut input = BytesMut::new();
+        let budgets = self.budgets.clone();
+        // The budget the receive buffer holds: its bytes and the room of the next read.
+        let mut input_held = budgets.none();
         let mut read_open = true;
         let mut shutdown = self.shared.shutdown.clone();
         let mut shutdown_open = true;
@@ -114,26 +118,22 @@ impl<S> Driver<S> {
                 since = Instant::now();
             }
             let deadline = timed.map(|(_, timeout)| since + timeout);
-            let room = self.budgets.has_room(READ_SIZE);
             let reading = read_open
-                && room
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
             tokio::select! {
-                read = async {
-                    input.reserve(READ_SIZE);
-                    reader.read_buf(&mut input).await
-                }, if reading => match read {
+                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets, READ_SIZE),
+                    if reading => match read {
                     Ok(0) => {
                         read_open = false;
-                        self.receive_eof(&mut input, &outbound)?;
+                        self.receive_eof(&mut input, &mut input_held, &outbound)?;
                     }
                     Ok(_) => {
                         since = Instant::now();
-                        self.receive(&mut input, &outbound)?;
+                        self.receive(&mut input, &mut input_held, &outbound)?;
+                        input_held.shrink_to(input.len());
                     }
                     Err(error) => return Err(error.to_string()),
                 },
-                () = self.budgets.wait_room(READ_SIZE), if read_open && !room => {}
                 message = inbound.recv() => {
                     if let Some((_, message)) = message {
                         self.apply(message)?;
@@ -173,6 +173,7 @@ impl<S> Driver<S> {
     fn receive<B>(
         &mut self,
         input: &mut BytesMut,
+        held: &mut Reservation,
         outbound: &respond::OutboundSender,
     ) -> Result<(), String>
     where
@@ -184,7 +185,7 @@ impl<S> Driver<S> {
         }
         while self.stage != Stage::Closing {
             match self.decoder.decode(input) {
-                Ok(Some(event)) => self.event(event, outbound),
+                Ok(Some(event)) => self.event(event, held, outbound),
                 Ok(None) => return Ok(()),
                 Err(error) => return Err(self.fail(&error.to_string())),
             }
@@ -195,6 +196,7 @@ impl<S> Driver<S> {
     fn receive_eof<B>(
         &mut self,
         input: &mut BytesMut,
+        held: &mut Reservation,
         outbound: &respond::OutboundSender,
     ) -> Result<(), String>
     where
@@ -208,7 +210,7 @@ impl<S> Driver<S> {
         }
         loop {
             match self.decoder.decode_eof(input) {
-                Ok(Some(event)) => self.event(event, outbound),
+                Ok(Some(event)) => self.event(event, held, outbound),
                 Ok(None) => return Ok(()),
                 Err(error) => return Err(self.fail(&error.to_string())),
             }
@@ -224,8 +226,12 @@ impl<S> Driver<S> {
         problem.to_owned()
     }
 
-    fn event<B>(&mut self, event: RequestEvent, outbound: &respond::OutboundSender)
-    where
+    fn event<B>(
+        &mut self,
+        event: RequestEvent,
+        input_held: &mut Reservation,
+        outbound: &respond::OutboundSender,
+    ) where
         S: CgiService<B>,
         B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
@@ -272,7 +278,7 @@ impl<S> Driver<S> {
             }
             RequestEvent::Body(chunk) => {
                 if let Some(body) = &self.body {
-                    let reservation = self.budgets.reserve(chunk.len());
+                    let reservation = input_held.split(chunk.len());
                     if !body.send(chunk, reservation) {
                         // The service dropped its body; the rest is read and dropped.
                         self.body = None;

@@ -1,5 +1,5 @@
 //! A test gateway: our own gateway-side codecs driving a server over any byte stream.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unused_async)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
