@@ -57,8 +57,8 @@ pub async fn listener(name: &str, default: &str, fd0: bool) -> Result<Listener, 
 /// Answers with `{"environ": {...}, "body_length": N, "connection": C}`: every variable
 /// the front server sent, how many body bytes arrived (read as they stream in, never
 /// buffered whole), and which connection from the front server carried the request. A
-/// path ending in `/echo` gets its body back instead; one ending in `/sleep` is answered
-/// after a second.
+/// path ending in `/echo` gets its body back instead; one ending in `/early` a 413 before
+/// its body is read; one ending in `/sleep` is answered after a second.
 pub async fn environ_json<B>(
     request: http::Request<B>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible>
@@ -69,6 +69,12 @@ where
     let facts = request.extensions().get::<CgiFacts>().cloned();
     match request.uri().path().rsplit('/').next() {
         Some("echo") => return Ok(echo(request).await),
+        Some("early") => {
+            // An early 413: answered before a byte of the body is read.
+            let mut response = http::Response::new(Full::new(Bytes::from_static(b"too large\n")));
+            *response.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+            return Ok(response);
+        }
         Some("sleep") => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         _ => {}
     }
