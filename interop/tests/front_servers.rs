@@ -486,3 +486,33 @@ fn apache_fcgi_connection_reuse() {
         setup.apache.log()
     );
 }
+
+/// A service that answers before it reads the body (an early 413) does not hang behind
+/// nginx, which stops sending the body once it has the answer, nor behind Apache, which
+/// writes the whole body before it reads; the server goes on serving after it.
+#[test]
+#[cfg_attr(skip_interop, ignore = "CGI_CODECS_SKIP_INTEROP is set")]
+fn an_early_answer_to_a_large_body_hangs_behind_no_front_server() {
+    let body = noise(10 << 20, 13);
+    let nginx = nginx_setup();
+    let apache = apache_setup();
+    let fronts: [(u16, &[&str], &dyn Fn() -> String); 2] = [
+        (nginx.nginx.port, &NGINX_PREFIXES, &|| nginx.nginx.log()),
+        (apache.apache.port, &APACHE_PREFIXES, &|| {
+            apache.apache.log()
+        }),
+    ];
+    for (port, prefixes, log) in fronts {
+        for prefix in prefixes {
+            let target = format!("{prefix}upload/early");
+            let response = http_client::request(port, "POST", &target, &[], &body)
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{}", log()));
+            assert_eq!(response.status, 413, "{target}\n{}", log());
+            let target = format!("{prefix}after");
+            let response = http_client::request(port, "GET", &target, &[], b"")
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{}", log()));
+            assert_eq!(response.status, 200, "{target}\n{}", log());
+            assert!(has(&response.body, "REQUEST_URI", &target), "{target}");
+        }
+    }
+}
