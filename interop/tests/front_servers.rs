@@ -487,6 +487,9 @@ fn apache_fcgi_connection_reuse() {
     );
 }
 
+/// A front server: its port, the locations to try, and its log.
+type Front<'a> = (u16, &'a [&'a str], &'a dyn Fn() -> String);
+
 /// A service that answers before it reads the body (an early 413) does not hang behind
 /// nginx, which stops sending the body once it has the answer, nor behind Apache, which
 /// writes the whole body before it reads; the server goes on serving after it.
@@ -496,7 +499,7 @@ fn an_early_answer_to_a_large_body_hangs_behind_no_front_server() {
     let body = noise(10 << 20, 13);
     let nginx = nginx_setup();
     let apache = apache_setup();
-    let fronts: [(u16, &[&str], &dyn Fn() -> String); 2] = [
+    let fronts: [Front<'_>; 2] = [
         (nginx.nginx.port, &NGINX_PREFIXES, &|| nginx.nginx.log()),
         (apache.apache.port, &APACHE_PREFIXES, &|| {
             apache.apache.log()
