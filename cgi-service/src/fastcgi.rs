@@ -18,7 +18,6 @@ use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
     FAILED_REQUEST_APP_STATUS, RequestId,
 };
-use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -27,7 +26,7 @@ use tokio::time::Instant;
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
-use crate::respond::{self, BoxError, CgiService, Outbound};
+use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
 
 /// Bytes asked of the socket per read: the largest record with its header.
@@ -59,7 +58,7 @@ pub(crate) async fn drive<IO, S, B>(
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     let mut driver = Driver::new(service, shared);
     let outcome = driver.run(io).await;
@@ -180,7 +179,7 @@ impl<S> Driver<S> {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         let (mut reader, mut writer) = tokio::io::split(io);
         let mut input = BytesMut::new();
@@ -257,7 +256,7 @@ impl<S> Driver<S> {
     fn receive<B>(&mut self, input: &mut BytesMut, held: &mut Reservation)
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         loop {
             match self.conn.receive(input) {
@@ -278,7 +277,7 @@ impl<S> Driver<S> {
     fn event<B>(&mut self, event: ApplicationEvent, held: &mut Reservation)
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         match event {
             ApplicationEvent::RequestBegun { request_id, .. } => {
@@ -315,7 +314,7 @@ impl<S> Driver<S> {
     fn start<B>(&mut self, request_id: RequestId, params: cgi_env::Environ)
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         let (sender, body) = Body::channel(None);
         let request = match crate::request::build(params, body, true, self.connection) {

@@ -52,5 +52,5 @@ pub use body::{Body, BodyError};
 pub use config::ServeConfig;
 pub use listener::Listener;
 pub use request::CgiFacts;
-pub use respond::{BoxError, CgiService};
+pub use respond::{BoxError, CgiService, ResponseBody};
 pub use server::{Protocol, Server, serve_fastcgi, serve_uwsgi};

@@ -39,14 +39,22 @@ pub(crate) enum Outbound {
 /// request id; 0 over uwsgi).
 pub(crate) type OutboundSender = mpsc::UnboundedSender<(u16, Outbound)>;
 
-/// The bounds a [`crate::Server`] puts on `S` and its responses, in one place.
+/// The bounds a [`crate::Server`] puts on a response body: any `http_body::Body` of
+/// `Bytes` that can move between threads (axum's, `String`, `http_body_util::Full`, ...).
+pub trait ResponseBody: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> ResponseBody for B where B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+/// The bounds a [`crate::Server`] puts on a service: a `tower::Service` of
+/// `http::Request<Body>` answering `http::Response<B>`, cloned per request (an axum
+/// `Router`, a `tower::service_fn`).
 pub trait CgiService<B>:
     Service<Request<Body>, Response = Response<B>, Error: Into<BoxError>, Future: Send + 'static>
     + Clone
     + Send
     + 'static
 where
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
 }
 
@@ -60,7 +68,7 @@ where
         > + Clone
         + Send
         + 'static,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
 }
 
@@ -75,7 +83,7 @@ pub(crate) async fn run<S, B>(
     permit: impl Future<Output = Option<OwnedSemaphorePermit>>,
 ) where
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     let Some(_permit) = permit.await else {
         return;
@@ -121,7 +129,7 @@ pub(crate) async fn run<S, B>(
 /// them. Returns whether the body ended normally.
 async fn stream_body<B>(body: B, key: u16, out: &OutboundSender, budgets: &Budgets) -> bool
 where
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     let mut body = std::pin::pin!(body);
     loop {

@@ -5,8 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -14,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
 use crate::listener::{AcceptError, Listener, backoff};
-use crate::respond::{BoxError, CgiService};
+use crate::respond::{CgiService, ResponseBody};
 
 /// The protocol a [`Server`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +129,7 @@ impl Server {
     pub async fn serve<S, B>(&self, listener: Listener, service: S)
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         self.serve_with_shutdown(listener, service, std::future::pending())
             .await;
@@ -147,7 +145,7 @@ impl Server {
         signal: impl Future<Output = ()>,
     ) where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         let (stop, shared) = self.shared();
         let connections = Arc::new(Semaphore::new(self.config.max_connections()));
@@ -210,7 +208,7 @@ impl Server {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         let (_stop, shared) = self.shared();
         drive(self.protocol, io, peer, service, shared).await;
@@ -237,7 +235,7 @@ async fn drive<IO, S, B>(
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     match protocol {
         Protocol::FastCgi => crate::fastcgi::drive(io, peer, service, shared).await,
@@ -257,7 +255,7 @@ async fn drive<IO, S, B>(
 pub async fn serve_fastcgi<S, B>(listener: Listener, service: S)
 where
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     Server::fastcgi().serve(listener, service).await;
 }
@@ -274,7 +272,7 @@ where
 pub async fn serve_uwsgi<S, B>(listener: Listener, service: S)
 where
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     Server::uwsgi().serve(listener, service).await;
 }

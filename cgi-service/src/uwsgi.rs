@@ -6,8 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use http_body::Body as HttpBody;
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -17,7 +16,7 @@ use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
-use crate::respond::{self, BoxError, CgiService, Outbound};
+use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
 
 /// Bytes asked of the socket per read.
@@ -44,7 +43,7 @@ pub(crate) async fn drive<IO, S, B>(
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: CgiService<B>,
-    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    B: ResponseBody,
 {
     let mut driver = Driver {
         budgets: shared.budgets(),
@@ -87,7 +86,7 @@ impl<S> Driver<S> {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         let (mut reader, mut writer) = tokio::io::split(io);
         let (outbound, mut inbound) = mpsc::unbounded_channel();
@@ -178,7 +177,7 @@ impl<S> Driver<S> {
     ) -> Result<(), String>
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         if self.stage == Stage::Idle {
             self.stage = Stage::Vars;
@@ -201,7 +200,7 @@ impl<S> Driver<S> {
     ) -> Result<(), String>
     where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         if self.stage == Stage::Idle {
             // Closed before a request: nothing to answer.
@@ -233,7 +232,7 @@ impl<S> Driver<S> {
         outbound: &respond::OutboundSender,
     ) where
         S: CgiService<B>,
-        B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+        B: ResponseBody,
     {
         match event {
             RequestEvent::Head(head) => {

@@ -14,7 +14,7 @@ use tower::service_fn;
 fn duplex<S, B>(server: Server, service: S) -> tokio::io::DuplexStream
 where
     S: cgi_service::CgiService<B>,
-    B: http_body::Body<Data = Bytes, Error: Into<cgi_service::BoxError>> + Send + 'static,
+    B: cgi_service::ResponseBody,
 {
     let (near, far) = tokio::io::duplex(256 << 10);
     tokio::spawn(async move { server.serve_connection(far, None, service).await });
