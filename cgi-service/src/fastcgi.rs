@@ -233,6 +233,11 @@ impl<S> Driver<S> {
                 message = self.inbound.recv() => {
                     if let Some((key, message)) = message {
                         self.apply(key, message);
+                        // Take what else is ready, so that a head, its body and its end
+                        // go out in one write.
+                        while let Ok((key, message)) = self.inbound.try_recv() {
+                            self.apply(key, message);
+                        }
                     }
                 }
                 written = self.output.write_some(&mut writer), if !self.output.is_empty() => {

@@ -136,6 +136,11 @@ impl<S> Driver<S> {
                 message = inbound.recv() => {
                     if let Some((_, message)) = message {
                         self.apply(message)?;
+                        // Take what else is ready, so that the head, the body and the end
+                        // go out in one write.
+                        while let Ok((_, message)) = inbound.try_recv() {
+                            self.apply(message)?;
+                        }
                     }
                 }
                 written = self.output.write_some(&mut writer), if !self.output.is_empty() => {
