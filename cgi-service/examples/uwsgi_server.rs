@@ -1,5 +1,4 @@
-//! A uwsgi application server: a plain `async fn(http::Request) -> http::Response` (the
-//! shape of a hyper handler) that answers every request with its environ as JSON and the
+//! A uwsgi application server: a hyper `service_fn` that answers every request with its environ as JSON and the
 //! length of its body, served with `cgi_service`. Put nginx in front:
 //! `location / { include uwsgi_params; uwsgi_pass 127.0.0.1:3031; }`.
 //!
@@ -19,7 +18,9 @@ async fn main() -> ExitCode {
         Ok(listener) => listener,
         Err(code) => return code,
     };
-    let app = tower::service_fn(common::environ_json::<cgi_service::Body>);
+    let app = cgi_service::HyperService(hyper::service::service_fn(
+        common::environ_json::<cgi_service::Body>,
+    ));
     Server::uwsgi()
         .serve_with_shutdown(listener, app, common::shutdown_signal())
         .await;

@@ -1,7 +1,8 @@
 //! Serve any [`tower`](https://docs.rs/tower) `Service` over FastCGI or uwsgi, behind
 //! nginx, HAProxy or Apache, on tokio.
 //!
-//! An axum `Router` or a hyper `service_fn` works unchanged:
+//! An axum `Router` works unchanged (and a hyper `service_fn`, wrapped in
+//! `HyperService`, with the feature `hyper`):
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -40,6 +41,8 @@ mod body;
 mod budget;
 mod config;
 mod fastcgi;
+#[cfg(feature = "hyper")]
+mod hyper_service;
 mod linger;
 mod listener;
 mod output;
@@ -50,6 +53,8 @@ mod uwsgi;
 
 pub use body::{Body, BodyError};
 pub use config::ServeConfig;
+#[cfg(feature = "hyper")]
+pub use hyper_service::HyperService;
 pub use listener::Listener;
 pub use request::CgiFacts;
 pub use respond::{BoxError, CgiService, ResponseBody};
