@@ -198,7 +198,8 @@ impl<S> Driver<S> {
                     || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
             {
                 if read_open {
-                    crate::linger::close(&mut reader, &mut writer).await;
+                    drop(input_held);
+                    crate::linger::close(&mut reader, &mut writer, &mut input).await;
                 } else {
                     let _ = writer.shutdown().await;
                 }

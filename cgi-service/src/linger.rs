@@ -16,7 +16,7 @@ const LINGER_TOTAL: Duration = Duration::from_secs(10);
 
 /// Ends the write side, then drains the read side until the peer closes, goes silent for
 /// [`LINGER_IDLE`], or [`LINGER_TOTAL`] has passed.
-pub(crate) async fn close<R, W>(reader: &mut R, writer: &mut W)
+pub(crate) async fn close<R, W>(reader: &mut R, writer: &mut W, buffer: &mut bytes::BytesMut)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -25,10 +25,13 @@ where
         return;
     }
     let _ = tokio::time::timeout(LINGER_TOTAL, async {
-        let mut sink = vec![0u8; 16 << 10];
-        while let Ok(Ok(read)) = tokio::time::timeout(LINGER_IDLE, reader.read(&mut sink)).await {
-            if read == 0 {
-                return;
+        // The receive buffer, its contents no longer needed, takes what still arrives.
+        loop {
+            buffer.clear();
+            buffer.reserve(16 << 10);
+            match tokio::time::timeout(LINGER_IDLE, reader.read_buf(buffer)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                _ => return,
             }
         }
     })

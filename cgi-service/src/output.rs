@@ -55,13 +55,15 @@ impl Output {
         &mut self,
         writer: &mut W,
     ) -> std::io::Result<usize> {
-        let slices: Vec<IoSlice<'_>> = self
-            .chunks
-            .iter()
-            .take(MAX_SLICES)
-            .map(|chunk| IoSlice::new(chunk))
-            .collect();
-        let written = writer.write_vectored(&slices).await?;
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
+            *slice = IoSlice::new(chunk);
+            count += 1;
+        }
+        let written = writer
+            .write_vectored(slices.get(..count).unwrap_or_default())
+            .await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }

@@ -102,7 +102,8 @@ impl<S> Driver<S> {
         loop {
             if self.stage == Stage::Closing && self.output.is_empty() {
                 if read_open {
-                    crate::linger::close(&mut reader, &mut writer).await;
+                    drop(input_held);
+                    crate::linger::close(&mut reader, &mut writer, &mut input).await;
                 } else {
                     let _ = writer.shutdown().await;
                 }
