@@ -177,7 +177,18 @@ impl Drop for Reservation {
     }
 }
 
-/// Reads once into `input`, at most `max` bytes, after reserving room for them: `held`
+/// Bytes asked of the socket per read: a connection's first read asks for 8 KiB (a whole
+/// request, most of the time), later ones for 64 KiB (the largest FastCGI record), so a
+/// short connection does not allocate a large buffer.
+fn read_size(input: &bytes::BytesMut) -> usize {
+    if input.capacity() == 0 {
+        8 << 10
+    } else {
+        64 << 10
+    }
+}
+
+/// Reads once into `input`, at most [`read_size`] bytes, after reserving room for them: `held`
 /// covers the bytes in `input` and the room of the next read. Cancel-safe: a reservation
 /// already taken stays in `held`, and the read itself takes nothing when cancelled.
 pub(crate) async fn read_reserved<R: tokio::io::AsyncRead + Unpin>(
@@ -185,8 +196,8 @@ pub(crate) async fn read_reserved<R: tokio::io::AsyncRead + Unpin>(
     input: &mut bytes::BytesMut,
     held: &mut Reservation,
     budgets: &Budgets,
-    max: usize,
 ) -> std::io::Result<usize> {
+    let max = read_size(input);
     use bytes::BufMut;
     use tokio::io::AsyncReadExt;
     let wanted = input.len() + max;

@@ -29,9 +29,6 @@ use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
 
-/// Bytes asked of the socket per read: the largest record with its header.
-const READ_SIZE: usize = 64 << 10;
-
 /// One request on the connection, as the driver tracks it.
 #[derive(Debug, Default)]
 struct Slot {
@@ -216,7 +213,7 @@ impl<S> Driver<S> {
             let deadline = waiting.map(|wait| since + self.timeout(wait));
             let reading = read_open && self.conn.failure().is_none();
             tokio::select! {
-                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets, READ_SIZE),
+                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets),
                     if reading => match read {
                     Ok(0) => {
                         read_open = false;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
 
@@ -18,9 +17,6 @@ use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
-
-/// Bytes asked of the socket per read.
-const READ_SIZE: usize = 64 << 10;
 
 /// Where the one request of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +46,13 @@ pub(crate) async fn drive<IO, S, B>(
         decoder: RequestDecoder::new(shared.config.uwsgi_limits()),
         stage: Stage::Idle,
         body: None,
-        task: None,
+        request: None,
         response: None,
         output: Output::default(),
         service,
         shared,
     };
     let result = driver.run(io).await;
-    if let Some(task) = driver.task.take() {
-        task.abort();
-    }
     if let Some(body) = driver.body.take() {
         body.fail(BodyError::ConnectionLost);
     }
@@ -68,6 +61,9 @@ pub(crate) async fn drive<IO, S, B>(
     }
 }
 
+/// A request's future, boxed to be held beside the connection's other work.
+type RequestFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 struct Driver<S> {
     service: S,
     shared: Arc<Shared>,
@@ -75,7 +71,10 @@ struct Driver<S> {
     decoder: RequestDecoder,
     stage: Stage,
     body: Option<BodySender>,
-    task: Option<AbortHandle>,
+    /// The request's future (service call and response streaming), run inside this
+    /// connection's task: one request per connection needs no task of its own. Taken by
+    /// the run loop as soon as it is set.
+    request: Option<RequestFuture>,
     /// The response writer, from the request's SERVER_PROTOCOL.
     response: Option<ResponseWriter>,
     output: Output,
@@ -99,7 +98,11 @@ impl<S> Driver<S> {
         let mut shutdown_open = true;
         let mut since = Instant::now();
         let mut timed = self.timeout();
+        let mut request: Option<RequestFuture> = None;
         loop {
+            if let Some(started) = self.request.take() {
+                request = Some(started);
+            }
             if self.stage == Stage::Closing && self.output.is_empty() {
                 if read_open {
                     drop(input_held);
@@ -121,7 +124,7 @@ impl<S> Driver<S> {
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
             tokio::select! {
-                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets, READ_SIZE),
+                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets),
                     if reading => match read {
                     Ok(0) => {
                         read_open = false;
@@ -134,6 +137,12 @@ impl<S> Driver<S> {
                     }
                     Err(error) => return Err(error.to_string()),
                 },
+                () = async {
+                    match request.as_mut() {
+                        Some(future) => future.await,
+                        None => std::future::pending().await,
+                    }
+                }, if request.is_some() => request = None,
                 message = inbound.recv() => {
                     if let Some((_, message)) = message {
                         self.apply(message)?;
@@ -255,15 +264,14 @@ impl<S> Driver<S> {
                         self.body = (head.content_length > 0).then_some(sender);
                         self.stage = Stage::Serving;
                         let permit = self.shared.requests.clone().acquire_owned();
-                        let task = tokio::spawn(respond::run(
+                        self.request = Some(Box::pin(respond::run(
                             self.service.clone(),
                             request,
                             0,
                             outbound.clone(),
                             self.budgets.clone(),
                             async move { permit.await.ok() },
-                        ));
-                        self.task = Some(task.abort_handle());
+                        )));
                     }
                     Err(error) => {
                         tracing::debug!(%error, "uwsgi request with unusable vars; answering 400");
@@ -322,7 +330,6 @@ impl<S> Driver<S> {
                 self.output.hold(reservation);
             }
             Outbound::End { complete } => {
-                self.task = None;
                 self.stage = Stage::Closing;
                 if !complete {
                     return Err("the response body failed part way".to_owned());
