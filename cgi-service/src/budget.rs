@@ -197,9 +197,9 @@ pub(crate) async fn read_reserved<R: tokio::io::AsyncRead + Unpin>(
     held: &mut Reservation,
     budgets: &Budgets,
 ) -> std::io::Result<usize> {
-    let max = read_size(input);
     use bytes::BufMut;
     use tokio::io::AsyncReadExt;
+    let max = read_size(input);
     let wanted = input.len() + max;
     if held.bytes() < wanted {
         let more = budgets.reserve(wanted - held.bytes()).await;
