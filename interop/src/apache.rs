@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::process::Command;
-use std::time::Duration;
 
 use crate::http_client;
 use crate::peer::{Peer, free_port, require};
@@ -78,14 +77,7 @@ impl Apache {
         let mut command = Command::new(apache);
         command.arg("-f").arg(&conf).arg("-DFOREGROUND");
         let mut peer = Peer::spawn("apache2", command, "TERM", &root.join("apache.out"));
-        peer.wait_ready(Duration::from_secs(10), || {
-            let response = http_client::request(port, "GET", "/__ready", &[], b"")?;
-            if response.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("status {}", response.status))
-            }
-        });
+        http_client::wait_ready(&mut peer, port, "/__ready");
         Apache {
             port,
             dir: root,

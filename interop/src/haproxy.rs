@@ -1,7 +1,6 @@
 //! HAProxy with a configuration of the test's own, run in the foreground.
 
 use std::process::Command;
-use std::time::Duration;
 
 use crate::http_client;
 use crate::peer::{Peer, free_port, require};
@@ -52,14 +51,7 @@ impl Haproxy {
         let mut command = Command::new(haproxy);
         command.arg("-db").arg("-f").arg(&conf);
         let mut peer = Peer::spawn("haproxy", command, "TERM", &root.join("haproxy.out"));
-        peer.wait_ready(Duration::from_secs(10), || {
-            let response = http_client::request(port, "GET", "/__ready", &[], b"")?;
-            if response.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("status {}", response.status))
-            }
-        });
+        http_client::wait_ready(&mut peer, port, "/__ready");
         Haproxy {
             port,
             dir: root,

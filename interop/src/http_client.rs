@@ -191,3 +191,18 @@ pub fn request(
         .map_err(|e| format!("connect to 127.0.0.1:{port}: {e}"))?
         .request(method, target, headers, body)
 }
+
+/// Waits up to 10 s for an HTTP server run as `peer` to answer `GET path` with 200.
+///
+/// # Panics
+/// When it does not, with the peer's output.
+pub fn wait_ready(peer: &mut crate::peer::Peer, port: u16, path: &str) {
+    peer.wait_ready(std::time::Duration::from_secs(10), || {
+        let response = request(port, "GET", path, &[], b"")?;
+        if response.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("status {}", response.status))
+        }
+    });
+}

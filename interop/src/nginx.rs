@@ -1,7 +1,6 @@
 //! nginx with a configuration of the test's own.
 
 use std::process::Command;
-use std::time::Duration;
 
 use crate::http_client;
 use crate::peer::{Peer, free_port, require};
@@ -56,14 +55,7 @@ impl Nginx {
             .arg("-c")
             .arg(&conf);
         let mut peer = Peer::spawn("nginx", command, "QUIT", &root.join("nginx.out"));
-        peer.wait_ready(Duration::from_secs(10), || {
-            let response = http_client::request(port, "GET", "/__ready", &[], b"")?;
-            if response.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("status {}", response.status))
-            }
-        });
+        http_client::wait_ready(&mut peer, port, "/__ready");
         Nginx {
             port,
             dir: root,
