@@ -194,7 +194,9 @@ impl<S> Driver<S> {
                 && (self.conn.should_close()
                     || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
             {
-                if read_open {
+                // Linger only where an answer went out that the peer may still be sending
+                // toward; an idle connection closed for a shutdown has none.
+                if read_open && self.conn.should_close() {
                     drop(input_held);
                     crate::linger::close(&mut reader, &mut writer, &mut input).await;
                 } else {
