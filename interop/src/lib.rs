@@ -11,6 +11,7 @@ pub mod apache;
 pub mod app_answer;
 pub mod checksum;
 pub mod environ;
+pub mod examples;
 pub mod fcgi;
 pub mod haproxy;
 pub mod http_client;

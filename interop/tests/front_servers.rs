@@ -8,72 +8,15 @@
 #![cfg_attr(skip_interop, allow(unused))]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use interop::apache::Apache;
-use interop::fcgi::FcgiConn;
+use interop::examples::{start_fcgi_server, start_uwsgi_server};
 use interop::haproxy::Haproxy;
 use interop::http_client::{self, Response};
 use interop::nginx::Nginx;
-use interop::peer::{Peer, free_port};
+use interop::peer::Peer;
 use interop::scratch::ScratchDir;
-use interop::uwsgi_client;
-
-/// An example binary of this workspace, built by `cargo test --workspace`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the examples first (`cargo test --workspace` does, or \
-         `cargo build -p cgi-service --examples`)",
-        path.display()
-    );
-    path
-}
-
-fn spawn_example(dir: &ScratchDir, name: &str) -> (Peer, u16) {
-    let port = free_port();
-    let mut command = Command::new(example(name));
-    command.arg(format!("127.0.0.1:{port}"));
-    let peer = Peer::spawn(
-        name,
-        command,
-        "TERM",
-        &dir.path().join(format!("{name}.log")),
-    );
-    (peer, port)
-}
-
-/// `fcgi_server` on a free port, once it answers a FastCGI request.
-fn start_fcgi(dir: &ScratchDir) -> (Peer, u16) {
-    let (mut peer, port) = spawn_example(dir, "fcgi_server");
-    peer.wait_ready(Duration::from_secs(10), || {
-        let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
-        FcgiConn::connect(port)
-            .map_err(|e| e.to_string())?
-            .request(&env, Bytes::new(), false)
-            .map(drop)
-    });
-    (peer, port)
-}
-
-/// `uwsgi_server` on a free port, once it answers a uwsgi request.
-fn start_uwsgi(dir: &ScratchDir) -> (Peer, u16) {
-    let (mut peer, port) = spawn_example(dir, "uwsgi_server");
-    peer.wait_ready(Duration::from_secs(10), || {
-        let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
-        uwsgi_client::request(port, &env, Bytes::new()).map(drop)
-    });
-    (peer, port)
-}
 
 /// `n` bytes without a period (xorshift), so that a lost, repeated or shifted block shows.
 fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -145,8 +88,8 @@ const NGINX_PREFIXES: [&str; 3] = ["/fcgi/", "/fcgi-keep/", "/uwsgi/"];
 
 fn nginx_setup() -> NginxSetup {
     let dir = ScratchDir::new("front-nginx");
-    let (fcgi, fcgi_port) = start_fcgi(&dir);
-    let (uwsgi, uwsgi_port) = start_uwsgi(&dir);
+    let (fcgi, fcgi_port) = start_fcgi_server(&dir);
+    let (uwsgi, uwsgi_port) = start_uwsgi_server(&dir);
     let http = format!("upstream kept {{ server 127.0.0.1:{fcgi_port}; keepalive 4; }}");
     let locations = format!(
         "location /fcgi/ {{ include fastcgi_params; fastcgi_pass 127.0.0.1:{fcgi_port}; }}\n\
@@ -232,7 +175,7 @@ struct HaproxySetup {
 
 fn haproxy_setup() -> HaproxySetup {
     let dir = ScratchDir::new("front-haproxy");
-    let (fcgi, fcgi_port) = start_fcgi(&dir);
+    let (fcgi, fcgi_port) = start_fcgi_server(&dir);
     // HAProxy asks GET_VALUES when it connects; the example answers FCGI_MPXS_CONNS=1 and
     // its FCGI_MAX_REQS. With the default `http-reuse safe` a connection busy with a stream
     // stays reserved to that stream's client connection; `always` lets requests of other
@@ -359,8 +302,8 @@ const APACHE_PREFIXES: [&str; 2] = ["/fcgi/", "/uwsgi/"];
 
 fn apache_setup() -> ApacheSetup {
     let dir = ScratchDir::new("front-apache");
-    let (fcgi, fcgi_port) = start_fcgi(&dir);
-    let (uwsgi, uwsgi_port) = start_uwsgi(&dir);
+    let (fcgi, fcgi_port) = start_fcgi_server(&dir);
+    let (uwsgi, uwsgi_port) = start_uwsgi_server(&dir);
     let directives = format!(
         "ProxyPass /fcgi-reuse/ fcgi://127.0.0.1:{fcgi_port}/reuse/ enablereuse=on\n\
          ProxyPass /fcgi/ fcgi://127.0.0.1:{fcgi_port}/\n\

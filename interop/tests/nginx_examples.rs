@@ -3,35 +3,12 @@
 //! are the ones `cargo test --workspace` builds next to this test.
 #![cfg_attr(skip_interop, allow(unused))]
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
-
-use bytes::Bytes;
 use interop::checksum::pattern;
-use interop::fcgi::FcgiConn;
+use interop::examples::{start_fcgi_server, start_uwsgi_server};
 use interop::http_client;
 use interop::nginx::Nginx;
-use interop::peer::{Peer, free_port};
+use interop::peer::Peer;
 use interop::scratch::ScratchDir;
-use interop::uwsgi_client;
-
-/// An example binary of this workspace, built by `cargo test --workspace`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the examples first (`cargo test --workspace` does, or \
-         `cargo build -p cgi-service --examples`)",
-        path.display()
-    );
-    path
-}
 
 struct Setup {
     nginx: Nginx,
@@ -39,34 +16,10 @@ struct Setup {
     _dir: ScratchDir,
 }
 
-fn start_example(dir: &ScratchDir, name: &str) -> (Peer, u16) {
-    let port = free_port();
-    let mut command = Command::new(example(name));
-    command.arg(format!("127.0.0.1:{port}"));
-    let peer = Peer::spawn(
-        name,
-        command,
-        "TERM",
-        &dir.path().join(format!("{name}.log")),
-    );
-    (peer, port)
-}
-
 fn setup() -> Setup {
     let dir = ScratchDir::new("nginx-examples");
-    let (mut fcgi, fcgi_port) = start_example(&dir, "fcgi_server");
-    fcgi.wait_ready(Duration::from_secs(10), || {
-        let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
-        FcgiConn::connect(fcgi_port)
-            .map_err(|e| e.to_string())?
-            .request(&env, Bytes::new(), false)
-            .map(drop)
-    });
-    let (mut uwsgi, uwsgi_port) = start_example(&dir, "uwsgi_server");
-    uwsgi.wait_ready(Duration::from_secs(10), || {
-        let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
-        uwsgi_client::request(uwsgi_port, &env, Bytes::new()).map(drop)
-    });
+    let (fcgi, fcgi_port) = start_fcgi_server(&dir);
+    let (uwsgi, uwsgi_port) = start_uwsgi_server(&dir);
     let http = format!("upstream kept {{ server 127.0.0.1:{fcgi_port}; keepalive 4; }}");
     let locations = format!(
         "location /ex-fcgi/ {{ include fastcgi_params; fastcgi_pass 127.0.0.1:{fcgi_port}; }}\n\
