@@ -128,11 +128,11 @@ impl<S> Driver<S> {
                     if reading => match read {
                     Ok(0) => {
                         read_open = false;
-                        self.receive_eof(&mut input, &mut input_held, &outbound)?;
+                        self.receive(&mut input, &mut input_held, &outbound, true)?;
                     }
                     Ok(_) => {
                         since = Instant::now();
-                        self.receive(&mut input, &mut input_held, &outbound)?;
+                        self.receive(&mut input, &mut input_held, &outbound, false)?;
                         input_held.shrink_to(input.len());
                     }
                     Err(error) => return Err(error.to_string()),
@@ -184,34 +184,14 @@ impl<S> Driver<S> {
         }
     }
 
+    /// Feeds what arrived to the decoder and acts on every event; `eof` when the peer has
+    /// closed its side (a body cut short is then an error).
     fn receive<B>(
         &mut self,
         input: &mut BytesMut,
         held: &mut Reservation,
         outbound: &respond::OutboundSender,
-    ) -> Result<(), String>
-    where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
-        if self.stage == Stage::Idle {
-            self.stage = Stage::Vars;
-        }
-        while self.stage != Stage::Closing {
-            match self.decoder.decode(input) {
-                Ok(Some(event)) => self.event(event, held, outbound),
-                Ok(None) => return Ok(()),
-                Err(error) => return Err(self.fail(&error.to_string())),
-            }
-        }
-        Ok(())
-    }
-
-    fn receive_eof<B>(
-        &mut self,
-        input: &mut BytesMut,
-        held: &mut Reservation,
-        outbound: &respond::OutboundSender,
+        eof: bool,
     ) -> Result<(), String>
     where
         S: CgiService<B>,
@@ -219,16 +199,21 @@ impl<S> Driver<S> {
     {
         if self.stage == Stage::Idle {
             // Closed before a request: nothing to answer.
-            self.stage = Stage::Closing;
-            return Ok(());
+            self.stage = if eof { Stage::Closing } else { Stage::Vars };
         }
-        loop {
-            match self.decoder.decode_eof(input) {
+        while self.stage != Stage::Closing || eof {
+            let event = if eof {
+                self.decoder.decode_eof(input)
+            } else {
+                self.decoder.decode(input)
+            };
+            match event {
                 Ok(Some(event)) => self.event(event, held, outbound),
                 Ok(None) => return Ok(()),
                 Err(error) => return Err(self.fail(&error.to_string())),
             }
         }
+        Ok(())
     }
 
     /// A request that cannot go on: its body fails, and the connection closes once what
