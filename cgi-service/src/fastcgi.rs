@@ -71,8 +71,9 @@ struct Driver<S> {
     output: Output,
     outbound: mpsc::UnboundedSender<(u16, Outbound)>,
     inbound: mpsc::UnboundedReceiver<(u16, Outbound)>,
-    /// Request-level protocol errors seen, for the one log line at the end.
+    /// Request-level protocol errors seen, and the first, for the one log line at the end.
     request_errors: usize,
+    first_request_error: Option<fastcgi_codec::ProtocolError>,
     /// This connection's [`crate::CgiFacts::connection`].
     connection: u64,
 }
@@ -104,6 +105,7 @@ impl<S> Driver<S> {
             outbound,
             inbound,
             request_errors: 0,
+            first_request_error: None,
             connection: crate::request::next_connection(),
         }
     }
@@ -127,10 +129,11 @@ impl<S> Driver<S> {
             }
             Outcome::Io(error) => tracing::debug!(?peer, %error, "FastCGI connection failed"),
         }
-        if self.request_errors > 0 {
+        if let Some(first) = &self.first_request_error {
             tracing::warn!(
                 ?peer,
                 requests = self.request_errors,
+                %first,
                 "FastCGI requests refused for protocol errors on this connection"
             );
         }
@@ -267,11 +270,12 @@ impl<S> Driver<S> {
             match self.conn.receive(input) {
                 Ok(Some(event)) => self.event(event, held),
                 Err(error) if error.scope() == ErrorScope::Request => {
+                    // Counted and reported once when the connection ends, never per record.
                     self.request_errors += 1;
-                    tracing::debug!(%error, "FastCGI request refused");
                     if let Some(request_id) = error.request_id {
                         self.drop_request(request_id, BodyError::ConnectionLost);
                     }
+                    self.first_request_error.get_or_insert(error);
                 }
                 // Nothing more yet, or a connection error, which the run loop closes on.
                 Ok(None) | Err(_) => return,
