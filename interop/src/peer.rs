@@ -33,9 +33,20 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
 /// # Panics
 /// When no port can be bound.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or_else(|e| panic!("no free port on 127.0.0.1: {e}"), |a| a.port())
+    // The port is free when asked, but not held: the kernel may hand the same port to the
+    // next call before the peer has bound it. Never give a port twice in one process.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or_else(|e| panic!("no free port on 127.0.0.1: {e}"), |a| a.port());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 that was not given before");
 }
 
 /// A running peer. Dropping it stops its whole process group: first with its graceful stop
