@@ -156,12 +156,22 @@ where
                 return false;
             }
         };
-        let reservation = budgets.reserve(data.len()).await;
-        if out.send((key, Outbound::Data(data, reservation))).is_err() {
-            return false;
+        let mut data = data;
+        while !data.is_empty() {
+            // Pieces no larger than the smallest budget, so that each fits once room is
+            // made, however large the frame (a split, not a copy).
+            let piece = data.split_to(data.len().min(PIECE));
+            let reservation = budgets.reserve(piece.len()).await;
+            if out.send((key, Outbound::Data(piece, reservation))).is_err() {
+                return false;
+            }
         }
     }
 }
+
+/// The largest piece of a response frame reserved at once: the smallest budget
+/// [`crate::ServeConfig`] allows.
+const PIECE: usize = crate::config::MIN_BUFFER;
 
 /// The head of the 500 a failed service is answered with.
 fn internal_error() -> http::response::Parts {

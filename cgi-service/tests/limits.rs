@@ -97,3 +97,50 @@ async fn connections_past_the_limit_wait_and_idle_ones_are_closed() {
         .await;
     assert_eq!(answer.head_and_body().1, b"hello /after");
 }
+
+#[tokio::test]
+async fn a_response_frame_larger_than_the_budgets_still_goes_out() {
+    // One 5 MB frame against 1 MiB budgets, while another connection holds part of the
+    // process budget: the frame goes out in pieces as room is made.
+    let config = ServeConfig::default()
+        .with_process_buffer(1 << 20)
+        .with_connection_buffer(1 << 20);
+    let server = Server::fastcgi().with_config(config);
+    let big = pattern(5 << 20);
+    let service = service_fn(move |request: http::Request<cgi_service::Body>| {
+        let big = big.clone();
+        async move {
+            let body = if request.uri().path() == "/big" {
+                big
+            } else {
+                // Holds its request body unread: budget held elsewhere.
+                std::future::pending::<()>().await;
+                Bytes::new()
+            };
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(body)))
+        }
+    });
+    let (near, far) = tokio::io::duplex(64 << 10);
+    tokio::spawn({
+        let (server, service) = (server.clone(), service.clone());
+        async move { server.serve_connection(far, None, service).await }
+    });
+    let mut holder = FcgiGateway::new(near);
+    let id = holder.begin(&environ("POST", "/hold", Some(1 << 20)), true);
+    holder.body(id, &pattern(300_000), false);
+    holder.flush().await;
+    let (near, far) = tokio::io::duplex(64 << 10);
+    tokio::spawn(async move { server.serve_connection(far, None, service).await });
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        FcgiGateway::new(near).request(
+            &environ("GET", "/big", None),
+            Bytes::new(),
+            false,
+            support::BodyMode::Concurrent,
+        ),
+    )
+    .await
+    .expect("the large frame went out");
+    assert!(answer.head_and_body().1 == pattern(5 << 20)[..]);
+}
