@@ -18,7 +18,7 @@ use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
     FAILED_REQUEST_APP_STATUS, RequestId,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
-use crate::respond::{self, CgiService, Outbound, ResponseBody};
+use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
 
 /// One request on the connection, as the driver tracks it.
@@ -53,7 +53,7 @@ pub(crate) async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    IO: Transport,
     S: CgiService<B>,
     B: ResponseBody,
 {
@@ -177,7 +177,7 @@ impl<S> Driver<S> {
 impl<S> Driver<S> {
     async fn run<IO, B>(&mut self, io: IO) -> Outcome
     where
-        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        IO: Transport,
         S: CgiService<B>,
         B: ResponseBody,
     {

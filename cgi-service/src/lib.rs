@@ -57,5 +57,5 @@ pub use config::ServeConfig;
 pub use hyper_service::HyperService;
 pub use listener::Listener;
 pub use request::CgiFacts;
-pub use respond::{BoxError, CgiService, ResponseBody};
+pub use respond::{BoxError, CgiService, ResponseBody, Transport};
 pub use server::{Protocol, Server, serve_fastcgi, serve_uwsgi};

@@ -39,6 +39,15 @@ pub(crate) enum Outbound {
 /// request id; 0 over uwsgi).
 pub(crate) type OutboundSender = mpsc::UnboundedSender<(u16, Outbound)>;
 
+/// A byte stream a connection is served over: a TCP or Unix stream, or anything else
+/// (a `tokio::io::duplex` in a test) given to [`crate::Server::serve_connection`].
+pub trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T> Transport for T where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
+
 /// The bounds a [`crate::Server`] puts on a response body: any `http_body::Body` of
 /// `Bytes` that can move between threads (axum's, `String`, `http_body_util::Full`, ...).
 pub trait ResponseBody: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}

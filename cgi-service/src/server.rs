@@ -5,14 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
 use crate::listener::{AcceptError, Listener, backoff};
-use crate::respond::{CgiService, ResponseBody};
+use crate::respond::{CgiService, ResponseBody, Transport};
 
 /// The protocol a [`Server`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +205,7 @@ impl Server {
     /// `tokio::io::duplex` in a test), until it closes. `peer` is the TCP peer, for logs.
     pub async fn serve_connection<IO, S, B>(&self, io: IO, peer: Option<SocketAddr>, service: S)
     where
-        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        IO: Transport,
         S: CgiService<B>,
         B: ResponseBody,
     {
@@ -233,7 +232,7 @@ async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    IO: Transport,
     S: CgiService<B>,
     B: ResponseBody,
 {

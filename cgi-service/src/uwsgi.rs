@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
@@ -15,7 +15,7 @@ use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
-use crate::respond::{self, CgiService, Outbound, ResponseBody};
+use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
 
 /// Where the one request of the connection is.
@@ -37,7 +37,7 @@ pub(crate) async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    IO: Transport,
     S: CgiService<B>,
     B: ResponseBody,
 {
@@ -83,7 +83,7 @@ struct Driver<S> {
 impl<S> Driver<S> {
     async fn run<IO, B>(&mut self, io: IO) -> Result<(), String>
     where
-        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        IO: Transport,
         S: CgiService<B>,
         B: ResponseBody,
     {
