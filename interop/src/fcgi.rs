@@ -1,6 +1,6 @@
 //! Drives `fastcgi-codec`'s gateway-side state machine over a blocking TCP socket.
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ impl FcgiConn {
             }
             let mut chunk = [0u8; 16 * 1024];
             // A reset is how a killed peer closes; the state machine judges what it means.
-            let n = match self.stream.read(&mut chunk) {
+            let n = match crate::socket_read::read_retrying(&mut self.stream, &mut chunk) {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
                 other => other.map_err(|e| format!("read: {e}"))?,
             };

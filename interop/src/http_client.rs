@@ -1,7 +1,7 @@
 //! A minimal blocking HTTP/1.1 client for talking to nginx in the tests.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -79,9 +79,7 @@ impl Connection {
 
     fn fill(&mut self) -> Result<usize, String> {
         let mut chunk = [0u8; 16 * 1024];
-        let n = self
-            .stream
-            .read(&mut chunk)
+        let n = crate::socket_read::read_retrying(&mut self.stream, &mut chunk)
             .map_err(|e| format!("read: {e}"))?;
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)

@@ -20,6 +20,7 @@ pub mod peer;
 pub mod php;
 pub mod scratch;
 pub mod servers;
+pub mod socket_read;
 pub mod uwsgi;
 pub mod uwsgi_client;
 

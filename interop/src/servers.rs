@@ -4,7 +4,7 @@
 //! the environ it decoded and the body's length and CRC-32.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -117,7 +117,7 @@ fn serve_fastcgi(mut stream: TcpStream) {
         if flush(&mut stream, &mut conn).is_err() || conn.should_close() {
             return;
         }
-        match stream.read(&mut chunk) {
+        match crate::socket_read::read_retrying(&mut stream, &mut chunk) {
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
@@ -186,7 +186,7 @@ fn serve_uwsgi(mut stream: TcpStream) {
                 return;
             }
             Ok(Some(_)) | Err(_) => return,
-            Ok(None) => match stream.read(&mut chunk) {
+            Ok(None) => match crate::socket_read::read_retrying(&mut stream, &mut chunk) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             },

@@ -1,6 +1,6 @@
 //! Drives `uwsgi-codec`'s gateway side over a blocking TCP socket.
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -57,7 +57,8 @@ pub fn request(port: u16, env: &Environ, body: Bytes) -> Result<UwsgiResponse, S
             None if eof => return Err("closed without a complete response".into()),
             None => {
                 let mut chunk = [0u8; 16 * 1024];
-                let n = stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+                let n = crate::socket_read::read_retrying(&mut stream, &mut chunk)
+                    .map_err(|e| format!("read: {e}"))?;
                 if n == 0 {
                     eof = true;
                 } else {
