@@ -50,6 +50,15 @@ impl FcgiConn {
         })
     }
 
+    /// Replaces the socket read timeout (20 s from [`FcgiConn::connect`]); `None` waits
+    /// forever.
+    ///
+    /// # Errors
+    /// When the socket refuses it (a zero duration).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+
     /// The state machine.
     pub fn state(&mut self) -> &mut GatewayConnection {
         &mut self.conn

@@ -59,6 +59,8 @@ pub struct Peer {
     child: Child,
     stop_signal: &'static str,
     log: PathBuf,
+    /// Set once the process group is known to be gone (after [`Peer::kill`]).
+    reaped: bool,
 }
 
 impl Peer {
@@ -85,6 +87,7 @@ impl Peer {
             child,
             stop_signal,
             log: log.to_owned(),
+            reaped: false,
         }
     }
 
@@ -132,6 +135,14 @@ impl Peer {
         }
     }
 
+    /// Kills the whole process group at once (SIGKILL, no graceful stop) and waits for the
+    /// leader to exit.
+    pub fn kill(mut self) {
+        self.signal_group("KILL");
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+
     fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -144,6 +155,9 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
         self.signal_group(self.stop_signal);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {

@@ -18,20 +18,79 @@ pub struct PhpFpm {
     peer: Peer,
 }
 
+/// How [`PhpFpm::start_with`] configures the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhpFpmOptions {
+    /// Workers of the static pool (`pm.max_children`).
+    pub children: u32,
+    /// `pm.max_requests`: a worker exits and is replaced after serving that many requests;
+    /// `None` keeps php-fpm's default (0, never). The readiness probe's `/ping` counts as a
+    /// request for the worker that answered it.
+    pub max_requests: Option<u32>,
+    /// `request_terminate_timeout`, rounded up to whole seconds: php-fpm kills a worker whose
+    /// request runs longer (the connection closes without END_REQUEST); `None` for no limit.
+    pub request_terminate_timeout: Option<Duration>,
+    /// PHP's `enable_post_data_reading`. When on, PHP reads a POST body whole before the
+    /// script runs (checked with php-fpm 8.2, with or without CONTENT_TYPE; PHP's
+    /// `post_max_size`, 8 MB, applies to it); when off, php://input streams the body from
+    /// the FastCGI connection as the script reads it (`$_POST` and `$_FILES` stay empty).
+    /// A PUT body streams either way (checked).
+    pub enable_post_data_reading: bool,
+}
+
+impl Default for PhpFpmOptions {
+    /// Two workers, no recycling, a 10 s terminate timeout, post data reading off (so that
+    /// `checksum.php` answers before it reads the body, whatever its size).
+    fn default() -> Self {
+        PhpFpmOptions {
+            children: 2,
+            max_requests: None,
+            request_terminate_timeout: Some(Duration::from_secs(10)),
+            enable_post_data_reading: false,
+        }
+    }
+}
+
 impl PhpFpm {
     /// Starts `php-fpm8.2` as root (`-R`) with a static pool of `children` workers,
     /// `/ping` and `/status` enabled, and waits until it answers `/ping` (asked with
     /// libfcgi's `cgi-fcgi`, so readiness does not depend on the crates under test).
+    /// `request_terminate_timeout` is 3 s and PHP reads POST data before the script runs.
     ///
     /// # Panics
     /// When php-fpm or cgi-fcgi is missing, or php-fpm does not get ready in 10 s.
     pub fn start(dir: &ScratchDir, children: u32) -> PhpFpm {
+        Self::start_with(
+            dir,
+            PhpFpmOptions {
+                children,
+                max_requests: None,
+                request_terminate_timeout: Some(Duration::from_secs(3)),
+                enable_post_data_reading: true,
+            },
+        )
+    }
+
+    /// Starts `php-fpm8.2` as [`PhpFpm::start`] does, configured by `options`. Each instance
+    /// keeps its configuration, pid file, logs and document root in `dir`, so several run
+    /// side by side when each has its own [`ScratchDir`].
+    ///
+    /// # Panics
+    /// As [`PhpFpm::start`].
+    pub fn start_with(dir: &ScratchDir, options: PhpFpmOptions) -> PhpFpm {
         let fpm = require("php-fpm8.2", "php-fpm");
         let cgi_fcgi = require("cgi-fcgi", "libfcgi-bin");
         let port = free_port();
         let root = dir.path();
         let docroot = root.join("docroot");
         std::fs::create_dir_all(&docroot).unwrap_or_else(|e| panic!("mkdir docroot: {e}"));
+        let terminate = options
+            .request_terminate_timeout
+            .map_or(0, |t| t.as_secs() + u64::from(t.subsec_nanos() > 0));
+        let max_requests = options
+            .max_requests
+            .map(|n| format!("pm.max_requests = {n}\n"))
+            .unwrap_or_default();
         let config = format!(
             "[global]\n\
              pid = {root}/fpm.pid\n\
@@ -44,14 +103,19 @@ impl PhpFpm {
              pm.status_path = /status\n\
              ping.path = /ping\n\
              catch_workers_output = yes\n\
-             request_terminate_timeout = 3s\n",
-            root = root.display()
+             request_terminate_timeout = {terminate}s\n\
+             {max_requests}",
+            root = root.display(),
+            children = options.children,
         );
         let conf = dir.write("php-fpm.conf", config);
         let mut command = Command::new(fpm);
         command.args(["-F", "-R", "-n", "-y"]).arg(&conf);
         // Without a php.ini, log messages go to the FastCGI stderr stream (fastcgi.logging).
         command.args(["-d", "log_errors=1", "-d", "display_errors=0"]);
+        if !options.enable_post_data_reading {
+            command.args(["-d", "enable_post_data_reading=0"]);
+        }
         let mut peer = Peer::spawn("php-fpm", command, "QUIT", &root.join("php-fpm.out"));
         peer.wait_ready(Duration::from_secs(10), || {
             let out = Command::new(&cgi_fcgi)
@@ -80,6 +144,29 @@ impl PhpFpm {
         }
     }
 
+    /// The FastCGI address, `127.0.0.1:port`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The master process id (also the process group of the workers).
+    pub fn pid(&self) -> u32 {
+        self.peer.pid()
+    }
+
+    /// Stops php-fpm gracefully (SIGQUIT to its process group: workers finish the request
+    /// they serve, for at most five seconds) and waits until it is gone. Dropping does the
+    /// same.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Kills php-fpm and its workers at once (SIGKILL to the process group) and waits
+    /// until the master is gone: connections in flight are reset.
+    pub fn kill(self) {
+        self.peer.kill();
+    }
+
     /// Writes a script into the document root and returns its absolute path.
     ///
     /// # Panics
@@ -93,6 +180,18 @@ impl PhpFpm {
     /// What php-fpm printed so far.
     pub fn log(&self) -> String {
         self.peer.log()
+    }
+
+    /// php-fpm's own log (`fpm-error.log` next to the document root) so far: worker
+    /// starts and exits, and, with `catch_workers_output`, what workers wrote to their
+    /// file descriptor 2 (`php://stderr`).
+    pub fn error_log(&self) -> String {
+        let path = self
+            .docroot
+            .parent()
+            .map(|root| root.join("fpm-error.log"))
+            .unwrap_or_default();
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 }
 
@@ -130,7 +229,9 @@ pub fn run_php_cgi<'a>(
         .unwrap_or_else(|e| panic!("php-cgi: {e}"))
 }
 
-/// The scripts the interop tests run, by file name.
+/// The scripts the interop tests run, by file name; each documents itself in a comment at
+/// its top (`interop/assets/`). The byte pattern of `big.php`, `bytes.php` and
+/// `checksum.php` is [`crate::checksum::pattern`].
 pub const SCRIPTS: &[(&str, &str)] = &[
     ("server.php", include_str!("../assets/server.php")),
     ("echo.php", include_str!("../assets/echo.php")),
@@ -138,6 +239,14 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("finish.php", include_str!("../assets/finish.php")),
     ("status.php", include_str!("../assets/status.php")),
     ("slow.php", include_str!("../assets/slow.php")),
+    ("query.php", include_str!("../assets/query.php")),
+    ("checksum.php", include_str!("../assets/checksum.php")),
+    ("big.php", include_str!("../assets/big.php")),
+    ("stderr.php", include_str!("../assets/stderr.php")),
+    ("status404.php", include_str!("../assets/status404.php")),
+    ("redirect.php", include_str!("../assets/redirect.php")),
+    ("sleep.php", include_str!("../assets/sleep.php")),
+    ("pid.php", include_str!("../assets/pid.php")),
 ];
 
 /// Writes every script of [`SCRIPTS`] into `docroot`.

@@ -7,9 +7,15 @@ use crate::http_client;
 use crate::peer::{Peer, free_port, require};
 use crate::scratch::ScratchDir;
 
-/// The WSGI application of the tests: `/ready`; `/bytes?n=N` answers N bytes of
-/// [`crate::checksum::pattern`]; anything else answers JSON with the environ's string
-/// values, `wsgi.url_scheme`, and the body's length and CRC-32.
+/// The WSGI application of the tests (paths are matched on the end of `PATH_INFO`):
+/// - `/ready` answers 200 `ready`;
+/// - `/bytes?n=N` and `/big?bytes=N` answer 200 with N bytes of [`crate::checksum::pattern`]
+///   (byte i is `(i % 65536) % 251`, as `big.php`) and a Content-Length;
+/// - `/status/404` answers 404, `text/plain`, `not found\n`;
+/// - anything else reads the whole body and answers 200, `text/plain`, lines read back by
+///   [`crate::app_answer::AppAnswer::parse`]: the body's length and CRC-32 (`zlib.crc32`),
+///   `wsgi.url_scheme`, and every string value of the environ (`REQUEST_METHOD`,
+///   `PATH_INFO`, `QUERY_STRING`, `CONTENT_LENGTH`, `HTTP_*`...) as hex.
 pub const APP: &str = include_str!("../assets/app.py");
 
 /// A running uWSGI instance.
@@ -25,8 +31,11 @@ pub struct Uwsgi {
 }
 
 impl Uwsgi {
-    /// Starts uWSGI with the python3 plugin serving [`APP`] and waits until a request through its HTTP socket gets an answer: uWSGI
-    /// binds its sockets before its workers exist, so an open port is not readiness.
+    /// Starts uWSGI (master and two worker processes) with the python3 plugin serving [`APP`]
+    /// on three loopback sockets of distinct free ports — uwsgi protocol (`--socket`),
+    /// FastCGI (`--fastcgi-socket`) and HTTP (`--http-socket`) — and waits until a request
+    /// through its HTTP socket gets an answer: uWSGI binds its sockets before its workers
+    /// exist, so an open port is not readiness.
     ///
     /// # Panics
     /// When uwsgi or its python3 plugin is missing, or it does not get ready in 15 s.
@@ -75,6 +84,27 @@ impl Uwsgi {
             http_port,
             peer,
         }
+    }
+
+    /// The uwsgi-protocol address, `127.0.0.1:uwsgi_port`.
+    pub fn uwsgi_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.uwsgi_port))
+    }
+
+    /// The FastCGI address, `127.0.0.1:fastcgi_port`.
+    pub fn fastcgi_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.fastcgi_port))
+    }
+
+    /// Stops uWSGI (SIGTERM to its process group, `--die-on-term`) and waits until it is
+    /// gone. Dropping does the same.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Kills uWSGI and its workers at once (SIGKILL to the process group).
+    pub fn kill(self) {
+        self.peer.kill();
     }
 
     /// What uWSGI printed so far.
