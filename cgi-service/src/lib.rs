@@ -39,6 +39,7 @@
 
 mod body;
 mod budget;
+pub mod client;
 mod config;
 mod fastcgi;
 #[cfg(feature = "hyper")]

@@ -29,6 +29,11 @@ impl Output {
         self.chunks.is_empty()
     }
 
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued_len(&self) -> u64 {
+        self.queued - self.written
+    }
+
     /// Queues `buf`'s chunks (no copy).
     pub(crate) fn push_buf(&mut self, mut buf: impl Buf) {
         while buf.has_remaining() {

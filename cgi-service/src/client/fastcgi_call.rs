@@ -1,0 +1,176 @@
+//! One call over a FastCGI pool: lease a connection, start the request, stream its body,
+//! wait for the head; send it again when the connection closed before it was sent.
+
+use std::sync::Arc;
+
+use fastcgi_codec::RequestId;
+use http::Response;
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::body::{AbortOnDrop, AppStatus, BackendBody, Delivery, WINDOW};
+use super::call::{CallError, await_head};
+use super::error::ClientError;
+use super::fastcgi_conn::{Begin, Command};
+use super::pool::Pool;
+use super::prepare::{Outgoing, Prepared};
+
+/// Connections tried for one request before giving up: a pooled connection can close
+/// under a request that was never sent (php-fpm recycling a worker).
+const ATTEMPTS: usize = 4;
+
+/// Sends `prepared` over `pool`.
+pub(crate) async fn call(
+    pool: &Arc<Pool>,
+    mut prepared: Prepared,
+) -> Result<Response<BackendBody>, CallError> {
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let lease = match pool.acquire().await {
+            Ok(lease) => lease,
+            Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
+            Err(error) => return Err(CallError::Fatal(error)),
+        };
+        let (deliveries, mut receiver) = mpsc::channel(WINDOW);
+        let (started, started_receiver) = oneshot::channel();
+        let (ended, ended_receiver) = oneshot::channel();
+        let app_status = AppStatus::default();
+        let (whole, stream) =
+            match std::mem::replace(&mut prepared.body, Outgoing::Whole(bytes::Bytes::new())) {
+                Outgoing::Whole(bytes) => {
+                    prepared.body = Outgoing::Whole(bytes.clone());
+                    (Some(bytes), None)
+                }
+                Outgoing::Stream { body, length } => (None, Some((body, length))),
+            };
+        let begin = Begin {
+            env: prepared.env.clone(),
+            body: whole,
+            deliveries: deliveries.clone(),
+            started,
+            ended: Some(ended),
+            app_status: app_status.clone(),
+        };
+        if lease
+            .commands
+            .send(Command::Begin(Box::new(begin)))
+            .await
+            .is_err()
+        {
+            pool.unlease(lease.conn_id);
+            if let Some((body, length)) = stream {
+                prepared.body = Outgoing::Stream { body, length };
+            }
+            continue;
+        }
+        let Ok(request_id) = started_receiver.await else {
+            // The connection closed before it took the request: nothing was sent.
+            if let Some((body, length)) = stream {
+                prepared.body = Outgoing::Stream { body, length };
+            }
+            continue;
+        };
+        let guard = abort_guard(lease.commands.clone(), request_id);
+        if let Some((body, _)) = stream {
+            tokio::spawn(pump(
+                body,
+                lease.commands.clone(),
+                request_id,
+                ended_receiver,
+                deliveries,
+            ));
+        } else {
+            drop(deliveries);
+        }
+        match await_head(
+            &mut receiver,
+            guard,
+            &pool.name,
+            &pool.config,
+            prepared.head_request,
+        )
+        .await
+        {
+            Ok(mut response) => {
+                response.extensions_mut().insert(app_status);
+                return Ok(response);
+            }
+            Err(Delivery::Unanswered(error)) if lease.reused && prepared.replayable => {
+                last = Some(error);
+            }
+            Err(Delivery::Unanswered(error) | Delivery::Failed(error)) => {
+                return Err(CallError::Fatal(error));
+            }
+            Err(_) => {
+                return Err(CallError::Fatal(ClientError::Closed {
+                    backend: pool.name.to_string(),
+                }));
+            }
+        }
+    }
+    Err(CallError::Fatal(last.unwrap_or_else(|| {
+        ClientError::Closed {
+            backend: pool.name.to_string(),
+        }
+    })))
+}
+
+/// On drop: ABORT_REQUEST for `request_id`, and with `close`, no more requests on the
+/// connection.
+fn abort_guard(commands: mpsc::Sender<Command>, request_id: RequestId) -> AbortOnDrop {
+    AbortOnDrop::new(move |close| {
+        let abort = Command::Abort { request_id, close };
+        if let Err(mpsc::error::TrySendError::Full(abort)) = commands.try_send(abort) {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { commands.send(abort).await });
+            }
+        }
+    })
+}
+
+/// Streams a request body to its connection as STDIN, as fast as the connection takes
+/// it, until the body or the request ends.
+async fn pump(
+    body: http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, crate::BoxError>,
+    commands: mpsc::Sender<Command>,
+    request_id: RequestId,
+    mut ended: oneshot::Receiver<()>,
+    deliveries: mpsc::Sender<Delivery>,
+) {
+    let mut body = std::pin::pin!(body);
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = &mut ended => return,
+        };
+        let (chunk, end) = match frame {
+            None => (bytes::Bytes::new(), true),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(chunk) => (chunk, false),
+                Err(_) => continue,
+            },
+            Some(Err(error)) => {
+                let _ = deliveries.try_send(Delivery::Failed(ClientError::RequestBody(error)));
+                let _ = commands
+                    .send(Command::Abort {
+                        request_id,
+                        close: false,
+                    })
+                    .await;
+                return;
+            }
+        };
+        if commands
+            .send(Command::Stdin {
+                request_id,
+                chunk,
+                end,
+            })
+            .await
+            .is_err()
+            || end
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! One pooled FastCGI connection's driver: owns the socket and a sans-IO
+//! [`GatewayConnection`], takes requests from their callers, writes their records, and
+//! hands each caller its response as it arrives.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cgi_env::Environ;
+use fastcgi_codec::{
+    ErrorScope, GatewayConfig, GatewayConnection, GatewayEvent, Limits, ProtocolStatus, RequestId,
+    ResponseReader, Role,
+};
+use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::body::{AppStatus, Delivery};
+use super::error::{ClientError, TimeoutKind};
+use super::pool::Pool;
+use crate::listener::Stream;
+use crate::output::Output;
+
+/// Commands waiting for a busy connection before callers wait on it.
+const COMMAND_QUEUE: usize = 64;
+/// Queued output past which the connection takes no more commands until some is written.
+const HIGH_WATER: u64 = 256 * 1024;
+/// Bytes read from the socket at once.
+const READ_SIZE: usize = 64 * 1024;
+
+/// What a caller asks of the connection.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Start a request.
+    Begin(Box<Begin>),
+    /// Request body bytes of a streamed body; `end` after the last.
+    Stdin {
+        request_id: RequestId,
+        chunk: Bytes,
+        end: bool,
+    },
+    /// The caller gave up: ABORT_REQUEST, and with `close` the connection takes no more
+    /// requests (and closes once the others are done).
+    Abort { request_id: RequestId, close: bool },
+}
+
+/// A request to start.
+#[derive(Debug)]
+pub(crate) struct Begin {
+    pub(crate) env: Environ,
+    /// The whole body, sent with the params; `None` when it is streamed with
+    /// [`Command::Stdin`].
+    pub(crate) body: Option<Bytes>,
+    pub(crate) deliveries: mpsc::Sender<Delivery>,
+    /// Told the request id once the request's records are queued, or dropped when the
+    /// connection could not take it (nothing of it was sent).
+    pub(crate) started: oneshot::Sender<RequestId>,
+    /// Fired when the request ends, so a body pump stops.
+    pub(crate) ended: Option<oneshot::Sender<()>>,
+    pub(crate) app_status: AppStatus,
+}
+
+/// One request on the connection.
+struct Active {
+    deliveries: Option<mpsc::Sender<Delivery>>,
+    reader: ResponseReader,
+    app_status: AppStatus,
+    ended: Option<oneshot::Sender<()>>,
+    /// Some response byte of it arrived.
+    answered: bool,
+}
+
+/// Starts the driver of a connection just made; returns where its commands go.
+pub(crate) fn spawn(stream: Stream, pool: Arc<Pool>, conn_id: u64) -> mpsc::Sender<Command> {
+    let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+    let (reader, writer) = tokio::io::split(stream);
+    let config = GatewayConfig::default().with_limits(
+        Limits::default().with_max_requests_in_flight(pool.config.max_requests_in_flight()),
+    );
+    let mut conn = GatewayConnection::new(config);
+    if pool.config.multiplexing() {
+        // Asked before the first request, in the same write: php-fpm answers and goes on
+        // reading the connection.
+        let _ = conn.get_values();
+    }
+    let probing = pool.config.multiplexing();
+    let driver = Driver {
+        probing,
+        conn,
+        reader,
+        writer,
+        buf: BytesMut::new(),
+        output: Output::default(),
+        commands: receiver,
+        requests: HashMap::new(),
+        pending: VecDeque::new(),
+        pool,
+        conn_id,
+        retired: false,
+    };
+    tokio::spawn(driver.run());
+    commands
+}
+
+struct Driver {
+    conn: GatewayConnection,
+    reader: ReadHalf<Stream>,
+    writer: WriteHalf<Stream>,
+    buf: BytesMut,
+    output: Output,
+    commands: mpsc::Receiver<Command>,
+    requests: HashMap<RequestId, Active>,
+    /// Deliveries waiting for room in their caller's window; nothing more is read until
+    /// they are out.
+    /// Each holds its own sender: a request's last deliveries outlive its place in
+    /// `requests`.
+    pending: VecDeque<(RequestId, mpsc::Sender<Delivery>, Delivery)>,
+    pool: Arc<Pool>,
+    conn_id: u64,
+    /// Takes no new request: the driver ends once the requests in flight have.
+    retired: bool,
+    /// GET_VALUES was asked and neither answered nor given up on (a request ended first).
+    probing: bool,
+}
+
+/// Why the driver stops.
+enum Stop {
+    /// Done: idle too long, past the idle limit, or retired and empty.
+    Done,
+    /// The connection failed: every request still in flight fails with this.
+    Failed(ClientError),
+}
+
+impl Driver {
+    fn backend(&self) -> String {
+        self.pool.name.to_string()
+    }
+
+    async fn run(mut self) {
+        let stop = self.serve().await;
+        self.pool.remove(self.conn_id);
+        let error = match stop {
+            Stop::Done => ClientError::Closed {
+                backend: self.backend(),
+            },
+            Stop::Failed(error) => error,
+        };
+        for (_, active) in self.requests.drain() {
+            if let Some(deliveries) = active.deliveries {
+                let delivery = if active.answered {
+                    Delivery::Failed(copy_error(&error))
+                } else {
+                    Delivery::Unanswered(copy_error(&error))
+                };
+                let _ = deliveries.try_send(delivery);
+            }
+        }
+    }
+
+    async fn serve(&mut self) -> Stop {
+        let config = self.pool.config.clone();
+        let mut idle_deadline = Instant::now() + config.idle_timeout();
+        let mut write_deadline = Instant::now() + config.write_timeout();
+        loop {
+            self.output.push_buf(self.conn.take_output());
+            if self.retired && self.requests.is_empty() && self.output.is_empty() {
+                return Stop::Done;
+            }
+            let deliver_to = self.pending.front().map(|(_, sender, _)| sender.clone());
+            let may_read = self.pending.is_empty();
+            let may_command = !self.retired && self.output_queued() < HIGH_WATER;
+            let idle = self.requests.is_empty();
+            let writing = !self.output.is_empty();
+            tokio::select! {
+                permit = async { deliver_to.as_ref()?.reserve().await.ok() }, if deliver_to.is_some() => {
+                    match (permit, self.pending.pop_front()) {
+                        (Some(permit), Some((_, _, delivery))) => permit.send(delivery),
+                        (None, Some((request_id, _, _))) => self.caller_gone(request_id),
+                        _ => {}
+                    }
+                    if let Err(stop) = self.process() {
+                        return stop;
+                    }
+                }
+                written = self.output.write_some(&mut self.writer), if writing => {
+                    if let Err(source) = written {
+                        return Stop::Failed(self.io_error(source));
+                    }
+                    write_deadline = Instant::now() + config.write_timeout();
+                }
+                () = tokio::time::sleep_until(write_deadline), if writing => {
+                    return Stop::Failed(ClientError::Timeout { backend: self.backend(), kind: TimeoutKind::Write });
+                }
+                read = self.reader.read_buf(&mut self.buf), if may_read => {
+                    match read {
+                        Ok(0) => {
+                            if self.requests.is_empty() {
+                                return Stop::Done;
+                            }
+                            let _ = self.conn.receive_eof();
+                            return Stop::Failed(ClientError::Closed { backend: self.backend() });
+                        }
+                        Ok(_) => {
+                            if let Err(stop) = self.process() {
+                                return stop;
+                            }
+                        }
+                        Err(source) => return Stop::Failed(self.io_error(source)),
+                    }
+                    if self.buf.capacity() - self.buf.len() < 1024 {
+                        self.buf.reserve(READ_SIZE);
+                    }
+                }
+                command = self.commands.recv(), if may_command => {
+                    let Some(command) = command else {
+                        // Every handle is gone: the client was dropped.
+                        self.retired = true;
+                        continue;
+                    };
+                    if !writing {
+                        write_deadline = Instant::now() + config.write_timeout();
+                    }
+                    self.command(command);
+                }
+                () = tokio::time::sleep_until(idle_deadline), if idle => {
+                    if self.pool.remove_if_idle(self.conn_id) {
+                        return Stop::Done;
+                    }
+                    idle_deadline = Instant::now() + config.idle_timeout();
+                }
+            }
+            if !self.requests.is_empty() {
+                idle_deadline = Instant::now() + config.idle_timeout();
+            }
+        }
+    }
+
+    fn output_queued(&self) -> u64 {
+        self.output.queued_len()
+    }
+
+    fn io_error(&self, source: std::io::Error) -> ClientError {
+        if matches!(
+            source.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ) {
+            ClientError::Closed {
+                backend: self.backend(),
+            }
+        } else {
+            ClientError::Io {
+                backend: self.backend(),
+                source,
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Begin(begin) => self.begin(*begin),
+            Command::Stdin {
+                request_id,
+                chunk,
+                end,
+            } => {
+                if self.requests.contains_key(&request_id) {
+                    // A request that ended meanwhile refuses more: nothing to do.
+                    let _ = self.conn.send_stdin(request_id, chunk);
+                    if end {
+                        let _ = self.conn.end_stdin(request_id);
+                    }
+                }
+            }
+            Command::Abort { request_id, close } => {
+                if close {
+                    self.retire();
+                }
+                self.caller_gone(request_id);
+            }
+        }
+    }
+
+    fn begin(&mut self, begin: Begin) {
+        let Ok(request_id) = self.conn.begin_request(Role::Responder, true) else {
+            // Dropping `started` tells the caller nothing was sent.
+            self.pool.unlease(self.conn_id);
+            return;
+        };
+        if let Err(error) = self.conn.send_params(request_id, &begin.env) {
+            let _ = self.conn.abort(request_id);
+            let _ = begin.deliveries.try_send(Delivery::Failed(ClientError::Io {
+                backend: self.backend(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, error),
+            }));
+            self.requests.insert(
+                request_id,
+                Active {
+                    deliveries: None,
+                    reader: ResponseReader::default(),
+                    app_status: begin.app_status,
+                    ended: begin.ended,
+                    answered: false,
+                },
+            );
+            return;
+        }
+        if let Some(body) = begin.body {
+            let _ = self.conn.send_stdin(request_id, body);
+            let _ = self.conn.end_stdin(request_id);
+        }
+        let _ = begin.started.send(request_id);
+        self.requests.insert(
+            request_id,
+            Active {
+                deliveries: Some(begin.deliveries),
+                reader: ResponseReader::new(self.pool.config.response_head()),
+                app_status: begin.app_status,
+                ended: begin.ended,
+                answered: false,
+            },
+        );
+    }
+
+    /// The caller of `request_id` will read nothing more: ask the backend to abort it. It
+    /// stays in flight (its id taken) until the backend ends it; its output is dropped.
+    fn caller_gone(&mut self, request_id: RequestId) {
+        if let Some(active) = self.requests.get_mut(&request_id) {
+            if active.deliveries.take().is_some() {
+                let _ = self.conn.abort(request_id);
+            }
+            active.ended.take();
+        }
+        self.pending.retain(|(id, _, _)| *id != request_id);
+        if self.retired && self.requests.values().all(|a| a.deliveries.is_none()) {
+            // Nothing anyone waits for: no reason to wait for the backend's END_REQUEST.
+            self.requests.clear();
+        }
+    }
+
+    fn probe_over(&mut self) {
+        if std::mem::take(&mut self.probing) {
+            self.pool.probed(self.conn_id);
+        }
+    }
+
+    fn retire(&mut self) {
+        if !self.retired {
+            self.retired = true;
+            self.pool.retire(self.conn_id);
+        }
+    }
+
+    /// Hands `delivery` to its caller now if its window has room, else queues it (and
+    /// reading stops until it is out).
+    fn deliver(&mut self, request_id: RequestId, delivery: Delivery) {
+        let Some(deliveries) = self
+            .requests
+            .get(&request_id)
+            .and_then(|a| a.deliveries.as_ref())
+        else {
+            return;
+        };
+        if !self.pending.is_empty() {
+            self.pending
+                .push_back((request_id, deliveries.clone(), delivery));
+            return;
+        }
+        match deliveries.try_send(delivery) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(delivery)) => {
+                let deliveries = deliveries.clone();
+                self.pending.push_back((request_id, deliveries, delivery));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.caller_gone(request_id),
+        }
+    }
+
+    /// Handles what the buffer holds, until it holds no whole record or a caller's window
+    /// is full.
+    fn process(&mut self) -> Result<(), Stop> {
+        while self.pending.is_empty() {
+            let event = match self.conn.receive(&mut self.buf) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(()),
+                Err(error) if error.scope() == ErrorScope::Request => {
+                    if let Some(request_id) = error.request_id {
+                        let backend = self.backend();
+                        self.deliver(
+                            request_id,
+                            Delivery::Failed(ClientError::FastCgi {
+                                backend,
+                                source: error,
+                            }),
+                        );
+                        self.end_request(request_id);
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    return Err(Stop::Failed(ClientError::FastCgi {
+                        backend: self.backend(),
+                        source: error,
+                    }));
+                }
+            };
+            self.event(event);
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: GatewayEvent) {
+        match event {
+            GatewayEvent::Stdout { request_id, chunk } => {
+                let Some(active) = self.requests.get_mut(&request_id) else {
+                    return;
+                };
+                active.answered = true;
+                if active.deliveries.is_none() {
+                    return;
+                }
+                match active.reader.read(chunk) {
+                    Ok(read) => {
+                        if let Some(head) = read.head {
+                            self.deliver(request_id, Delivery::Head(Box::new(head)));
+                        }
+                        if !read.body.is_empty() {
+                            self.deliver(request_id, Delivery::Data(read.body));
+                        }
+                    }
+                    Err(source) => {
+                        let backend = self.backend();
+                        self.deliver(
+                            request_id,
+                            Delivery::Failed(ClientError::ResponseHead { backend, source }),
+                        );
+                        self.caller_gone(request_id);
+                    }
+                }
+            }
+            GatewayEvent::Stderr { request_id, chunk } => {
+                if let Some(active) = self.requests.get_mut(&request_id) {
+                    active.answered = true;
+                }
+                tracing::warn!(
+                    backend = %self.pool.name,
+                    request_id = request_id.get(),
+                    "stderr: {}",
+                    String::from_utf8_lossy(&chunk).trim_end()
+                );
+                if let Some(hook) = self.pool.config.stderr_hook() {
+                    hook(&self.pool.name, &chunk);
+                }
+            }
+            GatewayEvent::End {
+                request_id,
+                app_status,
+                protocol_status,
+            } => {
+                if let Some(active) = self.requests.get(&request_id) {
+                    let backend = self.backend();
+                    let delivery = if protocol_status != ProtocolStatus::RequestComplete {
+                        Some(Delivery::Unanswered(ClientError::Refused {
+                            backend,
+                            status: protocol_status,
+                        }))
+                    } else if let Err(source) = active.reader.finish() {
+                        Some(Delivery::Failed(ClientError::ResponseHead {
+                            backend,
+                            source,
+                        }))
+                    } else {
+                        active.app_status.set(app_status);
+                        Some(Delivery::End)
+                    };
+                    if let Some(delivery) = delivery {
+                        self.deliver(request_id, delivery);
+                    }
+                }
+                self.end_request(request_id);
+            }
+            GatewayEvent::GetValuesAnswer(_) => {
+                if self.conn.peer_multiplexes() {
+                    self.pool
+                        .set_capacity(self.conn_id, self.pool.config.max_requests_in_flight());
+                }
+                self.probe_over();
+            }
+            _ => {}
+        }
+    }
+
+    /// `request_id` is over: its id is free, its caller's pump stops, the pool gets its
+    /// slot back.
+    fn end_request(&mut self, request_id: RequestId) {
+        // A backend that ends a request before answering GET_VALUES is not waited for.
+        self.probe_over();
+        if self.requests.remove(&request_id).is_some() && !self.pool.release(self.conn_id) {
+            self.retire();
+        }
+    }
+}
+
+/// The same error again, for each request a failed connection carried.
+fn copy_error(error: &ClientError) -> ClientError {
+    match error {
+        ClientError::Io { backend, source } => ClientError::Io {
+            backend: backend.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        ClientError::Timeout { backend, kind } => ClientError::Timeout {
+            backend: backend.clone(),
+            kind: *kind,
+        },
+        ClientError::FastCgi { backend, source } => ClientError::FastCgi {
+            backend: backend.clone(),
+            source: source.clone(),
+        },
+        other => ClientError::Closed {
+            backend: match other {
+                ClientError::Closed { backend } => backend.clone(),
+                _ => String::new(),
+            },
+        },
+    }
+}

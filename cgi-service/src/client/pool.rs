@@ -1,0 +1,264 @@
+//! The FastCGI connections to one backend: reused while they live, shared by several
+//! requests once the backend said it multiplexes, bounded in number.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::{Notify, mpsc};
+
+use super::backend::Backend;
+use super::config::ClientConfig;
+use super::error::{ClientError, TimeoutKind};
+use super::fastcgi_conn::{self, Command};
+
+/// A connection's place in the pool.
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    commands: mpsc::Sender<Command>,
+    in_flight: usize,
+    /// Requests it may carry at once: 1 until the backend says it multiplexes.
+    capacity: usize,
+    /// False once it must take no new request (closing, timed out, past the idle limit).
+    usable: bool,
+    /// Requests it was given so far.
+    served: u64,
+    /// GET_VALUES was asked and not answered yet: until it is, requests wait for its
+    /// answer rather than open connections it may make needless.
+    probing: bool,
+    idle_since: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: Vec<Entry>,
+    connecting: usize,
+    next_id: u64,
+}
+
+/// Counters of one backend's pool, for health pages and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections carrying no request.
+    pub idle: usize,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Open connections the backend multiplexes on.
+    pub multiplexed: usize,
+    /// Connections opened since the pool was made.
+    pub opened: u64,
+}
+
+/// The pool of one backend.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pub(crate) backend: Backend,
+    pub(crate) name: Arc<str>,
+    pub(crate) config: Arc<ClientConfig>,
+    state: Mutex<State>,
+    changed: Notify,
+    opened: AtomicU64,
+}
+
+/// A request's claim on a connection.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) conn_id: u64,
+    /// The connection carried a request before this one.
+    pub(crate) reused: bool,
+}
+
+impl Pool {
+    pub(crate) fn new(backend: Backend, config: Arc<ClientConfig>) -> Arc<Pool> {
+        Arc::new(Pool {
+            name: backend.to_string().into(),
+            backend,
+            config,
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            opened: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A connection with room for one more request: a pooled one (the most recently used
+    /// idle one, or the least loaded multiplexed one), else a new one while under the
+    /// connection limit, else the first to free up within the connect timeout.
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Lease, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.config.connect_timeout();
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let open_one = {
+                let mut state = self.lock();
+                let best = state
+                    .entries
+                    .iter_mut()
+                    .filter(|e| e.usable && e.in_flight < e.capacity)
+                    .min_by_key(|e| (e.in_flight, std::cmp::Reverse(e.idle_since)));
+                if let Some(entry) = best {
+                    entry.in_flight += 1;
+                    entry.served += 1;
+                    return Ok(Lease {
+                        commands: entry.commands.clone(),
+                        conn_id: entry.id,
+                        reused: entry.served > 1,
+                    });
+                }
+                // A connection on its way will soon say whether it multiplexes.
+                let probing = state.entries.iter().any(|e| e.usable && e.probing)
+                    || (self.config.multiplexing() && state.connecting > 0);
+                let room = !probing
+                    && state.entries.len() + state.connecting < self.config.max_connections();
+                if room {
+                    state.connecting += 1;
+                }
+                room
+            };
+            if open_one {
+                return self.open().await;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(ClientError::Timeout {
+                    backend: self.name.to_string(),
+                    kind: TimeoutKind::Connect,
+                });
+            }
+        }
+    }
+
+    async fn open(self: &Arc<Self>) -> Result<Lease, ClientError> {
+        let connected = self.backend.connect(self.config.connect_timeout()).await;
+        let mut state = self.lock();
+        state.connecting -= 1;
+        let stream = match connected {
+            Ok(stream) => stream,
+            Err(error) => {
+                drop(state);
+                self.changed.notify_waiters();
+                return Err(error);
+            }
+        };
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        let id = state.next_id;
+        state.next_id += 1;
+        let commands = fastcgi_conn::spawn(stream, self.clone(), id);
+        state.entries.push(Entry {
+            id,
+            commands: commands.clone(),
+            in_flight: 1,
+            capacity: 1,
+            usable: true,
+            served: 1,
+            probing: self.config.multiplexing(),
+            idle_since: Instant::now(),
+        });
+        Ok(Lease {
+            commands,
+            conn_id: id,
+            reused: false,
+        })
+    }
+
+    /// A request on `conn_id` ended. Returns false when the connection should close now
+    /// (idle past the pool's idle limit, or no longer usable and empty).
+    pub(crate) fn release(&self, conn_id: u64) -> bool {
+        let mut state = self.lock();
+        let idle = state
+            .entries
+            .iter()
+            .filter(|e| e.usable && e.in_flight == 0)
+            .count();
+        let max_idle = self.config.max_idle();
+        let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
+            return false;
+        };
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+        entry.idle_since = Instant::now();
+        let keep = if entry.in_flight > 0 {
+            true
+        } else {
+            entry.usable && idle < max_idle
+        };
+        if !keep {
+            entry.usable = false;
+        }
+        drop(state);
+        self.changed.notify_waiters();
+        keep
+    }
+
+    /// A request that was leased never reached the connection.
+    pub(crate) fn unlease(&self, conn_id: u64) {
+        let mut state = self.lock();
+        if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// The backend multiplexes on `conn_id`: it may carry this many requests at once.
+    pub(crate) fn set_capacity(&self, conn_id: u64, capacity: usize) {
+        let mut state = self.lock();
+        if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
+            entry.capacity = capacity.max(1);
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// What `conn_id`'s backend multiplexes is known, or will not be learnt from it.
+    pub(crate) fn probed(&self, conn_id: u64) {
+        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
+            entry.probing = false;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// `conn_id` takes no new request.
+    pub(crate) fn retire(&self, conn_id: u64) {
+        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
+            entry.usable = false;
+        }
+    }
+
+    /// Removes an idle connection after the idle timeout: false when a request was leased
+    /// on it meanwhile (it stays).
+    pub(crate) fn remove_if_idle(&self, conn_id: u64) -> bool {
+        let mut state = self.lock();
+        let idle = state
+            .entries
+            .iter()
+            .any(|e| e.id == conn_id && e.in_flight == 0);
+        if idle {
+            state.entries.retain(|e| e.id != conn_id);
+        }
+        idle
+    }
+
+    /// The connection closed.
+    pub(crate) fn remove(&self, conn_id: u64) {
+        self.lock().entries.retain(|e| e.id != conn_id);
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let state = self.lock();
+        PoolStats {
+            open: state.entries.len(),
+            idle: state.entries.iter().filter(|e| e.in_flight == 0).count(),
+            in_flight: state.entries.iter().map(|e| e.in_flight).sum(),
+            multiplexed: state.entries.iter().filter(|e| e.capacity > 1).count(),
+            opened: self.opened.load(Ordering::Relaxed),
+        }
+    }
+}

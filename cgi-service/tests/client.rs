@@ -1,0 +1,234 @@
+//! The clients against our own `serve`, over real loopback sockets: both protocols,
+//! multiplexing, large bodies both ways, timeouts, balancing over a dead backend.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cgi_service::client::{ClientConfig, ClientError, FastCgiClient, TimeoutKind, UwsgiClient};
+use cgi_service::{Body, Listener, Server};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use support::{echo, pattern};
+use tower::service_fn;
+
+async fn start<S, B>(server: Server, service: S) -> String
+where
+    S: cgi_service::CgiService<B>,
+    B: cgi_service::ResponseBody,
+{
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let Listener::Tcp(tcp) = &listener else {
+        unreachable!()
+    };
+    let address = tcp.local_addr().unwrap().to_string();
+    tokio::spawn(async move { server.serve(listener, service).await });
+    address
+}
+
+async fn describe(request: Request<Body>) -> Result<Response<String>, std::convert::Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let text = format!(
+        "{} {} {} ct={:?} len={}",
+        parts.method,
+        parts.uri.path_and_query().map_or("", |p| p.as_str()),
+        parts
+            .headers
+            .get("x-test")
+            .map_or("-", |v| v.to_str().unwrap_or("?")),
+        parts.headers.get("content-type"),
+        body.len()
+    );
+    Ok(Response::builder()
+        .status(201)
+        .header("x-answer", "yes")
+        .body(text)
+        .unwrap())
+}
+
+fn get(uri: &str) -> Request<Empty<Bytes>> {
+    Request::get(uri)
+        .header("host", "example.org")
+        .header("x-test", "t1")
+        .body(Empty::new())
+        .unwrap()
+}
+
+async fn text(response: Response<cgi_service::client::BackendBody>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn the_same_answer_through_both_clients() {
+    let fcgi = start(Server::fastcgi(), service_fn(describe)).await;
+    let uwsgi = start(Server::uwsgi(), service_fn(describe)).await;
+    let fcgi = FastCgiClient::new(fcgi.as_str(), ClientConfig::fastcgi());
+    let uwsgi = UwsgiClient::new(uwsgi.as_str(), ClientConfig::uwsgi());
+    for _ in 0..3 {
+        let a = fcgi.send(get("/some/path?q=1")).await.unwrap();
+        let b = uwsgi.send(get("/some/path?q=1")).await.unwrap();
+        assert_eq!(a.status(), 201);
+        assert_eq!(b.status(), 201);
+        assert_eq!(a.headers()["x-answer"], "yes");
+        assert_eq!(b.headers()["x-answer"], "yes");
+        let (a, b) = (text(a).await, text(b).await);
+        assert_eq!(a, "GET /some/path?q=1 t1 ct=None len=0");
+        assert_eq!(a, b);
+    }
+    let stats = fcgi.stats();
+    assert_eq!(
+        stats[0].1.opened, 1,
+        "keep-conn reuses one connection: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn sixty_four_requests_in_flight_on_one_connection() {
+    let inside = Arc::new(AtomicUsize::new(0));
+    let seen = inside.clone();
+    let gate = Arc::new(tokio::sync::Barrier::new(64));
+    let service = service_fn(move |_: Request<Body>| {
+        let (seen, gate) = (seen.clone(), gate.clone());
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            // Nobody answers until all 64 are inside the service at once.
+            gate.wait().await;
+            Ok::<_, std::convert::Infallible>(Response::new(String::from("together")))
+        }
+    });
+    let address = start(Server::fastcgi(), service).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(get(&format!("/r{i}"))).await })
+        })
+        .collect();
+    for call in calls {
+        let response = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("all 64 were in flight together")
+            .unwrap()
+            .unwrap();
+        assert_eq!(text(response).await, "together");
+    }
+    let stats = client.stats()[0].1;
+    assert_eq!(inside.load(Ordering::SeqCst), 64);
+    assert!(stats.multiplexed >= 1, "{stats:?}");
+    assert_eq!(stats.opened, 1, "all 64 on one connection: {stats:?}");
+}
+
+#[tokio::test]
+async fn ten_megabyte_echo_through_both_clients() {
+    let body = pattern(10 << 20);
+    for fastcgi in [true, false] {
+        let server = if fastcgi {
+            Server::fastcgi()
+        } else {
+            Server::uwsgi()
+        };
+        let address = start(server, service_fn(echo)).await;
+        let request = Request::post("/echo")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let response = if fastcgi {
+            FastCgiClient::new(address.as_str(), ClientConfig::fastcgi())
+                .send(request)
+                .await
+        } else {
+            UwsgiClient::new(address.as_str(), ClientConfig::uwsgi())
+                .send(request)
+                .await
+        }
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        let echoed = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(echoed.len(), body.len());
+        assert!(echoed == body, "echo differs (fastcgi: {fastcgi})");
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_upload_is_measured_before_it_is_sent() {
+    let address = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let frames: Vec<Result<_, std::convert::Infallible>> = ["ab", "cde", "f"]
+        .into_iter()
+        .map(|s| Ok(http_body::Frame::data(Bytes::from(s))))
+        .collect();
+    let request = Request::post("/up")
+        .header("content-type", "text/plain")
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(
+        text(response).await,
+        "POST /up - ct=Some(\"text/plain\") len=6"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_its_connection_is_not_reused() {
+    let service = service_fn(|request: Request<Body>| async move {
+        if request.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        Ok::<_, std::convert::Infallible>(Response::new(String::from("done")))
+    });
+    let address = start(Server::fastcgi(), service).await;
+    let config = ClientConfig::fastcgi()
+        .with_first_byte_timeout(Duration::from_millis(300))
+        .with_multiplexing(false);
+    let client = FastCgiClient::new(address.as_str(), config);
+    assert_eq!(text(client.send(get("/fast")).await.unwrap()).await, "done");
+    let error = client.send(get("/slow")).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::FirstByte,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.status_code(), 504);
+    assert_eq!(text(client.send(get("/fast")).await.unwrap()).await, "done");
+    assert_eq!(
+        client.stats()[0].1.opened,
+        2,
+        "the timed-out connection was replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_backend_is_typed_and_a_balanced_client_goes_around_it() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let error = FastCgiClient::new(dead.as_str(), ClientConfig::fastcgi())
+        .send(get("/"))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
+    assert!(error.to_string().contains(&dead), "{error}");
+    assert_eq!(error.status_code(), 502);
+
+    let live = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::balanced([dead.as_str(), live.as_str()], ClientConfig::fastcgi());
+    for _ in 0..20 {
+        let response = client.send(get("/spread")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        text(response).await;
+    }
+}
