@@ -1,0 +1,241 @@
+//! An HTTP reverse proxy in front of php-fpm or uWSGI: a hyper HTTP/1.1 server whose
+//! service hands each request to a pooled [`FastCgiClient`] or a [`UwsgiClient`], with the
+//! connection's facts (REMOTE_ADDR, SERVER_NAME, ...) in the request's extensions. Bodies
+//! stream both ways; a failed call is answered with [`ClientError::status_code`] (502,
+//! 504, 411, 413, ...), as nginx does. Several backends are balanced.
+//!
+//! ```sh
+//! cargo run --release -p cgi-service --example reverse_proxy -- --listen 127.0.0.1:8080 \
+//!     --fastcgi 127.0.0.1:9000 --document-root /srv/www --index index.php
+//! cargo run --release -p cgi-service --example reverse_proxy -- --listen 127.0.0.1:8080 \
+//!     --uwsgi 127.0.0.1:3031 --uwsgi 127.0.0.1:3032
+//! ```
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use cgi_env::{ConnectionInfo, Gateway, Param, Preset, ScriptMapping, Var};
+use cgi_service::client::{BackendBody, ClientConfig, ClientError, FastCgiClient, UwsgiClient};
+use http::{Request, Response, header};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+const USAGE: &str = "\
+usage: reverse_proxy --listen ADDR (--fastcgi ADDR... --document-root DIR [--index FILE]
+                                    | --uwsgi ADDR...)
+
+Serves HTTP/1.1 on --listen and passes every request to php-fpm (--fastcgi, with nginx's
+fastcgi.conf variables, SCRIPT_FILENAME under --document-root, PATH_INFO split after
+\".php\", a path ending in / served by --index) or to uWSGI (--uwsgi, with uwsgi_params).
+A backend is host:port or a Unix socket (unix:PATH); several are balanced.
+";
+
+/// The backends, behind one client.
+#[derive(Clone)]
+enum Upstream {
+    FastCgi(FastCgiClient),
+    Uwsgi(UwsgiClient),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (listen, upstream, index) = match parse(std::env::args().skip(1)) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprint!("reverse_proxy: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("reverse_proxy: cannot listen on {listen}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors, most likely: wait for some to close.
+                eprintln!("reverse_proxy: accept: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let (upstream, index) = (upstream.clone(), index.clone());
+        let service = service_fn(move |request| {
+            proxy(upstream.clone(), index.clone(), remote, local, request)
+        });
+        tokio::spawn(http1::Builder::new().serve_connection(Io(stream), service));
+    }
+}
+
+/// One request: its connection facts in, the backend's response (or the error's status)
+/// out.
+async fn proxy(
+    upstream: Upstream,
+    index: Option<String>,
+    remote: SocketAddr,
+    local: SocketAddr,
+    mut request: Request<Incoming>,
+) -> Result<Response<Either<BackendBody, Full<Bytes>>>, Infallible> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let server_name = host
+        .map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name))
+        .filter(|name| !name.is_empty())
+        .unwrap_or("localhost")
+        .to_owned();
+    request
+        .extensions_mut()
+        .insert(ConnectionInfo::new(remote, local, server_name));
+    if let Some(index) = index {
+        add_index(&mut request, &index);
+    }
+    let sent = match upstream {
+        Upstream::FastCgi(client) => client.send(request),
+        Upstream::Uwsgi(client) => client.send(request),
+    };
+    Ok(match sent.await {
+        Ok(response) => response.map(Either::Left),
+        Err(error) => failure(&error),
+    })
+}
+
+/// A short text answer for a failed call, with the status nginx would give.
+fn failure(error: &ClientError) -> Response<Either<BackendBody, Full<Bytes>>> {
+    eprintln!("reverse_proxy: {error}");
+    let status = error.status_code();
+    let text = format!("{status}\n");
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    response
+}
+
+/// `/dir/` becomes `/dir/index.php`, as nginx's `index` directive does.
+fn add_index<B>(request: &mut Request<B>, index: &str) {
+    let uri = request.uri();
+    if uri.path().ends_with('/') {
+        let rewritten = match uri.query() {
+            Some(query) => format!("{}{index}?{query}", uri.path()),
+            None => format!("{}{index}", uri.path()),
+        };
+        if let Ok(rewritten) = rewritten.parse() {
+            *request.uri_mut() = rewritten;
+        }
+    }
+}
+
+type Parsed = (String, Upstream, Option<String>);
+
+/// The command line: `Ok(None)` for `--help`.
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, String> {
+    let (mut listen, mut root, mut index) = (None, None, None);
+    let (mut fastcgi, mut uwsgi) = (Vec::new(), Vec::new());
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--listen" => listen = Some(value),
+            "--fastcgi" => fastcgi.push(value),
+            "--uwsgi" => uwsgi.push(value),
+            "--document-root" => root = Some(value),
+            "--index" => index = Some(value),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    let listen = listen.ok_or("--listen is required")?;
+    let upstream = match (fastcgi.is_empty(), uwsgi.is_empty()) {
+        (false, true) => {
+            let root = root.ok_or("--fastcgi needs --document-root")?;
+            // nginx's fastcgi.conf with `fastcgi_split_path_info ^(.+?\.php)(/.*)$` and
+            // `fastcgi_param PATH_INFO $fastcgi_path_info`.
+            let preset = Preset::nginx_fastcgi_conf().with(Param::new("PATH_INFO", Var::PathInfo));
+            let gateway = Gateway::new(preset)
+                .with_document_root(root)
+                .with_mapping(ScriptMapping::SplitAtExtension(".php".into()));
+            let config = ClientConfig::fastcgi().with_gateway(gateway);
+            Upstream::FastCgi(FastCgiClient::balanced(fastcgi, config))
+        }
+        (true, false) if root.is_none() && index.is_none() => {
+            Upstream::Uwsgi(UwsgiClient::balanced(uwsgi, ClientConfig::uwsgi()))
+        }
+        (true, false) => return Err("--document-root and --index are for --fastcgi".into()),
+        _ => return Err("give --fastcgi or --uwsgi backends (not both)".into()),
+    };
+    Ok(Some((listen, upstream, index)))
+}
+
+/// A tokio stream as hyper's I/O (what hyper-util's `TokioIo` does, in safe code: reads
+/// go through a stack buffer).
+struct Io(TcpStream);
+
+impl hyper::rt::Read for Io {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut bytes = [0u8; 8192];
+        let room = buf.remaining().min(bytes.len());
+        let mut read = tokio::io::ReadBuf::new(&mut bytes[..room]);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut read))?;
+        buf.put_slice(read.filled());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl hyper::rt::Write for Io {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
