@@ -28,6 +28,9 @@ use crate::BoxError;
 
 type Balancer = Balance<ServiceList<Vec<PendingRequests<Member>>>, Prepared>;
 type Balanced = Buffer<Prepared, <Balancer as tower_service::Service<Prepared>>::Future>;
+/// The balancer's task, spawned by the first call (so a client can be made outside a
+/// runtime).
+type BalancerTask = Arc<std::sync::Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>>;
 
 /// Requests waiting for the balancer before callers wait to hand it theirs.
 const BALANCER_QUEUE: usize = 1024;
@@ -39,7 +42,11 @@ pub type ResponseFuture =
 #[derive(Clone)]
 enum Route {
     One(Target),
-    Balanced { balancer: Balanced, backends: usize },
+    Balanced {
+        balancer: Balanced,
+        task: BalancerTask,
+        backends: usize,
+    },
 }
 
 /// What both clients share.
@@ -75,9 +82,11 @@ impl Client {
                     )
                 })
                 .collect();
-            let balancer = Balance::new(ServiceList::new(members));
+            let (balancer, task) =
+                Buffer::pair(Balance::new(ServiceList::new(members)), BALANCER_QUEUE);
             Route::Balanced {
-                balancer: Buffer::new(balancer, BALANCER_QUEUE),
+                balancer,
+                task: Arc::new(std::sync::Mutex::new(Some(Box::pin(task)))),
                 backends: targets.len(),
             }
         };
@@ -98,7 +107,20 @@ impl Client {
             Route::One(target) => {
                 return target.call(prepared).await.map_err(CallError::into_error);
             }
-            Route::Balanced { balancer, backends } => (balancer, backends),
+            Route::Balanced {
+                balancer,
+                task,
+                backends,
+            } => {
+                let unspawned = task
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                if let Some(task) = unspawned {
+                    tokio::spawn(task);
+                }
+                (balancer, backends)
+            }
         };
         // Each unreachable backend is left out for its down time, so the request goes to
         // the next one; past that many tries, every backend is down.
@@ -168,10 +190,11 @@ fn backends(list: impl IntoIterator<Item = impl Into<Backend>>) -> Vec<Backend> 
 /// Connections are pooled with FCGI_KEEP_CONN: a connection the backend closed (php-fpm
 /// recycling a worker after `pm.max_requests`) is dropped from the pool, and a request
 /// that had not been sent on it goes out on another. A request whose connection closed
-/// after it was sent, before any answer, is sent again only when that cannot change what
-/// happened: it went out on a reused connection (the usual way a recycled worker shows),
-/// its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, as RFC 9110 §9.2.2
-/// allows), and its body is small enough to have been held whole. Each new connection
+/// after it was sent, before any byte of an answer (a recycled worker's connection, or a
+/// stopping php-fpm's listen queue), is sent again only when that cannot change what
+/// happened: its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, as RFC 9110
+/// §9.2.2 allows) and its body was small enough to be held whole. Any other request
+/// fails with [`ClientError::Closed`]. Each new connection
 /// asks GET_VALUES first; several requests share one only when the backend answered
 /// FCGI_MPXS_CONNS=1. Dropping the response, or its body before its end, sends
 /// ABORT_REQUEST. The request body is streamed while the response is read, so a large
@@ -193,8 +216,7 @@ impl FastCgiClient {
     /// goes to another.
     ///
     /// # Panics
-    /// With no backend, or (with several) outside a tokio runtime: the balancer runs in a
-    /// task of its own.
+    /// With no backend.
     pub fn balanced(
         backends: impl IntoIterator<Item = impl Into<Backend>>,
         config: ClientConfig,
@@ -261,7 +283,7 @@ impl UwsgiClient {
     /// A client balanced over `backends`, as [`FastCgiClient::balanced`].
     ///
     /// # Panics
-    /// As [`FastCgiClient::balanced`].
+    /// With no backend.
     pub fn balanced(
         backends: impl IntoIterator<Item = impl Into<Backend>>,
         config: ClientConfig,

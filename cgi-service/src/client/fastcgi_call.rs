@@ -16,7 +16,8 @@ use super::pool::Pool;
 use super::prepare::{Outgoing, Prepared};
 
 /// Connections tried for one request before giving up: a pooled connection can close
-/// under a request that was never sent (php-fpm recycling a worker).
+/// under a request that was never sent (php-fpm recycling a worker), and a stopping
+/// php-fpm closes the connections still waiting in its listen queue.
 const ATTEMPTS: usize = 4;
 
 /// Sends `prepared` over `pool`.
@@ -95,7 +96,7 @@ pub(crate) async fn call(
                 response.extensions_mut().insert(app_status);
                 return Ok(response);
             }
-            Err(Delivery::Unanswered(error)) if lease.reused && prepared.replayable => {
+            Err(Delivery::Unanswered(error)) if prepared.replayable => {
                 last = Some(error);
             }
             Err(Delivery::Unanswered(error) | Delivery::Failed(error)) => {

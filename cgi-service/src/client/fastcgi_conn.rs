@@ -86,6 +86,7 @@ pub(crate) fn spawn(stream: Stream, pool: Arc<Pool>, conn_id: u64) -> mpsc::Send
     let probing = pool.config.multiplexing();
     let driver = Driver {
         probing,
+        accepted: false,
         conn,
         reader,
         writer,
@@ -121,6 +122,8 @@ struct Driver {
     retired: bool,
     /// GET_VALUES was asked and neither answered nor given up on (a request ended first).
     probing: bool,
+    /// A byte came from the backend.
+    accepted: bool,
 }
 
 /// Why the driver stops.
@@ -201,6 +204,9 @@ impl Driver {
                             return Stop::Failed(ClientError::Closed { backend: self.backend() });
                         }
                         Ok(_) => {
+                            if !std::mem::replace(&mut self.accepted, true) {
+                                self.pool.accepted(self.conn_id);
+                            }
                             if let Err(stop) = self.process() {
                                 return stop;
                             }

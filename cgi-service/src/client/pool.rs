@@ -27,6 +27,9 @@ struct Entry {
     /// GET_VALUES was asked and not answered yet: until it is, requests wait for its
     /// answer rather than open connections it may make needless.
     probing: bool,
+    /// A byte came from the backend on it: a worker took it. Until then it may be waiting
+    /// in the backend's listen queue.
+    accepted: bool,
     idle_since: Instant,
 }
 
@@ -68,8 +71,6 @@ pub(crate) struct Pool {
 pub(crate) struct Lease {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) conn_id: u64,
-    /// The connection carried a request before this one.
-    pub(crate) reused: bool,
 }
 
 impl Pool {
@@ -110,7 +111,6 @@ impl Pool {
                     return Ok(Lease {
                         commands: entry.commands.clone(),
                         conn_id: entry.id,
-                        reused: entry.served > 1,
                     });
                 }
                 // A connection on its way will soon say whether it multiplexes.
@@ -159,12 +159,12 @@ impl Pool {
             usable: true,
             served: 1,
             probing: self.config.multiplexing(),
+            accepted: false,
             idle_since: Instant::now(),
         });
         Ok(Lease {
             commands,
             conn_id: id,
-            reused: false,
         })
     }
 
@@ -178,6 +178,10 @@ impl Pool {
             .filter(|e| e.usable && e.in_flight == 0)
             .count();
         let max_idle = self.config.max_idle();
+        let queued_elsewhere = state
+            .entries
+            .iter()
+            .any(|e| e.id != conn_id && !e.accepted && e.in_flight > 0);
         let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
             return false;
         };
@@ -186,7 +190,9 @@ impl Pool {
         let keep = if entry.in_flight > 0 {
             true
         } else {
-            entry.usable && idle < max_idle
+            // Closing frees this connection's worker for a connection the backend has
+            // not taken yet.
+            entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
         };
         if !keep {
             entry.usable = false;
@@ -222,6 +228,13 @@ impl Pool {
             entry.probing = false;
         }
         self.changed.notify_waiters();
+    }
+
+    /// A first byte came on `conn_id`: the backend took the connection.
+    pub(crate) fn accepted(&self, conn_id: u64) {
+        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
+            entry.accepted = true;
+        }
     }
 
     /// `conn_id` takes no new request.
