@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end comparison: wrk -> nginx -> a hello-world application server, one row per
-# server and connection mode, all on 127.0.0.1. Prints a Markdown table of requests/s and
-# p50/p99 latency.
+# server and connection mode, all on 127.0.0.1; and wrk -> our reverse_proxy example
+# (cgi-service's FastCgiClient / UwsgiClient) -> php-fpm and uWSGI next to nginx in front
+# of the same backends. Prints a Markdown table of requests/s and p50/p99 latency.
 #
 #   benches/e2e/run.sh                  # wrk -t2 -c64 -d10s --latency, 3 s warm-up per row
 #   E2E_DURATION=30s E2E_CONNECTIONS=128 benches/e2e/run.sh
+#   E2E_ONLY='php-fpm static [0-9]+ children, keep|WSGI:' benches/e2e/run.sh  # rows matching
 #
 # Needs nginx, php-fpm, uwsgi with its python3 plugin, wrk, go and curl (Debian packages
 # nginx-light php-fpm uwsgi-core uwsgi-plugin-python3 wrk golang-go curl). wrk and go are
@@ -77,6 +79,7 @@ free_port() {
 log "building the Rust servers (release)"
 (cd "$ROOT" && cargo build --release --quiet -p benches --example e2e_cgi_service \
     --example e2e_tokio_fastcgi --example e2e_cegla_fcgi) >&2
+(cd "$ROOT" && cargo build --release --quiet -p cgi-service --example reverse_proxy) >&2
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 EXAMPLES=$TARGET/release/examples
@@ -96,6 +99,9 @@ P_TOKIO=$(free_port)
 P_CEGLA=$(free_port)
 P_UWSGI_PY=$(free_port)
 P_PHP=$(free_port)
+P_PHP_KEEP=$(free_port)
+P_PROXY_PHP=$(free_port)
+P_PROXY_UWSGI=$(free_port)
 
 start ours-fcgi "$EXAMPLES/e2e_cgi_service" fastcgi "127.0.0.1:$P_OURS_FCGI"
 start ours-uwsgi "$EXAMPLES/e2e_cgi_service" uwsgi "127.0.0.1:$P_OURS_UWSGI"
@@ -123,11 +129,22 @@ listen.backlog = 1024
 pm = static
 pm.max_children = $CORES
 pm.max_requests = 0
+
+; For the kept-connection rows (nginx keep-conn and reverse_proxy, both pooling): a child
+; serves one connection until it closes, so there is a child for every connection either
+; proxy can keep open (nginx: up to the requests in flight plus its idle cache per worker).
+[kept]
+$php_user
+listen = 127.0.0.1:$P_PHP_KEEP
+listen.backlog = 1024
+pm = static
+pm.max_children = $((CONNECTIONS * 2))
+pm.max_requests = 0
 EOF
 start php-fpm "$PHP_FPM" --nodaemonize --fpm-config "$TMP/php-fpm.conf"
 
 # --- nginx: one server (port) per row ------------------------------------------------
-# ROWS: label|nginx port|pass directive|upstream port|keep-conn (yes/no)
+# ROWS: label|port[|path] (path default /)
 ROWS=()
 NGINX_SERVERS=""
 add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [EXTRA]
@@ -155,9 +172,10 @@ add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [E
     }"
     ROWS+=("$label|$port")
 }
-# No keep-conn row for php-fpm: each child serves one connection until it closes, so
-# nginx's idle kept connections (more than $CORES under -c$CONNECTIONS) hold every child
-# and the other connections wait in the backlog until fastcgi_read_timeout.
+# No keep-conn row for this php-fpm pool: each child serves one connection until it
+# closes, so nginx's idle kept connections (more than $CORES under -c$CONNECTIONS) hold
+# every child and the other connections wait in the backlog until fastcgi_read_timeout.
+# The kept-connection php-fpm rows below use the [kept] pool, a child per connection.
 PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NAME /hello.php;"
 add_row "cgi-service, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes
 add_row "cgi-service, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no
@@ -170,6 +188,19 @@ add_row "cegla-fcgi 0.2, keep-conn" fastcgi "$P_CEGLA" yes
 add_row "cegla-fcgi 0.2, new connection per request" fastcgi "$P_CEGLA" no
 add_row "uWSGI $CORES processes + Python WSGI (uwsgi protocol)" uwsgi "$P_UWSGI_PY" no
 add_row "php-fpm static $CORES children, new connection per request" fastcgi "$P_PHP" no "$PHP_EXTRA"
+
+# nginx vs our reverse_proxy example in front of the same backends, the same URL.
+PHP_KEEP=$((CONNECTIONS * 2))
+add_row "php-fpm static $PHP_KEEP children, keep-conn: nginx" fastcgi "$P_PHP_KEEP" yes \
+    "fastcgi_param SCRIPT_FILENAME $TMP\$fastcgi_script_name;"
+ROWS[-1]+="|/hello.php"
+start proxy-php "$EXAMPLES/reverse_proxy" --listen "127.0.0.1:$P_PROXY_PHP" \
+    --fastcgi "127.0.0.1:$P_PHP_KEEP" --document-root "$TMP"
+ROWS+=("php-fpm static $PHP_KEEP children, keep-conn: reverse_proxy|$P_PROXY_PHP|/hello.php")
+add_row "uWSGI $CORES processes + Python WSGI: nginx" uwsgi "$P_UWSGI_PY" no
+start proxy-uwsgi "$EXAMPLES/reverse_proxy" --listen "127.0.0.1:$P_PROXY_UWSGI" \
+    --uwsgi "127.0.0.1:$P_UWSGI_PY"
+ROWS+=("uWSGI $CORES processes + Python WSGI: reverse_proxy|$P_PROXY_UWSGI")
 
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx.conf" <<EOF
@@ -194,12 +225,18 @@ EOF
 start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
 
 # --- readiness: every row answers "hello" ---------------------------------------------
+row_url() { # row_url ROW: the URL wrk and the readiness check ask
+    local rest=${1#*|}
+    local port=${rest%%|*} path=/
+    [[ $rest == *"|"* ]] && path=${rest#*|}
+    echo "http://127.0.0.1:$port$path"
+}
 for row in "${ROWS[@]}"; do
     label=${row%%|*}
-    port=${row##*|}
+    url=$(row_url "$row")
     ok=""
     for _ in $(seq 100); do
-        if body=$(curl -sf "http://127.0.0.1:$port/" 2>/dev/null) && [[ $body == hello ]]; then
+        if body=$(curl -sf "$url" 2>/dev/null) && [[ $body == hello ]]; then
             ok=1
             break
         fi
@@ -207,7 +244,7 @@ for row in "${ROWS[@]}"; do
     done
     if [[ -z $ok ]]; then
         tail -n 20 "$TMP"/*.log >&2 || true
-        die "$label does not answer hello on :$port"
+        die "$label does not answer hello on $url"
     fi
 done
 
@@ -229,12 +266,12 @@ print("%.0f" % rps, pct(50), pct(99), errors)
 '
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-TABLE="| Server (behind nginx) | Requests/s | p50 (ms) | p99 (ms) | Errors |
+TABLE="| Server (behind nginx unless named) | Requests/s | p50 (ms) | p99 (ms) | Errors |
 |---|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
     label=${row%%|*}
-    port=${row##*|}
-    url="http://127.0.0.1:$port/"
+    url=$(row_url "$row")
+    [[ -n ${E2E_ONLY:-} && ! $label =~ $E2E_ONLY ]] && continue
     log "warm-up: $label"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
     log "measure: $label"
