@@ -58,12 +58,14 @@ pub(crate) async fn call(
             .await
             .is_err()
         {
-            pool.unlease(lease.conn_id);
+            // Dropping the lease gives its slot back.
             if let Some((body, length)) = stream {
                 prepared.body = Outgoing::Stream { body, length };
             }
             continue;
         }
+        let commands = lease.commands.clone();
+        lease.handed_over();
         let Ok(request_id) = started_receiver.await else {
             // The connection closed before it took the request: nothing was sent.
             if let Some((body, length)) = stream {
@@ -71,11 +73,11 @@ pub(crate) async fn call(
             }
             continue;
         };
-        let guard = abort_guard(lease.commands.clone(), request_id);
+        let guard = abort_guard(commands.clone(), request_id);
         if let Some((body, _)) = stream {
             tokio::spawn(pump(
                 body,
-                lease.commands.clone(),
+                commands.clone(),
                 request_id,
                 ended_receiver,
                 deliveries,

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+#[cfg(test)]
+use std::time::Duration;
 use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
@@ -30,7 +32,19 @@ struct Entry {
     /// A byte came from the backend on it: a worker took it. Until then it may be waiting
     /// in the backend's listen queue.
     accepted: bool,
+    opened_at: Instant,
     idle_since: Instant,
+}
+
+/// How long a connection may go without a byte from the backend before it is taken to be
+/// waiting in the backend's listen queue (a free php-fpm worker accepts within
+/// microseconds; closing connections any sooner would churn them under steady load).
+const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Entry {
+    fn queued(&self) -> bool {
+        !self.accepted && self.in_flight > 0 && self.opened_at.elapsed() >= QUEUED_AFTER
+    }
 }
 
 #[derive(Debug, Default)]
@@ -66,11 +80,39 @@ pub(crate) struct Pool {
     opened: AtomicU64,
 }
 
-/// A request's claim on a connection.
+/// A request's claim on a connection: given back on drop unless the connection took the
+/// request (a caller dropped between the two would otherwise hold the slot for ever).
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) conn_id: u64,
+    pool: Option<Arc<Pool>>,
+}
+
+impl Lease {
+    /// The connection has the request: it gives the slot back when the request ends.
+    pub(crate) fn handed_over(mut self) {
+        self.pool = None;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.unlease(self.conn_id);
+        }
+    }
+}
+
+/// Counts a connection being opened; uncounted on drop, also when the caller is dropped
+/// while it connects.
+struct Connecting<'a>(&'a Pool);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().connecting -= 1;
+        self.0.changed.notify_waiters();
+    }
 }
 
 impl Pool {
@@ -111,6 +153,7 @@ impl Pool {
                     return Ok(Lease {
                         commands: entry.commands.clone(),
                         conn_id: entry.id,
+                        pool: Some(self.clone()),
                     });
                 }
                 // A connection on its way will soon say whether it multiplexes.
@@ -136,17 +179,10 @@ impl Pool {
     }
 
     async fn open(self: &Arc<Self>) -> Result<Lease, ClientError> {
-        let connected = self.backend.connect(self.config.connect_timeout()).await;
+        let connecting = Connecting(self);
+        let stream = self.backend.connect(self.config.connect_timeout()).await?;
+        drop(connecting);
         let mut state = self.lock();
-        state.connecting -= 1;
-        let stream = match connected {
-            Ok(stream) => stream,
-            Err(error) => {
-                drop(state);
-                self.changed.notify_waiters();
-                return Err(error);
-            }
-        };
         self.opened.fetch_add(1, Ordering::Relaxed);
         let id = state.next_id;
         state.next_id += 1;
@@ -160,11 +196,13 @@ impl Pool {
             served: 1,
             probing: self.config.multiplexing(),
             accepted: false,
+            opened_at: Instant::now(),
             idle_since: Instant::now(),
         });
         Ok(Lease {
             commands,
             conn_id: id,
+            pool: Some(self.clone()),
         })
     }
 
@@ -178,10 +216,7 @@ impl Pool {
             .filter(|e| e.usable && e.in_flight == 0)
             .count();
         let max_idle = self.config.max_idle();
-        let queued_elsewhere = state
-            .entries
-            .iter()
-            .any(|e| e.id != conn_id && !e.accepted && e.in_flight > 0);
+        let queued_elsewhere = state.entries.iter().any(|e| e.id != conn_id && e.queued());
         let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
             return false;
         };
@@ -273,5 +308,40 @@ impl Pool {
             multiplexed: state.entries.iter().filter(|e| e.capacity > 1).count(),
             opened: self.opened.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lease_dropped_before_its_request_was_handed_over_gives_its_slot_back() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let _accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = ClientConfig::fastcgi()
+            .with_multiplexing(false)
+            .with_max_connections(1)
+            .with_connect_timeout(Duration::from_millis(500));
+        let pool = Pool::new(Backend::new(&address), Arc::new(config));
+        let lease = pool.acquire().await.unwrap();
+        assert_eq!(pool.stats().in_flight, 1);
+        // The caller went away between the lease and handing the request over.
+        drop(lease);
+        assert_eq!(pool.stats().in_flight, 0);
+        let lease = pool.acquire().await.expect("the slot came back");
+        lease.handed_over();
+        assert_eq!(
+            pool.stats().in_flight,
+            1,
+            "a handed-over slot is the connection's"
+        );
+        assert!(pool.acquire().await.is_err(), "one connection, one request");
     }
 }
