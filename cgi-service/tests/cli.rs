@@ -2,9 +2,10 @@
 //! an operator runs them, against our own servers on loopback: what they print, and their
 //! exit codes.
 
+mod support;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -12,25 +13,9 @@ use bytes::Bytes;
 use cgi_service::{Body, CgiFacts, Listener, Server};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
+use support::example::example;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
-
-/// An example binary of this package, built by `cargo test` next to this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test -p cgi-service` builds it",
-        path.display()
-    );
-    path
-}
 
 /// The size of `/big`'s body: far more than a pipe holds.
 const BIG: usize = 8 << 20;

@@ -4,39 +4,12 @@
 mod support;
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use support::example::{Running, example};
 use support::{BodyMode, FcgiGateway, environ};
-
-/// An example binary of this workspace, built by `cargo test` next to this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test -p cgi-service` builds it",
-        path.display()
-    );
-    path
-}
-
-/// Kills the child when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A GET through our gateway side, retried while the server is not answering yet.
 async fn get(addr: std::net::SocketAddr, uri: &str) -> Vec<u8> {

@@ -2,42 +2,17 @@
 //! servers: a GET and a POST with a body go through, with the connection's facts in the
 //! environ, and a dead backend is answered 502.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cgi_service::{Body, CgiFacts, Listener};
 use http::{Request, Response};
 use http_body_util::BodyExt;
-
-/// An example binary of this workspace, built by `cargo test` next to this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test -p cgi-service` builds it",
-        path.display()
-    );
-    path
-}
-
-/// Kills the child when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::example::{Running, example};
 
 /// Answers with the variables the tests look at and the request body.
 async fn describe(request: Request<Body>) -> Result<Response<String>, std::convert::Infallible> {

@@ -205,11 +205,6 @@ pub struct FastCgiClient {
 }
 
 impl FastCgiClient {
-    /// A client of one backend.
-    pub fn new(backend: impl Into<Backend>, config: ClientConfig) -> Self {
-        Self::balanced([backend.into()], config)
-    }
-
     /// A client that spreads requests over `backends` with tower's power-of-two-choices
     /// balancer on pending requests, each backend with its own pool. A backend that
     /// refuses a connection is left out for [`ClientConfig::down_time`], and the request
@@ -225,18 +220,6 @@ impl FastCgiClient {
             Target::FastCgi(Pool::new(backend, config))
         });
         FastCgiClient { client }
-    }
-
-    /// Sends `request` and waits for the response head; the body streams after.
-    ///
-    /// # Errors
-    /// A [`ClientError`]; [`ClientError::status_code`] says what a proxy answers.
-    pub fn send<B>(&self, request: Request<B>) -> ResponseFuture
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        Box::pin(self.client.clone().send(request))
     }
 
     /// Each backend's pool counters.
@@ -275,11 +258,6 @@ pub struct UwsgiClient {
 }
 
 impl UwsgiClient {
-    /// A client of one backend.
-    pub fn new(backend: impl Into<Backend>, config: ClientConfig) -> Self {
-        Self::balanced([backend.into()], config)
-    }
-
     /// A client balanced over `backends`, as [`FastCgiClient::balanced`].
     ///
     /// # Panics
@@ -297,22 +275,30 @@ impl UwsgiClient {
         });
         UwsgiClient { client }
     }
-
-    /// Sends `request` and waits for the response head; the body streams after.
-    ///
-    /// # Errors
-    /// A [`ClientError`]; [`ClientError::status_code`] says what a proxy answers.
-    pub fn send<B>(&self, request: Request<B>) -> ResponseFuture
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        Box::pin(self.client.clone().send(request))
-    }
 }
 
+/// What both clients offer alike: `new`, `send`, and the `tower::Service`.
 macro_rules! service {
     ($client:ty) => {
+        impl $client {
+            /// A client of one backend.
+            pub fn new(backend: impl Into<Backend>, config: ClientConfig) -> Self {
+                Self::balanced([backend.into()], config)
+            }
+
+            /// Sends `request` and waits for the response head; the body streams after.
+            ///
+            /// # Errors
+            /// A [`ClientError`]; [`ClientError::status_code`] says what a proxy answers.
+            pub fn send<B>(&self, request: Request<B>) -> ResponseFuture
+            where
+                B: HttpBody<Data = Bytes> + Send + 'static,
+                B::Error: Into<BoxError>,
+            {
+                Box::pin(self.client.clone().send(request))
+            }
+        }
+
         impl<B> tower_service::Service<Request<B>> for $client
         where
             B: HttpBody<Data = Bytes> + Send + 'static,

@@ -1,6 +1,8 @@
 //! A test gateway: our own gateway-side codecs driving a server over any byte stream.
 #![allow(dead_code, clippy::unused_async)]
 
+pub mod example;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
