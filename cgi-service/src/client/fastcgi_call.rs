@@ -34,7 +34,6 @@ pub(crate) async fn call(
         };
         let (deliveries, mut receiver) = mpsc::channel(WINDOW);
         let (started, started_receiver) = oneshot::channel();
-        let (ended, ended_receiver) = oneshot::channel();
         let app_status = AppStatus::default();
         let (whole, stream) =
             match std::mem::replace(&mut prepared.body, Outgoing::Whole(bytes::Bytes::new())) {
@@ -44,12 +43,19 @@ pub(crate) async fn call(
                 }
                 Outgoing::Stream { body, length } => (None, Some((body, length))),
             };
+        // A streamed body has a pump, which stops when the request ends.
+        let (ended, pump) = if stream.is_some() {
+            let (ended, ended_receiver) = oneshot::channel();
+            (Some(ended), Some((ended_receiver, deliveries.clone())))
+        } else {
+            (None, None)
+        };
         let begin = Begin {
             env: prepared.env.clone(),
             body: whole,
-            deliveries: deliveries.clone(),
+            deliveries,
             started,
-            ended: Some(ended),
+            ended,
             app_status: app_status.clone(),
         };
         if lease
@@ -74,16 +80,14 @@ pub(crate) async fn call(
             continue;
         };
         let guard = abort_guard(commands.clone(), request_id);
-        if let Some((body, _)) = stream {
-            tokio::spawn(pump(
+        if let (Some((body, _)), Some((ended, deliveries))) = (stream, pump) {
+            tokio::spawn(self::pump(
                 body,
                 commands.clone(),
                 request_id,
-                ended_receiver,
+                ended,
                 deliveries,
             ));
-        } else {
-            drop(deliveries);
         }
         match await_head(
             &mut receiver,

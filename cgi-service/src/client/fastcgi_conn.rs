@@ -47,7 +47,7 @@ pub(crate) enum Command {
 /// A request to start.
 #[derive(Debug)]
 pub(crate) struct Begin {
-    pub(crate) env: Environ,
+    pub(crate) env: Arc<Environ>,
     /// The whole body, sent with the params; `None` when it is streamed with
     /// [`Command::Stdin`].
     pub(crate) body: Option<Bytes>,

@@ -1,6 +1,8 @@
 //! Turning an `http::Request` into what a backend is sent: the environ, and the body
 //! either whole (replayable) or as a stream of known length.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use cgi_env::{ConnectionInfo, Environ};
 use http::{Method, Request};
@@ -29,7 +31,8 @@ pub(crate) enum Outgoing {
 
 /// A request ready to be sent.
 pub(crate) struct Prepared {
-    pub(crate) env: Environ,
+    /// Shared with each connection it is offered to, so a retry copies nothing.
+    pub(crate) env: Arc<Environ>,
     pub(crate) body: Outgoing,
     /// Whether the request may be sent again after a connection closed under it without
     /// an answer: an idempotent method (RFC 9110 §9.2.2) and a body we still hold.
@@ -88,7 +91,7 @@ where
     }
     let replayable = idempotent && matches!(body, Outgoing::Whole(_));
     Ok(Prepared {
-        env,
+        env: Arc::new(env),
         body,
         replayable,
         head_request,
