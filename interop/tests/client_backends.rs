@@ -248,8 +248,10 @@ fn two_php_fpm_pools_balanced_and_one_stopped_mid_run() {
                     Ok(response) => {
                         body_of(response).await;
                         answered += 1;
-                        if t.elapsed() > Duration::from_millis(500) {
-                            eprintln!("slow {:?}", t.elapsed());
+                        // More connections than workers must not starve one in
+                        // php-fpm's listen queue behind idle pooled connections.
+                        if t.elapsed() > Duration::from_secs(5) {
+                            failures.push(format!("answered after {:?}", t.elapsed()));
                         }
                     }
                     Err(error) => failures.push(error.to_string()),
@@ -281,6 +283,8 @@ fn two_php_fpm_pools_balanced_and_one_stopped_mid_run() {
     }
     assert!(answered > 100, "{answered} requests answered");
     drop(client);
+    // The runtime holds the pooled connections: php-fpm stops gracefully only once they close.
+    drop(rt);
     drop(a);
 }
 

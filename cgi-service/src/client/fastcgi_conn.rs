@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::body::{AppStatus, Delivery};
 use super::error::{ClientError, TimeoutKind};
-use super::pool::Pool;
+use super::pool::{Pool, QUEUED_AFTER};
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -42,6 +42,8 @@ pub(crate) enum Command {
     /// The caller gave up: ABORT_REQUEST, and with `close` the connection takes no more
     /// requests (and closes once the others are done).
     Abort { request_id: RequestId, close: bool },
+    /// Close once the requests in flight (none, when the pool asks) are done.
+    Close,
 }
 
 /// A request to start.
@@ -163,6 +165,10 @@ impl Driver {
     async fn serve(&mut self) -> Stop {
         let config = self.pool.config.clone();
         let mut idle_deadline = Instant::now() + config.idle_timeout();
+        // Past this with no byte from the backend, the connection is likely waiting in the
+        // backend's listen queue behind workers that hold idle pooled connections.
+        let queued_deadline = Instant::now() + QUEUED_AFTER;
+        let mut queue_reported = false;
         let mut write_deadline = Instant::now() + config.write_timeout();
         loop {
             self.output.push_buf(self.conn.take_output());
@@ -228,6 +234,10 @@ impl Driver {
                     }
                     self.command(command);
                 }
+                () = tokio::time::sleep_until(queued_deadline), if !self.accepted && !idle && !queue_reported => {
+                    queue_reported = true;
+                    self.pool.relieve(self.conn_id);
+                }
                 () = tokio::time::sleep_until(idle_deadline), if idle => {
                     if self.pool.remove_if_idle(self.conn_id) {
                         return Stop::Done;
@@ -277,6 +287,7 @@ impl Driver {
                     }
                 }
             }
+            Command::Close => self.retire(),
             Command::Abort { request_id, close } => {
                 if close {
                     self.retire();

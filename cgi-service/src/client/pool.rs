@@ -39,7 +39,7 @@ struct Entry {
 /// How long a connection may go without a byte from the backend before it is taken to be
 /// waiting in the backend's listen queue (a free php-fpm worker accepts within
 /// microseconds; closing connections any sooner would churn them under steady load).
-const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Entry {
     fn queued(&self) -> bool {
@@ -269,6 +269,25 @@ impl Pool {
     pub(crate) fn accepted(&self, conn_id: u64) {
         if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
             entry.accepted = true;
+        }
+    }
+
+    /// `conn_id` has waited [`QUEUED_AFTER`] for the backend to take it: close one idle
+    /// connection that a worker holds, so that the worker takes the waiting one. (Were none
+    /// idle, the next connection to be released is closed instead: see `release`.)
+    pub(crate) fn relieve(&self, conn_id: u64) {
+        let idle = {
+            let mut state = self.lock();
+            let idle = state.entries.iter_mut().find(|e| {
+                e.id != conn_id && e.usable && e.accepted && e.in_flight == 0 && e.capacity == 1
+            });
+            idle.map(|entry| {
+                entry.usable = false;
+                entry.commands.clone()
+            })
+        };
+        if let Some(commands) = idle {
+            let _ = commands.try_send(Command::Close);
         }
     }
 
