@@ -84,7 +84,10 @@ async fn main() -> ExitCode {
         let service = service_fn(move |request| {
             proxy(upstream.clone(), index.clone(), remote, local, request)
         });
-        tokio::spawn(http1::Builder::new().serve_connection(Io(stream), service));
+        tokio::spawn(
+            http1::Builder::new()
+                .serve_connection(Io(stream, vec![0; 8192].into_boxed_slice()), service),
+        );
     }
 }
 
@@ -159,6 +162,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
+        if !matches!(
+            flag.as_str(),
+            "--listen" | "--fastcgi" | "--uwsgi" | "--document-root" | "--index"
+        ) {
+            return Err(format!("unknown argument {flag}"));
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--listen" => listen = Some(value),
@@ -192,8 +201,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
 }
 
 /// A tokio stream as hyper's I/O (what hyper-util's `TokioIo` does, in safe code: reads
-/// go through a stack buffer).
-struct Io(TcpStream);
+/// go through a buffer of the connection's own, zeroed once rather than on every read).
+struct Io(TcpStream, Box<[u8]>);
 
 impl hyper::rt::Read for Io {
     fn poll_read(
@@ -201,10 +210,10 @@ impl hyper::rt::Read for Io {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut bytes = [0u8; 8192];
-        let room = buf.remaining().min(bytes.len());
-        let mut read = tokio::io::ReadBuf::new(&mut bytes[..room]);
-        ready!(Pin::new(&mut self.0).poll_read(cx, &mut read))?;
+        let Io(stream, scratch) = &mut *self;
+        let room = buf.remaining().min(scratch.len());
+        let mut read = tokio::io::ReadBuf::new(&mut scratch[..room]);
+        ready!(Pin::new(stream).poll_read(cx, &mut read))?;
         buf.put_slice(read.filled());
         Poll::Ready(Ok(()))
     }
