@@ -232,3 +232,18 @@ async fn a_dead_backend_is_typed_and_a_balanced_client_goes_around_it() {
         text(response).await;
     }
 }
+
+#[tokio::test]
+async fn without_pooling_each_request_has_its_own_connection() {
+    let address = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi().with_max_idle(0));
+    for _ in 0..3 {
+        let response = client.send(get("/one")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        text(response).await;
+    }
+    // The server closes each connection (no FCGI_KEEP_CONN); none is left open.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = client.stats()[0].1;
+    assert_eq!((stats.opened, stats.open), (3, 0), "{stats:?}");
+}

@@ -96,7 +96,7 @@ impl ClientConfig {
             between_bytes_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
-            max_idle: 32,
+            max_idle: 128,
             max_connections: 256,
             max_requests_in_flight: 64,
             multiplexing: true,
@@ -199,7 +199,9 @@ impl ClientConfig {
     }
 
     /// How many idle FastCGI connections a backend's pool keeps; 0 turns pooling off (one
-    /// connection per request, without FCGI_KEEP_CONN). Default 32.
+    /// connection per request, without FCGI_KEEP_CONN). Default 128: php-fpm ties a worker
+    /// to each kept connection, so the pool never keeps more than it has used at once, and
+    /// a request that waits in php-fpm's listen queue behind them gets one closed for it.
     pub fn max_idle(&self) -> usize {
         self.max_idle
     }
@@ -237,9 +239,10 @@ impl ClientConfig {
         self
     }
 
-    /// Whether a new FastCGI connection asks GET_VALUES and multiplexes when the backend
-    /// answers FCGI_MPXS_CONNS=1. Off: one request per connection at a time, and no
-    /// GET_VALUES. Default on (php-fpm answers 0 and is not multiplexed).
+    /// Whether the pool asks GET_VALUES and multiplexes when the backend answers
+    /// FCGI_MPXS_CONNS=1. The question goes out on new connections until one is answered;
+    /// the answer then holds for the backend's pool. Off: one request per connection at
+    /// a time, and no GET_VALUES. Default on (php-fpm answers 0 and is not multiplexed).
     pub fn multiplexing(&self) -> bool {
         self.multiplexing
     }

@@ -72,22 +72,30 @@ struct Active {
     answered: bool,
 }
 
-/// Starts the driver of a connection just made; returns where its commands go.
-pub(crate) fn spawn(stream: Stream, pool: Arc<Pool>, conn_id: u64) -> mpsc::Sender<Command> {
+/// Starts the driver of a connection just made; returns where its commands go. With `ask`
+/// it asks GET_VALUES first; with `multiplexes` the backend is known to multiplex.
+pub(crate) fn spawn(
+    stream: Stream,
+    pool: Arc<Pool>,
+    conn_id: u64,
+    ask: bool,
+    multiplexes: bool,
+) -> mpsc::Sender<Command> {
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let (reader, writer) = tokio::io::split(stream);
-    let config = GatewayConfig::default().with_limits(
-        Limits::default().with_max_requests_in_flight(pool.config.max_requests_in_flight()),
-    );
+    let config = GatewayConfig::default()
+        .with_assume_multiplexing(multiplexes)
+        .with_limits(
+            Limits::default().with_max_requests_in_flight(pool.config.max_requests_in_flight()),
+        );
     let mut conn = GatewayConnection::new(config);
-    if pool.config.multiplexing() {
+    if ask {
         // Asked before the first request, in the same write: php-fpm answers and goes on
         // reading the connection.
         let _ = conn.get_values();
     }
-    let probing = pool.config.multiplexing();
     let driver = Driver {
-        probing,
+        probing: ask,
         accepted: false,
         conn,
         reader,
@@ -298,7 +306,8 @@ impl Driver {
     }
 
     fn begin(&mut self, begin: Begin) {
-        let Ok(request_id) = self.conn.begin_request(Role::Responder, true) else {
+        let keep_conn = self.pool.config.max_idle() > 0;
+        let Ok(request_id) = self.conn.begin_request(Role::Responder, keep_conn) else {
             // Dropping `started` tells the caller nothing was sent.
             self.pool.unlease(self.conn_id);
             return;
@@ -496,10 +505,7 @@ impl Driver {
                 self.end_request(request_id);
             }
             GatewayEvent::GetValuesAnswer(_) => {
-                if self.conn.peer_multiplexes() {
-                    self.pool
-                        .set_capacity(self.conn_id, self.pool.config.max_requests_in_flight());
-                }
+                self.pool.learnt(self.conn_id, self.conn.peer_multiplexes());
                 self.probe_over();
             }
             _ => {}

@@ -52,6 +52,9 @@ struct State {
     entries: Vec<Entry>,
     connecting: usize,
     next_id: u64,
+    /// What the backend answered to GET_VALUES (FCGI_MPXS_CONNS), once it has: later
+    /// connections neither ask again nor make requests wait for the answer.
+    multiplexes: Option<bool>,
 }
 
 /// Counters of one backend's pool, for health pages and tests.
@@ -157,8 +160,9 @@ impl Pool {
                     });
                 }
                 // A connection on its way will soon say whether it multiplexes.
-                let probing = state.entries.iter().any(|e| e.usable && e.probing)
-                    || (self.config.multiplexing() && state.connecting > 0);
+                let probing = state.multiplexes.is_none()
+                    && (state.entries.iter().any(|e| e.usable && e.probing)
+                        || (self.config.multiplexing() && state.connecting > 0));
                 let room = !probing
                     && state.entries.len() + state.connecting < self.config.max_connections();
                 if room {
@@ -186,15 +190,22 @@ impl Pool {
         self.opened.fetch_add(1, Ordering::Relaxed);
         let id = state.next_id;
         state.next_id += 1;
-        let commands = fastcgi_conn::spawn(stream, self.clone(), id);
+        let multiplexes = state.multiplexes;
+        let ask = self.config.multiplexing() && multiplexes.is_none();
+        let capacity = if multiplexes == Some(true) {
+            self.config.max_requests_in_flight()
+        } else {
+            1
+        };
+        let commands = fastcgi_conn::spawn(stream, self.clone(), id, ask, capacity > 1);
         state.entries.push(Entry {
             id,
             commands: commands.clone(),
             in_flight: 1,
-            capacity: 1,
+            capacity,
             usable: true,
             served: 1,
-            probing: self.config.multiplexing(),
+            probing: ask,
             accepted: false,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
@@ -248,10 +259,16 @@ impl Pool {
     }
 
     /// The backend multiplexes on `conn_id`: it may carry this many requests at once.
-    pub(crate) fn set_capacity(&self, conn_id: u64, capacity: usize) {
+    pub(crate) fn learnt(&self, conn_id: u64, multiplexes: bool) {
         let mut state = self.lock();
+        state.multiplexes = Some(multiplexes);
+        let capacity = if multiplexes {
+            self.config.max_requests_in_flight()
+        } else {
+            1
+        };
         if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
-            entry.capacity = capacity.max(1);
+            entry.capacity = capacity;
         }
         drop(state);
         self.changed.notify_waiters();
