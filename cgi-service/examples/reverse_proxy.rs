@@ -31,13 +31,32 @@ use tokio::net::{TcpListener, TcpStream};
 
 const USAGE: &str = "\
 usage: reverse_proxy --listen ADDR (--fastcgi ADDR... --document-root DIR [--index FILE]
-                                    | --uwsgi ADDR...)
+                                    | --uwsgi ADDR...) [--threads N]
 
 Serves HTTP/1.1 on --listen and passes every request to php-fpm (--fastcgi, with nginx's
 fastcgi.conf variables, SCRIPT_FILENAME under --document-root, PATH_INFO split after
 \".php\", a path ending in / served by --index) or to uWSGI (--uwsgi, with uwsgi_params).
-A backend is host:port or a Unix socket (unix:PATH); several are balanced.
+A backend is host:port or a Unix socket (unix:PATH); several are balanced. It runs
+--threads threads (default: one per CPU), each with its own connection pools.
 ";
+
+/// The backends and how to call them; each thread makes its own client of them.
+#[derive(Clone)]
+struct Backends {
+    fastcgi: bool,
+    addresses: Vec<String>,
+    config: ClientConfig,
+}
+
+impl Backends {
+    fn client(self) -> Upstream {
+        if self.fastcgi {
+            Upstream::FastCgi(FastCgiClient::balanced(self.addresses, self.config))
+        } else {
+            Upstream::Uwsgi(UwsgiClient::balanced(self.addresses, self.config))
+        }
+    }
+}
 
 /// The backends, behind one client.
 #[derive(Clone)]
@@ -46,9 +65,8 @@ enum Upstream {
     Uwsgi(UwsgiClient),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let (listen, upstream, index) = match parse(std::env::args().skip(1)) {
+fn main() -> ExitCode {
+    let (listen, backends, index, threads) = match parse(std::env::args().skip(1)) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
             print!("{USAGE}");
@@ -59,13 +77,49 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(&listen).await {
+    let listener = match std::net::TcpListener::bind(&listen).and_then(|listener| {
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    }) {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("reverse_proxy: cannot listen on {listen}: {error}");
             return ExitCode::FAILURE;
         }
     };
+    // As nginx's workers: each thread a single-threaded runtime with its own client (and
+    // so its own pools), accepting on the shared listener. A request then never wakes
+    // another thread on its way to the backend and back.
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let listener = listener.try_clone();
+            let (backends, index) = (backends.clone(), index.clone());
+            std::thread::spawn(move || -> io::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let listener = TcpListener::from_std(listener?)?;
+                    serve(listener, backends.client(), index).await
+                })
+            })
+        })
+        .collect();
+    for worker in workers {
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                eprintln!("reverse_proxy: {error}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => return ExitCode::FAILURE,
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Accepts connections and serves HTTP/1.1 on them, each request passed to `upstream`.
+async fn serve(listener: TcpListener, upstream: Upstream, index: Option<String>) -> io::Result<()> {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -152,11 +206,12 @@ fn add_index<B>(request: &mut Request<B>, index: &str) {
     }
 }
 
-type Parsed = (String, Upstream, Option<String>);
+type Parsed = (String, Backends, Option<String>, usize);
 
 /// The command line: `Ok(None)` for `--help`.
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, String> {
     let (mut listen, mut root, mut index) = (None, None, None);
+    let mut threads = std::thread::available_parallelism().map_or(1, usize::from);
     let (mut fastcgi, mut uwsgi) = (Vec::new(), Vec::new());
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -164,7 +219,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
         }
         if !matches!(
             flag.as_str(),
-            "--listen" | "--fastcgi" | "--uwsgi" | "--document-root" | "--index"
+            "--listen" | "--fastcgi" | "--uwsgi" | "--document-root" | "--index" | "--threads"
         ) {
             return Err(format!("unknown argument {flag}"));
         }
@@ -175,11 +230,18 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
             "--uwsgi" => uwsgi.push(value),
             "--document-root" => root = Some(value),
             "--index" => index = Some(value),
+            "--threads" => {
+                threads = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--threads takes a number above 0, not {value}"))?;
+            }
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
     let listen = listen.ok_or("--listen is required")?;
-    let upstream = match (fastcgi.is_empty(), uwsgi.is_empty()) {
+    let backends = match (fastcgi.is_empty(), uwsgi.is_empty()) {
         (false, true) => {
             let root = root.ok_or("--fastcgi needs --document-root")?;
             // nginx's fastcgi.conf with `fastcgi_split_path_info ^(.+?\.php)(/.*)$` and
@@ -189,15 +251,21 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
                 .with_document_root(root)
                 .with_mapping(ScriptMapping::SplitAtExtension(".php".into()));
             let config = ClientConfig::fastcgi().with_gateway(gateway);
-            Upstream::FastCgi(FastCgiClient::balanced(fastcgi, config))
+            Backends {
+                fastcgi: true,
+                addresses: fastcgi,
+                config,
+            }
         }
-        (true, false) if root.is_none() && index.is_none() => {
-            Upstream::Uwsgi(UwsgiClient::balanced(uwsgi, ClientConfig::uwsgi()))
-        }
+        (true, false) if root.is_none() && index.is_none() => Backends {
+            fastcgi: false,
+            addresses: uwsgi,
+            config: ClientConfig::uwsgi(),
+        },
         (true, false) => return Err("--document-root and --index are for --fastcgi".into()),
         _ => return Err("give --fastcgi or --uwsgi backends (not both)".into()),
     };
-    Ok(Some((listen, upstream, index)))
+    Ok(Some((listen, backends, index, threads)))
 }
 
 /// A tokio stream as hyper's I/O (what hyper-util's `TokioIo` does, in safe code: reads
