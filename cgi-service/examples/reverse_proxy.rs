@@ -27,7 +27,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const USAGE: &str = "\
 usage: reverse_proxy --listen ADDR (--fastcgi ADDR... --document-root DIR [--index FILE]
@@ -77,29 +77,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match std::net::TcpListener::bind(&listen).and_then(|listener| {
-        listener.set_nonblocking(true)?;
-        Ok(listener)
-    }) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("reverse_proxy: cannot listen on {listen}: {error}");
-            return ExitCode::FAILURE;
-        }
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&listen);
+    let Some(address) = resolved.ok().and_then(|mut addresses| addresses.next()) else {
+        eprintln!("reverse_proxy: cannot listen on {listen}: not an address");
+        return ExitCode::FAILURE;
     };
-    // As nginx's workers: each thread a single-threaded runtime with its own client (and
-    // so its own pools), accepting on the shared listener. A request then never wakes
-    // another thread on its way to the backend and back.
+    // As nginx's workers: each thread a single-threaded runtime with its own listening
+    // socket (SO_REUSEPORT: the kernel spreads connections over them) and its own client
+    // (so its own pools). A request then never wakes another thread on its way to the
+    // backend and back.
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let listener = listener.try_clone();
             let (backends, index) = (backends.clone(), index.clone());
             std::thread::spawn(move || -> io::Result<()> {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
                 runtime.block_on(async {
-                    let listener = TcpListener::from_std(listener?)?;
+                    let listener = listen_shared(address)?;
                     serve(listener, backends.client(), index).await
                 })
             })
@@ -109,13 +104,26 @@ fn main() -> ExitCode {
         match worker.join() {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                eprintln!("reverse_proxy: {error}");
+                eprintln!("reverse_proxy: cannot listen on {listen}: {error}");
                 return ExitCode::FAILURE;
             }
             Err(_) => return ExitCode::FAILURE,
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A listening socket on `address` that other threads may open too.
+fn listen_shared(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
 }
 
 /// Accepts connections and serves HTTP/1.1 on them, each request passed to `upstream`.
