@@ -308,6 +308,28 @@ impl Environ {
         }
     }
 
+    /// Each variable in order, with its name and value in one slice when they lie next to
+    /// each other in the environ's storage, as [`Environ::append`] and a FastCGI decoder
+    /// leave them. An encoder that writes a name right before its value (FastCGI does)
+    /// then copies once per variable instead of twice.
+    ///
+    /// ```
+    /// use cgi_env::{Environ, PairBytes};
+    ///
+    /// let mut env = Environ::new();
+    /// env.append("REQUEST_METHOD", "GET");
+    /// let (name_len, value_len, bytes) = env.pairs().next().unwrap();
+    /// assert_eq!((name_len, value_len), (14, 3));
+    /// assert!(matches!(bytes, PairBytes::Joined(b) if b == b"REQUEST_METHODGET"));
+    /// ```
+    #[inline]
+    pub fn pairs(&self) -> Pairs<'_> {
+        Pairs {
+            stores: self.stores(),
+            entries: self.entries.iter(),
+        }
+    }
+
     /// The byte lengths of each variable's name and value, in order, without touching the
     /// bytes themselves: what an encoder needs to size and check its output.
     #[inline]
@@ -485,6 +507,48 @@ const fn fastcgi_length_len(len: usize) -> usize {
     if len < 128 { 1 } else { 4 }
 }
 
+/// A variable's bytes, as [`Environ::pairs`] gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairBytes<'a> {
+    /// The name and the value, back to back in one slice.
+    Joined(&'a [u8]),
+    /// The name and the value, apart.
+    Apart(&'a [u8], &'a [u8]),
+}
+
+/// Iterator over an environ's variables as name length, value length and
+/// [`PairBytes`]; see [`Environ::pairs`].
+#[derive(Clone)]
+pub struct Pairs<'a> {
+    stores: Stores<'a>,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (usize, usize, PairBytes<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let Entry { name, value } = *self.entries.next()?;
+        let joined = (name.store == value.store
+            && name.start.checked_add(name.len) == Some(value.start))
+        .then(|| name.len.checked_add(value.len))
+        .flatten();
+        let bytes = match joined {
+            Some(len) => PairBytes::Joined(self.stores.bytes(Slot { len, ..name })),
+            None => PairBytes::Apart(self.stores.bytes(name), self.stores.bytes(value)),
+        };
+        Some((name.len as usize, value.len as usize, bytes))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {}
+
 /// Iterator over an environ's variables in order; see [`Environ::iter`].
 #[derive(Clone)]
 pub struct Iter<'a> {
@@ -580,6 +644,40 @@ impl fmt::Debug for Escaped<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `pairs` gives, flattened: the same bytes and lengths as `iter`.
+    fn flattened(env: &Environ) -> Vec<(usize, usize, Vec<u8>)> {
+        env.pairs()
+            .map(|(n, v, bytes)| match bytes {
+                PairBytes::Joined(pair) => (n, v, pair.to_vec()),
+                PairBytes::Apart(name, value) => (n, v, [name, value].concat()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairs_join_adjacent_bytes_and_agree_with_iter() {
+        let mut env = Environ::new();
+        env.append("A", "1");
+        env.append("BB", "");
+        // A segment with a pair whose value is not right after its name.
+        let segment = env.add_segment(Bytes::from_static(b"NAMExVALUE")).unwrap();
+        env.push_segment_var(segment, 0..4, 5..10).unwrap();
+        env.push_segment_var(segment, 5..10, 0..4).unwrap();
+        // A replaced value lives elsewhere in the copied bytes.
+        env.append("C", "3");
+        env.insert("A", "one");
+        let kinds: Vec<bool> = env
+            .pairs()
+            .map(|(_, _, b)| matches!(b, PairBytes::Joined(_)))
+            .collect();
+        assert_eq!(kinds, [false, true, false, false, true]);
+        let expected: Vec<_> = env
+            .iter()
+            .map(|(n, v)| (n.len(), v.len(), [n, v].concat()))
+            .collect();
+        assert_eq!(flattened(&env), expected);
+    }
 
     #[test]
     fn copied_bytes_past_4_gib_are_refused() {

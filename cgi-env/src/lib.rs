@@ -111,7 +111,7 @@ mod script;
 pub mod wire;
 mod wsgi;
 
-pub use environ::{Environ, Iter, SegmentId, fastcgi_pair_len};
+pub use environ::{Environ, Iter, PairBytes, Pairs, SegmentId, fastcgi_pair_len};
 pub use error::{EnvironError, GatewayError, RequestError, ResponseHeadError, WsgiError};
 pub use gateway::{AuthUser, ConnectionInfo, Gateway};
 pub use headers::{HOP_BY_HOP, HeaderRules, http_var_name, is_reserved_name};

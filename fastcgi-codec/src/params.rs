@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use cgi_env::wire::SliceWriter;
-use cgi_env::{Environ, fastcgi_pair_len};
+use cgi_env::{Environ, PairBytes, fastcgi_pair_len};
 
 use crate::encoder::{OutputQueue, Padding, RecordEncoder};
 use crate::error::{EncodeError, Violation};
@@ -333,7 +333,7 @@ fn for_each_params_record(
 ) -> Result<(), EncodeError> {
     let max = usize::from(padding.max_content());
     let mut lengths = environ.lengths();
-    let mut vars = environ.iter();
+    let mut vars = environ.pairs();
     loop {
         let (mut size, mut count) = (0, 0);
         for (name_len, value_len) in lengths.clone() {
@@ -354,11 +354,16 @@ fn for_each_params_record(
         let mut buf = BytesMut::zeroed(HEADER_LEN + size + usize::from(pad));
         let mut out = SliceWriter::new(&mut buf);
         out.put(&RecordHeader::new(RecordType::Params, request_id, content_len, pad).to_bytes());
-        for (name, value) in vars.by_ref().take(count) {
-            put_length(&mut out, name.len());
-            put_length(&mut out, value.len());
-            out.put(name);
-            out.put(value);
+        for (name_len, value_len, bytes) in vars.by_ref().take(count) {
+            put_length(&mut out, name_len);
+            put_length(&mut out, value_len);
+            match bytes {
+                PairBytes::Joined(pair) => out.put(pair),
+                PairBytes::Apart(name, value) => {
+                    out.put(name);
+                    out.put(value);
+                }
+            }
         }
         record(buf)?;
     }
