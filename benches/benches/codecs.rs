@@ -8,11 +8,13 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use benches::estimates::{criterion_dir, read_median};
+use benches::floor::{fastcgi_pairs, pair_bytes, uwsgi_vars};
 use benches::inputs::{
     PHP_FPM_CONN1_RESPONSE, PHP_FPM_RECORD_CONTENT, body, fastcgi_client_params, fastcgi_request,
     fresh_fastcgi_client, php_fpm_response, post_environ, typical_environ, uwsgi_request,
@@ -107,6 +109,7 @@ const RESPONSE_SIZES: [(usize, &str); 2] = [(KIB, "1KiB"), (MIB, "1MiB")];
 /// Names of the other crates, as resolved in Cargo.lock.
 const FASTCGI_CLIENT: &str = "fastcgi-client-0.12.0";
 const TOKIO_FASTCGI: &str = "tokio-fastcgi-1.3.0";
+const CEGLA_FCGI: &str = "cegla-fcgi-0.2.3";
 
 struct Typical {
     env: Environ,
@@ -114,6 +117,10 @@ struct Typical {
     fastcgi: Bytes,
     /// Header and vars.
     uwsgi: Bytes,
+    /// Where the content of the (one, non-empty) PARAMS record is in `fastcgi`.
+    fastcgi_params: Range<usize>,
+    /// Where the vars block is in `uwsgi` (after the 4-byte header).
+    uwsgi_vars: Range<usize>,
 }
 
 impl Typical {
@@ -123,12 +130,36 @@ impl Typical {
         let mut fastcgi = BytesMut::from(&head[..]);
         fastcgi.extend_from_slice(&stdin);
         let (uwsgi, _) = uwsgi_request(&env, &Bytes::new());
+        let fastcgi = fastcgi.freeze();
+        let fastcgi_params = params_content(&fastcgi);
+        let datasize = usize::from(u16::from_le_bytes([uwsgi[1], uwsgi[2]]));
+        assert_eq!(datasize, uwsgi.len() - 4, "one uwsgi header, then the vars");
         Typical {
             env,
-            fastcgi: fastcgi.freeze(),
+            fastcgi,
+            uwsgi_vars: 4..uwsgi.len(),
             uwsgi,
+            fastcgi_params,
         }
     }
+}
+
+/// The content of the one non-empty PARAMS record of a FastCGI request (walking the
+/// record headers); panics when the params take more records.
+fn params_content(wire: &[u8]) -> Range<usize> {
+    let mut found = None;
+    let mut at = 0;
+    while at + 8 <= wire.len() {
+        let content_len = usize::from(u16::from_be_bytes([wire[at + 4], wire[at + 5]]));
+        let content = at + 8..at + 8 + content_len;
+        if wire[at + 1] == 4 && content_len > 0 {
+            assert!(found.is_none(), "the params fit in one record");
+            found = Some(content.clone());
+        }
+        at = content.end + usize::from(wire[at + 6]);
+    }
+    assert_eq!(at, wire.len(), "whole records");
+    found.expect("a PARAMS record")
 }
 
 /// Most input bytes set up ahead of one timed batch, so that a batch's inputs stay in
@@ -356,6 +387,128 @@ fn tokio_fastcgi_decode(input: &[u8]) -> tokio_fastcgi::Request<tokio::io::Sink>
         .expect("one request")
 }
 
+/// Our gateway side writing a whole request, params and body, into a send buffer.
+fn fastcgi_encode_whole(env: &Environ, body: &Bytes, dst: &mut BytesMut) {
+    let (mut conn, id) = fresh_fastcgi_client();
+    conn.send_params(id, env).expect("params fit");
+    if !body.is_empty() {
+        conn.send_stdin(id, body.clone()).expect("stdin open");
+    }
+    conn.end_stdin(id).expect("stdin open");
+    dst.clear();
+    conn.write_output_into(dst);
+}
+
+/// cegla-fcgi's client writing the same request, step by step as its `Connection::poll`
+/// does (client.rs of 0.2.3), with its public protocol types: BEGIN_REQUEST; one
+/// `NameValuePair::from_slices(..).encode()` per variable appended to a `Vec`, cut into
+/// PARAMS records of at most 65535 bytes (each chunk copied into its `Record`), the empty
+/// PARAMS; the body likewise in STDIN records, the empty STDIN; each queued record cloned
+/// (its write loop peeks, clones, then sends) and given to its `Encoder`, which builds the
+/// record in a `Vec` and copies it into the send buffer (what `FramedWrite` does).
+/// Not included: the client's `CgiBuilder` making the variables out of an
+/// `http::Request` (the variables are given, as ours get an `Environ`), its channels and
+/// response futures. Records are padded to 8 bytes as its `Record::new` does.
+fn cegla_fcgi_encode_whole(env: &Environ, body: &[u8], dst: &mut BytesMut) {
+    use cegla_fcgi::protocol::codec::Encoder;
+    use cegla_fcgi::protocol::constants::{RecordType, Role};
+    use cegla_fcgi::protocol::name_value_pair::NameValuePair;
+    use cegla_fcgi::protocol::record::Record;
+    use tokio_util::codec::Encoder as _;
+
+    let request_id = 1;
+    let mut queue = std::collections::VecDeque::new();
+    let role = Role::Responder.as_u16();
+    let begin = vec![(role >> 8) as u8, (role & 0xff) as u8, 0, 0, 0, 0, 0, 0];
+    queue.push_back(Record::new(
+        RecordType::BeginRequest.as_u8(),
+        request_id,
+        begin,
+    ));
+    let mut params = Vec::new();
+    for (name, value) in env {
+        params.extend_from_slice(&NameValuePair::from_slices(name, value).encode());
+    }
+    for chunk in params.chunks(65535) {
+        queue.push_back(Record::new(
+            RecordType::Params.as_u8(),
+            request_id,
+            chunk.to_vec(),
+        ));
+    }
+    queue.push_back(Record::new(RecordType::Params.as_u8(), request_id, vec![]));
+    for chunk in body.chunks(65535) {
+        queue.push_back(Record::new(
+            RecordType::Stdin.as_u8(),
+            request_id,
+            chunk.to_vec(),
+        ));
+    }
+    queue.push_back(Record::new(RecordType::Stdin.as_u8(), request_id, vec![]));
+    dst.clear();
+    let mut encoder = Encoder;
+    while let Some(record) = queue.front() {
+        let record = Record {
+            content: record.content.clone(),
+            ..*record
+        };
+        queue.pop_front();
+        encoder.encode(record, dst).expect("records fit");
+    }
+}
+
+/// cegla-fcgi's application side reading a request to the end of its body, as its
+/// `server_handle_fcgi` and `handle_fcgi_request` do (server.rs of 0.2.3), with its public
+/// protocol types: the bytes copied into a receive buffer (what its `FramedRead` does),
+/// records cut by its `Decoder` (each content copied into a `Vec`), the PARAMS contents
+/// appended to one `Vec`, then decoded pair by pair with `NameValuePair::decode` into
+/// `String`s (`from_utf8_lossy(..).to_string()`) collected into its `CgiEnvironment`
+/// (a linked hash map); each non-empty STDIN content kept as `Bytes`.
+/// Not included: the per-request channel, map entry and spawned task, and the channel
+/// hop of every record, which need a runtime (so this is a lower bound of its server's
+/// work); nor its conversion to an `http::Request` (ours gives an `Environ`).
+fn cegla_fcgi_decode_whole(wire: &[u8]) -> (cegla_fcgi::CgiEnvironment, Vec<Bytes>) {
+    use cegla_fcgi::protocol::codec::Decoder;
+    use cegla_fcgi::protocol::constants::{RecordType, Role};
+    use cegla_fcgi::protocol::name_value_pair::NameValuePair;
+    use tokio_util::codec::Decoder as _;
+
+    let mut input = BytesMut::from(wire);
+    let mut decoder = Decoder::default();
+    let mut params = Vec::new();
+    let mut env = None;
+    let mut body = Vec::new();
+    loop {
+        let record = decoder
+            .decode(&mut input)
+            .expect("valid record")
+            .expect("request ended early");
+        match RecordType::from_u8(record.record_type) {
+            Some(RecordType::BeginRequest) => {
+                let role = u16::from_be_bytes([record.content[0], record.content[1]]);
+                assert_eq!(role, Role::Responder as u16);
+            }
+            Some(RecordType::Params) if record.content.is_empty() => {
+                // Pair by pair into the map, as its loop of `insert`s does.
+                let mut cursor = std::io::Cursor::new(std::mem::take(&mut params));
+                let pairs = std::iter::from_fn(|| {
+                    let pair = NameValuePair::decode(&mut cursor).expect("valid pair")?;
+                    let name = String::from_utf8_lossy(&pair.name).to_string();
+                    let value = String::from_utf8_lossy(&pair.value).to_string();
+                    Some((name, value))
+                });
+                env = Some(pairs.collect());
+            }
+            Some(RecordType::Params) => params.extend_from_slice(&record.content),
+            Some(RecordType::Stdin) if record.content.is_empty() => {
+                return (env.expect("params came"), body);
+            }
+            Some(RecordType::Stdin) => body.push(Bytes::from(record.content)),
+            _ => {}
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The benches
 
@@ -397,6 +550,77 @@ fn bench_typical(c: &mut Criterion, typical: &Typical) {
         );
     });
     group.finish();
+}
+
+/// The floors of the typical request (see `benches::floor`), timed as the rows they bound:
+/// the scans read a fresh receive buffer per iteration and leave their `Vec` to be
+/// dropped untimed, as `fastcgi_decode` and `uwsgi_decode`; the copies run in a plain
+/// loop, as `fastcgi_encode` and `uwsgi_encode`.
+fn bench_floors(c: &mut Criterion, typical: &Typical) {
+    let vars = check_floors(typical);
+    let mut group = c.benchmark_group("floor");
+    for (name, wire, block, scan) in [
+        (
+            "fastcgi_scan",
+            &typical.fastcgi,
+            typical.fastcgi_params.clone(),
+            fastcgi_pairs as fn(&[u8], usize) -> Vec<[u32; 4]>,
+        ),
+        (
+            "uwsgi_scan",
+            &typical.uwsgi,
+            typical.uwsgi_vars.clone(),
+            uwsgi_vars,
+        ),
+    ] {
+        // One allocation sized up front to the pair count (given as an opaque value).
+        group.bench_function(name, |b| {
+            iter_fresh(
+                b,
+                wire.len(),
+                || BytesMut::from(&wire[..]),
+                |input| {
+                    let pairs = scan(black_box(&input[block.clone()]), black_box(vars));
+                    (input, pairs)
+                },
+            );
+        });
+    }
+    for (name, wire) in [
+        ("fastcgi_copy", &typical.fastcgi),
+        ("uwsgi_copy", &typical.uwsgi),
+    ] {
+        // The whole encoded request into a fresh BytesMut: one allocation and a memcpy.
+        group.bench_function(name, |b| {
+            b.iter(|| BytesMut::from(black_box(&wire[..])));
+        });
+    }
+    group.finish();
+}
+
+/// Checks once, untimed, that the floor scans find every variable of the typical request,
+/// with the same names and values in the same order, in one allocation; returns the count.
+fn check_floors(typical: &Typical) -> usize {
+    let vars = typical.env.len();
+    assert_eq!(vars, 33, "the typical request");
+    for (wire, block, scan) in [
+        (
+            &typical.fastcgi,
+            typical.fastcgi_params.clone(),
+            fastcgi_pairs as fn(&[u8], usize) -> Vec<[u32; 4]>,
+        ),
+        (&typical.uwsgi, typical.uwsgi_vars.clone(), uwsgi_vars),
+    ] {
+        let block = &wire[block];
+        let mut pairs = Vec::new();
+        let allocations = count_allocations(|| pairs = scan(block, vars));
+        assert_eq!(allocations.count, 1);
+        assert_eq!(pairs.len(), vars);
+        for (&pair, (name, value)) in pairs.iter().zip(&typical.env) {
+            assert_eq!(pair_bytes(block, pair), (name, value));
+        }
+    }
+    vars
 }
 
 fn bench_body_encoders(c: &mut Criterion) {
@@ -553,23 +777,29 @@ fn bench_other_crates(c: &mut Criterion, typical: &Typical) {
     let params = fastcgi_client_params(env);
     let large_reply = php_fpm_response(MIB);
     let post = post_environ(MIB);
-    let (head, stdin) = fastcgi_request(&post, &body(MIB));
+    let large_body = body(MIB);
+    let (head, stdin) = fastcgi_request(&post, &large_body);
     let mut large_request = BytesMut::from(&head[..]);
     large_request.extend_from_slice(&stdin);
     let mut send = BytesMut::with_capacity(4 * KIB);
     let mut written = Vec::with_capacity(4 * KIB);
+    check_cegla_fcgi(env, &Bytes::new(), &typical.fastcgi);
+    check_cegla_fcgi(&post, &large_body, &large_request);
+    let no_body = Bytes::new();
 
-    for (group_name, reply, request, payload_len) in [
+    for (group_name, reply, request, (request_env, request_body), payload_len) in [
         (
             "other_crates",
             PHP_FPM_CONN1_RESPONSE,
             &typical.fastcgi[..],
+            (env, &no_body),
             None,
         ),
         (
             "other_crates_1MiB",
             &large_reply[..],
             &large_request[..],
+            (&post, &large_body),
             Some(MIB as u64),
         ),
     ] {
@@ -596,8 +826,47 @@ fn bench_other_crates(c: &mut Criterion, typical: &Typical) {
         group.bench_function(BenchmarkId::new(TOKIO_FASTCGI, "decode_whole"), |b| {
             b.iter(|| tokio_fastcgi_decode(black_box(request)));
         });
+        // cegla-fcgi's server path on the same bytes: receive buffer, records, a
+        // `CgiEnvironment` of owned strings and the body chunks (see
+        // `cegla_fcgi_decode_whole` for what is left out).
+        group.bench_function(BenchmarkId::new(CEGLA_FCGI, "decode_whole"), |b| {
+            b.iter(|| cegla_fcgi_decode_whole(black_box(request)));
+        });
+        // Gateway side alone: the request (environ and body) written into a reused send
+        // buffer, by ours and by cegla-fcgi's client path. fastcgi-client has no such row:
+        // its encoding runs inside its exchange.
+        group.bench_function(BenchmarkId::new("fastcgi-codec", "encode_whole"), |b| {
+            b.iter(|| fastcgi_encode_whole(black_box(request_env), request_body, &mut send));
+        });
+        group.bench_function(BenchmarkId::new(CEGLA_FCGI, "encode_whole"), |b| {
+            b.iter(|| cegla_fcgi_encode_whole(black_box(request_env), request_body, &mut send));
+        });
         group.finish();
     }
+}
+
+/// Checks once, untimed, that the cegla-fcgi paths do the whole work: its decoding of
+/// `wire` gives `env` (same names and values in the same order) and `body`, and its
+/// encoding of `env` and `body` decodes back to them with ours.
+fn check_cegla_fcgi(env: &Environ, body: &Bytes, wire: &[u8]) {
+    let same_vars = |decoded: &cegla_fcgi::CgiEnvironment| {
+        assert_eq!(decoded.len(), env.len());
+        for ((name, value), (their_name, their_value)) in env.into_iter().zip(decoded) {
+            assert_eq!(
+                (name, value),
+                (their_name.as_bytes(), their_value.as_bytes())
+            );
+        }
+    };
+    let (decoded, chunks) = cegla_fcgi_decode_whole(wire);
+    same_vars(&decoded);
+    assert_eq!(chunks.concat(), &body[..]);
+
+    let mut encoded = BytesMut::new();
+    cegla_fcgi_encode_whole(env, body, &mut encoded);
+    let (_, ours, chunks) = fastcgi_decode_whole(&encoded);
+    assert_eq!(&ours, env);
+    assert_eq!(chunks.concat(), &body[..]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -688,6 +957,17 @@ fn request_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
             count_allocations(|| uwsgi_decode(input))
         }),
     );
+    add(
+        "floor: FastCGI PARAMS scan (Vec of offsets, sized up front)",
+        Box::new(|| {
+            let block = &typical.fastcgi[typical.fastcgi_params.clone()];
+            count_allocations(|| fastcgi_pairs(block, vars))
+        }),
+    );
+    add(
+        "floor: FastCGI request copied into a fresh BytesMut",
+        Box::new(|| count_allocations(|| BytesMut::from(&typical.fastcgi[..]))),
+    );
 }
 
 fn response_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
@@ -736,6 +1016,19 @@ fn response_allocation_counts(typical: &Typical, rows: &mut AllocationRows) {
         &format!("{TOKIO_FASTCGI} decode to end of body"),
         Box::new(|| count_allocations(|| tokio_fastcgi_decode(&typical.fastcgi))),
     );
+    add(
+        &format!("{CEGLA_FCGI} decode to end of body (its server's steps, no runtime)"),
+        Box::new(|| count_allocations(|| cegla_fcgi_decode_whole(&typical.fastcgi))),
+    );
+    let no_body = Bytes::new();
+    add(
+        "fastcgi-codec encode of the request into a send buffer",
+        Box::new(|| count_allocations(|| fastcgi_encode_whole(env, &no_body, &mut dst))),
+    );
+    add(
+        &format!("{CEGLA_FCGI} encode of the request (its client's steps, no runtime)"),
+        Box::new(|| count_allocations(|| cegla_fcgi_encode_whole(env, &no_body, &mut dst))),
+    );
 }
 
 fn main() {
@@ -756,6 +1049,7 @@ fn main() {
     let allocations = allocation_counts(&typical);
 
     bench_typical(&mut criterion, &typical);
+    bench_floors(&mut criterion, &typical);
     bench_body_encoders(&mut criterion);
     bench_body_decoders(&mut criterion);
     bench_responses(&mut criterion, &typical.env);
@@ -811,20 +1105,61 @@ impl Summary<'_> {
         });
     }
 
+    /// The typical request's rows, each with its distance to its floor (`floor/*`).
     fn typical(&mut self) {
         let t = |name: &str| format!("typical_request/{name}");
-        self.row("FastCGI encode", &t("fastcgi_encode"), None, String::new());
-        self.row(
-            "FastCGI encode, vectored",
-            &t("fastcgi_encode_vectored"),
-            None,
-            String::new(),
-        );
-        let comparison = self.compare("uwsgi/FastCGI", &t("uwsgi_encode"), &t("fastcgi_encode"));
-        self.row("uwsgi encode", &t("uwsgi_encode"), None, comparison);
-        self.row("FastCGI decode", &t("fastcgi_decode"), None, String::new());
-        let comparison = self.compare("uwsgi/FastCGI", &t("uwsgi_decode"), &t("fastcgi_decode"));
-        self.row("uwsgi decode", &t("uwsgi_decode"), None, comparison);
+        let f = |name: &str| format!("floor/{name}");
+        for (what, id) in [
+            (
+                "floor: FastCGI request copied into a fresh BytesMut",
+                "fastcgi_copy",
+            ),
+            (
+                "floor: uwsgi request copied into a fresh BytesMut",
+                "uwsgi_copy",
+            ),
+            (
+                "floor: FastCGI PARAMS lengths scanned into a Vec",
+                "fastcgi_scan",
+            ),
+            ("floor: uwsgi vars lengths scanned into a Vec", "uwsgi_scan"),
+        ] {
+            self.row(what, &f(id), None, String::new());
+        }
+        for (what, name, floor, fastcgi) in [
+            ("FastCGI encode", "fastcgi_encode", "fastcgi_copy", None),
+            (
+                "FastCGI encode, vectored",
+                "fastcgi_encode_vectored",
+                "fastcgi_copy",
+                None,
+            ),
+            (
+                "uwsgi encode",
+                "uwsgi_encode",
+                "uwsgi_copy",
+                Some("fastcgi_encode"),
+            ),
+            ("FastCGI decode", "fastcgi_decode", "fastcgi_scan", None),
+            (
+                "uwsgi decode",
+                "uwsgi_decode",
+                "uwsgi_scan",
+                Some("fastcgi_decode"),
+            ),
+        ] {
+            let floor_label = if floor.ends_with("copy") {
+                "ours/copy floor"
+            } else {
+                "ours/scan floor"
+            };
+            let mut comparison = self.compare(floor_label, &t(name), &f(floor));
+            if let Some(fastcgi) = fastcgi {
+                comparison.push_str("; ");
+                comparison.push_str(&self.compare("uwsgi/FastCGI", &t(name), &t(fastcgi)));
+            }
+            self.row(what, &t(name), None, comparison);
+        }
     }
 
     fn bodies(&mut self) {
@@ -893,16 +1228,21 @@ impl Summary<'_> {
             ("other_crates_1MiB", " 1MiB", Some(MIB as u64)),
         ] {
             let o = |name: &str, what: &str| format!("{group}/{name}/{what}");
-            for (what, description, other) in [
+            for (what, description, others) in [
                 (
                     "exchange",
                     "gateway exchange (encode + response to END)",
-                    FASTCGI_CLIENT,
+                    &[FASTCGI_CLIENT][..],
                 ),
                 (
                     "decode_whole",
                     "application decode to end of body",
-                    TOKIO_FASTCGI,
+                    &[TOKIO_FASTCGI, CEGLA_FCGI][..],
+                ),
+                (
+                    "encode_whole",
+                    "gateway encode of the request into a send buffer",
+                    &[CEGLA_FCGI][..],
                 ),
             ] {
                 let description = if size.is_empty() {
@@ -913,20 +1253,22 @@ impl Summary<'_> {
                     format!("{description}, 1 MiB body")
                 };
                 let ours = o("fastcgi-codec", what);
-                let theirs = o(other, what);
                 self.row(
                     &format!("fastcgi-codec {description}"),
                     &ours,
                     bytes,
                     String::new(),
                 );
-                let comparison = self.compare(&format!("ours/{other}"), &ours, &theirs);
-                self.row(
-                    &format!("{other} {description}"),
-                    &theirs,
-                    bytes,
-                    comparison,
-                );
+                for other in others {
+                    let theirs = o(other, what);
+                    let comparison = self.compare(&format!("ours/{other}"), &ours, &theirs);
+                    self.row(
+                        &format!("{other} {description}"),
+                        &theirs,
+                        bytes,
+                        comparison,
+                    );
+                }
             }
         }
     }

@@ -11,6 +11,8 @@
 //! - [`memory_stream`]: an in-memory duplex stream and a runtime-free `block_on`, to drive
 //!   async crates without sockets.
 //! - [`estimates`]: the median out of criterion's `estimates.json`.
+//! - [`floor`]: the least work a decoder of the typical request's name-value block does
+//!   (a bounds-checked scan of the lengths into one `Vec` of offsets), timed beside ours.
 //! - [`summary`]: the Markdown table.
 //!
 //! ```
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod estimates;
+pub mod floor;
 pub mod inputs;
 pub mod memory_stream;
 pub mod summary;
