@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{MisuseError, ProtocolError, UnexpectedPacket, Violation};
 
@@ -412,8 +412,10 @@ pub(crate) fn split_packet(src: &mut BytesMut, header: Header) -> Option<Packet>
         src.reserve(total - src.len());
         return None;
     }
-    let mut frame = src.split_to(total).freeze();
-    let payload = frame.split_off(Header::LEN);
+    // The header was read already: skipping it first leaves one split and no reference
+    // count to touch for a frame that would be dropped at once.
+    src.advance(Header::LEN);
+    let payload = src.split_to(usize::from(header.datasize)).freeze();
     Some(Packet {
         modifier1: header.modifier1,
         modifier2: header.modifier2,

@@ -12,7 +12,7 @@ use crate::error::{MisuseError, ProtocolError, Violation, escaped};
 use crate::limits::Limits;
 use crate::packet::{Header, Modifier1, Packet, Ping, Signal, check_header, split_packet};
 use crate::stream::{Fused, Step};
-use crate::vars::{decode_vars, encode_request_packet, encode_vars};
+use crate::vars::{DecodedVars, decode_request_vars, encode_vars, write_request_packet};
 
 /// The body length an environ announces: its CONTENT_LENGTH, 0 when absent or empty (as
 /// nginx sends it for requests without a body). `None` when CONTENT_LENGTH is not a plain
@@ -94,11 +94,14 @@ impl RequestHead {
                 Violation::EmptyVarsBlock { modifier1 },
             ));
         }
-        let environ = decode_vars(packet.into_payload(), max_vars).map_err(|error| {
+        let DecodedVars {
+            environ,
+            content_length,
+        } = decode_request_vars(packet.into_payload(), max_vars).map_err(|error| {
             let offset = at + (Header::LEN + error.offset()) as u64;
             ProtocolError::new(offset, Violation::Vars(error))
         })?;
-        let Some(content_length) = environ_content_length(&environ) else {
+        let Some(content_length) = content_length else {
             let value = invalid_content_length(&environ);
             return Err(ProtocolError::new(
                 at,
@@ -408,11 +411,28 @@ impl RequestEncoder {
         if self.body.is_some() {
             return Err(MisuseError::HeadAlreadyWritten);
         }
-        let expected =
-            environ_content_length(env).ok_or_else(|| MisuseError::InvalidContentLength {
+        // One pass writes the packet and finds CONTENT_LENGTH; an invalid one is cut back
+        // off, and is the error reported first, as if it had been checked before.
+        let start = dst.len();
+        let content_length = match write_request_packet(env, self.modifier1, self.modifier2, dst) {
+            Ok(value) => value,
+            Err(error) if environ_content_length(env).is_some() => return Err(error),
+            Err(_) => {
+                return Err(MisuseError::InvalidContentLength {
+                    value: invalid_content_length(env),
+                });
+            }
+        };
+        let expected = match content_length {
+            None | Some([]) => Some(0),
+            Some(value) => cgi_env::grammar::parse_decimal(value),
+        };
+        let Some(expected) = expected else {
+            dst.truncate(start);
+            return Err(MisuseError::InvalidContentLength {
                 value: invalid_content_length(env),
-            })?;
-        encode_request_packet(env, self.modifier1, self.modifier2, dst)?;
+            });
+        };
         self.body = Some(Sent::new(Some(expected)));
         Ok(expected)
     }
@@ -464,6 +484,7 @@ impl RequestEncoder {
 mod tests {
     use super::*;
     use crate::error::VarsError;
+    use crate::vars::encode_request_packet;
 
     /// The violation of an error, checked to be at `offset`.
     fn at<T: std::fmt::Debug>(result: Result<T, ProtocolError>, offset: u64) -> Violation {
@@ -719,6 +740,22 @@ mod tests {
             RequestEncoder::new().encode_head(&env, &mut dst),
             Err(MisuseError::InvalidContentLength { .. })
         ));
+        // A bad CONTENT_LENGTH is reported before a var too large, and nothing is left.
+        let mut env: Environ = [("A", "1")].into_iter().collect();
+        env.append("HTTP_COOKIE", vec![b'c'; 70000]);
+        env.append("CONTENT_LENGTH", "-1");
+        assert!(matches!(
+            RequestEncoder::new().encode_head(&env, &mut dst),
+            Err(MisuseError::InvalidContentLength { .. })
+        ));
+        let env: Environ = [("A", "1"), ("CONTENT_LENGTH", "1"), ("CONTENT_LENGTH", "z")]
+            .into_iter()
+            .collect();
+        assert!(matches!(
+            RequestEncoder::new().encode_head(&env, &mut dst),
+            Err(MisuseError::InvalidContentLength { .. })
+        ));
+        assert!(dst.is_empty());
         let mut env = Environ::new();
         env.append("HTTP_COOKIE", vec![b'c'; 70000]);
         assert!(matches!(

@@ -3,7 +3,6 @@
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
-use cgi_env::wire::SliceWriter;
 
 use crate::error::{MisuseError, VarPart, VarsError};
 use crate::packet::{Header, Modifier1};
@@ -28,20 +27,118 @@ use crate::packet::{Header, Modifier1};
 /// [`VarsError::EmptyKey`], [`VarsError::PastEnd`], [`VarsError::MissingValueLength`],
 /// [`VarsError::TrailingBytes`], [`VarsError::TooManyVars`].
 pub fn decode_vars(block: Bytes, max_vars: usize) -> Result<Environ, VarsError> {
-    // Two passes over the block, so that the environ's index is the one allocation: the
-    // first checks everything and counts, the second records the ranges.
+    decode_request_vars(block, max_vars).map(|decoded| decoded.environ)
+}
+
+/// A decoded vars block and what its last CONTENT_LENGTH says, found on the way.
+pub(crate) struct DecodedVars {
+    pub(crate) environ: Environ,
+    /// As [`crate::wire::environ_content_length`] of `environ`: 0 when absent or empty,
+    /// `None` when not a plain decimal number.
+    pub(crate) content_length: Option<u64>,
+}
+
+/// How many vars the one-scan decoder records on the stack; a block with more is decoded
+/// in two scans (count, then record) so that the index is still allocated once, at its
+/// size.
+const STACK_VARS: usize = 64;
+
+const CONTENT_LENGTH: &[u8; 14] = b"CONTENT_LENGTH";
+
+/// [`decode_vars`], also answering the block's CONTENT_LENGTH.
+///
+/// One scan over the block checks every length and records where each key and value
+/// starts (as u16 offsets, on the stack); then the environ's index is allocated at its
+/// exact size and filled from the record, and the block is handed to it without a clone.
+pub(crate) fn decode_request_vars(block: Bytes, max_vars: usize) -> Result<DecodedVars, VarsError> {
+    // Offsets fit in u16 for every block a packet can carry (datasize is a u16).
+    if block.len() > usize::from(u16::MAX) {
+        return decode_counted(block, max_vars);
+    }
+    let mut starts = [[0u16; 2]; STACK_VARS];
+    let mut count = 0;
+    let mut content_length = None;
+    let mut offset = 0;
+    while offset < block.len() {
+        let Some(key_len) = read_len(&block, offset) else {
+            return Err(VarsError::TrailingBytes {
+                offset,
+                count: block.len() - offset,
+            });
+        };
+        if key_len == 0 {
+            return Err(VarsError::EmptyKey { offset });
+        }
+        if count >= max_vars {
+            return Err(VarsError::TooManyVars {
+                limit: max_vars,
+                offset,
+            });
+        }
+        let key = field(&block, offset, key_len, VarPart::Key)?;
+        let value_offset = key.end;
+        let Some(value_len) = read_len(&block, value_offset) else {
+            return Err(VarsError::MissingValueLength {
+                offset: value_offset,
+            });
+        };
+        let value = field(&block, value_offset, value_len, VarPart::Value)?;
+        offset = value.end;
+        if key.len() == CONTENT_LENGTH.len() && block.get(key.clone()) == Some(&CONTENT_LENGTH[..])
+        {
+            content_length = Some(value.clone());
+        }
+        // Within u16: the block is at most 65535 bytes.
+        match starts.get_mut(count) {
+            Some(slot) => *slot = [key.start as u16, value.start as u16],
+            None => return decode_counted(block, max_vars),
+        }
+        count += 1;
+    }
+    let content_length = match content_length.and_then(|range| block.get(range)) {
+        None | Some([]) => Some(0),
+        Some(value) => cgi_env::grammar::parse_decimal(value),
+    };
+    let end = block.len();
+    let mut environ = Environ::with_capacity(count);
+    let segment = environ.add_segment(block)?;
+    let recorded = starts.get(..count).unwrap_or_default();
+    // A value ends 2 bytes (the next key's length) before the next key starts.
+    let ends = recorded
+        .iter()
+        .skip(1)
+        .map(|&[next_key, _]| usize::from(next_key).saturating_sub(2))
+        .chain([end]);
+    for (&[key, value], value_end) in recorded.iter().zip(ends) {
+        let (key, value) = (usize::from(key), usize::from(value));
+        environ.push_segment_var(segment, key..value.saturating_sub(2), value..value_end)?;
+    }
+    Ok(DecodedVars {
+        environ,
+        content_length,
+    })
+}
+
+/// The two-scan decoder, for blocks with more vars than [`STACK_VARS`] (or longer than a
+/// packet can carry): the first scan checks everything and counts, the second records the
+/// ranges, so that the environ's index is the one allocation.
+fn decode_counted(block: Bytes, max_vars: usize) -> Result<DecodedVars, VarsError> {
     let count = scan_vars(&block, max_vars, |_, _| {})?;
-    let mut env = Environ::with_capacity(count);
+    let mut environ = Environ::with_capacity(count);
     let view = block.clone();
-    let segment = env.add_segment(block)?;
+    let segment = environ.add_segment(block)?;
     let mut pushed = Ok(());
     scan_vars(&view, max_vars, |key, value| {
         if pushed.is_ok() {
-            pushed = env.push_segment_var(segment, key, value);
+            pushed = environ.push_segment_var(segment, key, value);
         }
     })?;
     pushed?;
-    Ok(env)
+    let content_length = crate::request::environ_content_length(&environ);
+    Ok(DecodedVars {
+        environ,
+        content_length,
+    })
 }
 
 /// Walks the block, checking every length before it is used, and calls `visit` with the
@@ -126,20 +223,37 @@ fn field(
 /// [`MisuseError::EmptyKey`], [`MisuseError::VarTooLarge`],
 /// [`MisuseError::VarsBlockTooLarge`].
 pub fn encoded_vars_len(env: &Environ) -> Result<u16, MisuseError> {
-    // One pass over the lengths alone: the bytes are not needed to size or check a block.
+    // One pass over the lengths alone, without a branch per var: the bytes are not needed
+    // to size or check a block, and which var is wrong is looked up only when one is.
+    let max = usize::from(u16::MAX);
     let mut total = 0usize;
+    let mut bad = false;
+    for (key_len, value_len) in env.lengths() {
+        total += 4 + key_len + value_len;
+        // An empty key wraps to usize::MAX.
+        bad |= key_len.wrapping_sub(1) >= max || value_len > max;
+    }
+    if bad {
+        return Err(first_bad_var(env));
+    }
+    u16::try_from(total).map_err(|_| MisuseError::VarsBlockTooLarge { len: total })
+}
+
+/// The error for the first var [`encoded_vars_len`] found wrong.
+#[cold]
+fn first_bad_var(env: &Environ) -> MisuseError {
     for (index, (key_len, value_len)) in env.lengths().enumerate() {
         if key_len == 0 {
-            return Err(MisuseError::EmptyKey { index });
+            return MisuseError::EmptyKey { index };
         }
         for (part, len) in [(VarPart::Key, key_len), (VarPart::Value, value_len)] {
             if len > usize::from(u16::MAX) {
-                return Err(MisuseError::VarTooLarge { part, index, len });
+                return MisuseError::VarTooLarge { part, index, len };
             }
         }
-        total += 4 + key_len + value_len;
     }
-    u16::try_from(total).map_err(|_| MisuseError::VarsBlockTooLarge { len: total })
+    // Not reached: encoded_vars_len asks only when a var is wrong.
+    MisuseError::VarsBlockTooLarge { len: usize::MAX }
 }
 
 /// Appends `env` as a vars block to `dst` and returns its size. The size is computed and
@@ -154,24 +268,78 @@ pub fn encode_vars(env: &Environ, dst: &mut BytesMut) -> Result<u16, MisuseError
     Ok(len)
 }
 
-/// Writes the vars of `env`, already checked by [`encoded_vars_len`] to take `len` bytes.
+/// Writes the vars of `env`, already checked by [`encoded_vars_len`] to take `len` bytes,
+/// and returns the value of the last CONTENT_LENGTH among them, noticed on the way.
 ///
-/// The block is sized once and filled as a plain slice: no capacity check per field.
-fn write_vars(env: &Environ, len: u16, dst: &mut BytesMut) {
+/// The block is sized once and filled as a plain slice: no capacity check per field, and
+/// short fields are copied with a few fixed-size moves rather than a call to `memcpy`.
+fn write_vars<'a>(env: &'a Environ, len: u16, dst: &mut BytesMut) -> Option<&'a [u8]> {
     let start = dst.len();
     dst.resize(start + usize::from(len), 0);
-    let Some(out) = dst.get_mut(start..) else {
-        return;
-    };
-    let mut out = SliceWriter::new(out);
+    let out = dst.get_mut(start..)?;
+    let mut content_length = None;
+    let mut at = 0;
     for (key, value) in env {
-        // Lengths were checked in encoded_vars_len; the fallbacks are never taken.
-        out.put(&u16::try_from(key.len()).unwrap_or(u16::MAX).to_le_bytes());
-        out.put(key);
-        out.put(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes());
-        out.put(value);
+        if key.len() == CONTENT_LENGTH.len() && key == CONTENT_LENGTH {
+            content_length = Some(value);
+        }
+        at = put_field(out, at, key);
+        at = put_field(out, at, value);
     }
-    debug_assert_eq!(out.position(), usize::from(len));
+    debug_assert_eq!(at, usize::from(len));
+    content_length
+}
+
+/// Writes `bytes` with its u16 length before it at `at` in `out`, and returns where the
+/// next field goes. The size was computed up front: the field always fits (if it did not,
+/// nothing would be written, never a panic).
+#[inline]
+fn put_field(out: &mut [u8], at: usize, bytes: &[u8]) -> usize {
+    let end = at + 2 + bytes.len();
+    if let Some((len, rest)) = out
+        .get_mut(at..end)
+        .and_then(<[u8]>::split_first_chunk_mut::<2>)
+    {
+        // Checked by encoded_vars_len to fit in a u16.
+        *len = (bytes.len() as u16).to_le_bytes();
+        copy_short(rest, bytes);
+    }
+    end
+}
+
+/// Copies `src` into `dst`, of the same length. Up to 32 bytes (most names and values)
+/// are two overlapping fixed-size moves, which the compiler inlines, chosen by a couple of
+/// well-predicted branches rather than a call to `memcpy`.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let len = src.len();
+    if len >= 16 {
+        if len <= 32 {
+            copy_ends::<16>(dst, src);
+        } else if dst.len() == len {
+            dst.copy_from_slice(src);
+        }
+    } else if len >= 8 {
+        copy_ends::<8>(dst, src);
+    } else if len >= 4 {
+        copy_ends::<4>(dst, src);
+    } else {
+        for (to, from) in dst.iter_mut().zip(src) {
+            *to = *from;
+        }
+    }
+}
+
+/// Copies the first and the last `N` bytes of `src` (at least `N` long) into `dst`: all of
+/// it when `src` is at most `2 * N` bytes.
+#[inline]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(to), Some(from)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *to = *from;
+    }
+    if let (Some(to), Some(from)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *to = *from;
+    }
 }
 
 /// Appends a whole request packet to `dst`: the header (datasize = the vars block size)
@@ -197,6 +365,17 @@ pub fn encode_request_packet(
     modifier2: u8,
     dst: &mut BytesMut,
 ) -> Result<(), MisuseError> {
+    write_request_packet(env, modifier1, modifier2, dst).map(|_| ())
+}
+
+/// [`encode_request_packet`], also answering the value of the environ's last
+/// CONTENT_LENGTH (`None` when it has none).
+pub(crate) fn write_request_packet<'a>(
+    env: &'a Environ,
+    modifier1: Modifier1,
+    modifier2: u8,
+    dst: &mut BytesMut,
+) -> Result<Option<&'a [u8]>, MisuseError> {
     let datasize = encoded_vars_len(env)?;
     dst.reserve(Header::LEN + usize::from(datasize));
     Header {
@@ -205,8 +384,7 @@ pub fn encode_request_packet(
         modifier2,
     }
     .encode(dst);
-    write_vars(env, datasize, dst);
-    Ok(())
+    Ok(write_vars(env, datasize, dst))
 }
 
 #[cfg(test)]
@@ -313,6 +491,54 @@ mod tests {
                 offset: 12
             })
         );
+    }
+
+    #[test]
+    fn more_vars_than_the_stack_record_and_content_length() {
+        for count in [STACK_VARS - 1, STACK_VARS, STACK_VARS + 1, 3 * STACK_VARS] {
+            let mut env = Environ::new();
+            env.append("CONTENT_LENGTH", "7");
+            for i in 0..count {
+                env.append(format!("K{i}"), "v".repeat(i % 40));
+            }
+            env.append("CONTENT_LENGTH", "12");
+            let mut wire = BytesMut::new();
+            encode_vars(&env, &mut wire).unwrap();
+            let decoded = decode_request_vars(wire.freeze(), 1024).unwrap();
+            assert_eq!(decoded.environ, env, "{count} vars");
+            assert_eq!(decoded.content_length, Some(12), "the last one");
+        }
+        let too_many = block(&[&b"A"[..], &b"1"[..]].repeat(STACK_VARS + 2));
+        assert_eq!(
+            decode_vars(too_many, STACK_VARS + 1),
+            Err(VarsError::TooManyVars {
+                limit: STACK_VARS + 1,
+                offset: 6 * (STACK_VARS + 1)
+            })
+        );
+        let invalid = block(&[b"CONTENT_LENGTH", b"x1"]);
+        assert_eq!(
+            decode_request_vars(invalid, 8).unwrap().content_length,
+            None
+        );
+        let empty = block(&[b"CONTENT_LENGTH", b""]);
+        assert_eq!(
+            decode_request_vars(empty, 8).unwrap().content_length,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn short_and_long_fields_are_copied_whole() {
+        let mut env = Environ::new();
+        for len in 1..100usize {
+            let name: Vec<u8> = (0..len).map(|i| b'A' + (i % 26) as u8).collect();
+            let value: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            env.append(name, value);
+        }
+        let mut wire = BytesMut::new();
+        encode_vars(&env, &mut wire).unwrap();
+        assert_eq!(decode_vars(wire.freeze(), 1024).unwrap(), env);
     }
 
     #[test]
