@@ -57,43 +57,24 @@ pub(crate) fn decode_request_vars(block: Bytes, max_vars: usize) -> Result<Decod
     }
     let mut starts = [[0u16; 2]; STACK_VARS];
     let mut count = 0;
+    let mut overflow = false;
     let mut content_length = None;
-    let mut offset = 0;
-    while offset < block.len() {
-        let Some(key_len) = read_len(&block, offset) else {
-            return Err(VarsError::TrailingBytes {
-                offset,
-                count: block.len() - offset,
-            });
-        };
-        if key_len == 0 {
-            return Err(VarsError::EmptyKey { offset });
-        }
-        if count >= max_vars {
-            return Err(VarsError::TooManyVars {
-                limit: max_vars,
-                offset,
-            });
-        }
-        let key = field(&block, offset, key_len, VarPart::Key)?;
-        let value_offset = key.end;
-        let Some(value_len) = read_len(&block, value_offset) else {
-            return Err(VarsError::MissingValueLength {
-                offset: value_offset,
-            });
-        };
-        let value = field(&block, value_offset, value_len, VarPart::Value)?;
-        offset = value.end;
+    scan_vars(&block, max_vars, |key, value| {
         if key.len() == CONTENT_LENGTH.len() && block.get(key.clone()) == Some(&CONTENT_LENGTH[..])
         {
             content_length = Some(value.clone());
         }
         // Within u16: the block is at most 65535 bytes.
         match starts.get_mut(count) {
-            Some(slot) => *slot = [key.start as u16, value.start as u16],
-            None => return decode_counted(block, max_vars),
+            Some(slot) => {
+                *slot = [key.start as u16, value.start as u16];
+                count += 1;
+            }
+            None => overflow = true,
         }
-        count += 1;
+    })?;
+    if overflow {
+        return decode_counted(block, max_vars);
     }
     let content_length = match content_length.and_then(|range| block.get(range)) {
         None | Some([]) => Some(0),
