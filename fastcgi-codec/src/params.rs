@@ -187,35 +187,72 @@ impl ParamsDecoder {
         if rest.is_empty() {
             return Ok(());
         }
-        self.environ.reserve(complete_pairs(&rest));
-        let mut segment = None;
-        let mut offset = 0;
-        while let Some(tail) = rest.get(offset..).filter(|tail| !tail.is_empty()) {
-            let Some((name_len, value_len, header_len)) = read_pair_header(tail) else {
-                self.partial.extend_from_slice(tail);
-                break;
-            };
-            let size = pair_size(name_len, value_len, header_len);
-            self.check_pair_size(size)?;
-            if size > tail.len() as u64 {
-                self.partial.extend_from_slice(tail);
-                break;
-            }
-            let seg = if let Some(seg) = segment {
-                seg
-            } else {
-                let seg = self.add_segment(rest.clone())?;
-                segment = Some(seg);
-                seg
-            };
-            let name_start = offset + header_len;
-            let value_start = name_start + name_len as usize;
-            let end = value_start + value_len as usize;
-            self.environ
-                .push_segment_var(seg, name_start..value_start, value_start..end)
-                .map_err(Violation::Environ)?;
-            offset = end;
+        // One scan that checks the pairs and notes where they are, on the stack; then the
+        // index grows once, by the count, and the record is shared with the environ.
+        let mut spans = [[0u16; 3]; STACK_PAIRS];
+        let mut count = 0;
+        let mut overflow = rest.len() > usize::from(u16::MAX);
+        let whole = if overflow {
+            0
+        } else {
+            scan_pairs(&rest, self.limit, |name, value| {
+                match spans.get_mut(count) {
+                    // Within u16: `rest` is at most 65535 bytes.
+                    Some(span) => {
+                        *span = [name.start as u16, value.start as u16, value.end as u16];
+                        count += 1;
+                    }
+                    None => overflow = true,
+                }
+            })?
+        };
+        if overflow {
+            return self.feed_counted(&rest);
         }
+        if count > 0 {
+            self.environ.reserve(count);
+            let segment = self.add_segment(rest.clone())?;
+            for &[name, value, end] in spans.get(..count).unwrap_or_default() {
+                let (name, value, end) = (usize::from(name), usize::from(value), usize::from(end));
+                self.environ
+                    .push_segment_var(segment, name..value, value..end)
+                    .map_err(Violation::Environ)?;
+            }
+        }
+        self.partial
+            .extend_from_slice(rest.get(whole..).unwrap_or_default());
+        Ok(())
+    }
+
+    /// [`ParamsDecoder::feed`] for content with more pairs than [`STACK_PAIRS`] (or more
+    /// than a record holds): a scan to count them, so that the index grows once, then one
+    /// to index them.
+    fn feed_counted(&mut self, rest: &Bytes) -> Result<(), Violation> {
+        self.environ.reserve(complete_pairs(rest));
+        let mut segment = None;
+        let mut pushed = Ok(());
+        let whole = scan_pairs(rest, self.limit, |name, value| {
+            if pushed.is_err() {
+                return;
+            }
+            let seg = match segment {
+                Some(seg) => seg,
+                None => match self.environ.add_segment(rest.clone()) {
+                    Ok(seg) => *segment.insert(seg),
+                    Err(error) => {
+                        pushed = Err(Violation::Environ(error));
+                        return;
+                    }
+                },
+            };
+            pushed = self
+                .environ
+                .push_segment_var(seg, name, value)
+                .map_err(Violation::Environ);
+        })?;
+        pushed?;
+        self.partial
+            .extend_from_slice(rest.get(whole..).unwrap_or_default());
         Ok(())
     }
 
@@ -282,6 +319,39 @@ impl ParamsDecoder {
             })
         }
     }
+}
+
+/// Pairs [`ParamsDecoder::feed`] indexes in one scan, noting them on the stack; a record
+/// with more is indexed in two scans.
+const STACK_PAIRS: usize = 64;
+
+/// Walks the whole pairs `content` starts with, checking each pair against `limit`, and
+/// calls `visit` with each name's and value's range; returns where the whole pairs end
+/// (an incomplete pair may follow).
+fn scan_pairs(
+    content: &[u8],
+    limit: usize,
+    mut visit: impl FnMut(std::ops::Range<usize>, std::ops::Range<usize>),
+) -> Result<usize, Violation> {
+    let mut offset = 0;
+    while let Some(tail) = content.get(offset..).filter(|tail| !tail.is_empty()) {
+        let Some((name_len, value_len, header_len)) = read_pair_header(tail) else {
+            break;
+        };
+        let size = pair_size(name_len, value_len, header_len);
+        if size > limit as u64 {
+            return Err(Violation::PairTooLarge { len: size, limit });
+        }
+        if size > tail.len() as u64 {
+            break;
+        }
+        let name_start = offset + header_len;
+        let value_start = name_start + name_len as usize;
+        let end = value_start + value_len as usize;
+        visit(name_start..value_start, value_start..end);
+        offset = end;
+    }
+    Ok(offset)
 }
 
 /// How many whole pairs `content` starts with: a cheap pass over the lengths, so that the
@@ -500,6 +570,34 @@ mod tests {
     use super::*;
     use crate::decoder::RecordDecoder;
     use crate::encoder::Padding;
+
+    #[test]
+    fn more_pairs_than_the_stack_holds_are_decoded_in_order() {
+        for pairs in [
+            STACK_PAIRS - 1,
+            STACK_PAIRS,
+            STACK_PAIRS + 1,
+            3 * STACK_PAIRS,
+        ] {
+            let mut content = BytesMut::new();
+            for i in 0..pairs {
+                let (name, value) = (format!("N{i}"), format!("v{i}"));
+                write_pair(name.as_bytes(), value.as_bytes(), &mut content).unwrap();
+            }
+            // Split inside a pair, so the second feed continues a partial one.
+            let content = content.freeze();
+            let cut = content.len() / 2 + 1;
+            let mut decoder = ParamsDecoder::new(1 << 20);
+            decoder.feed(content.slice(..cut)).unwrap();
+            decoder.feed(content.slice(cut..)).unwrap();
+            let env = decoder.finish().unwrap();
+            assert_eq!(env.len(), pairs);
+            for (i, (name, value)) in env.iter().enumerate() {
+                assert_eq!(name, format!("N{i}").as_bytes());
+                assert_eq!(value, format!("v{i}").as_bytes());
+            }
+        }
+    }
 
     #[test]
     fn four_byte_encoding_of_small_lengths_is_accepted() {
