@@ -377,7 +377,8 @@ fn complete_pairs(content: &[u8]) -> usize {
 
 /// Checks that every pair of `environ` fits one record of at most `max` bytes, from the
 /// lengths alone.
-fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
+fn check_environ(environ: &Environ, max: usize) -> Result<usize, EncodeError> {
+    let mut total = 0;
     for (name_len, value_len) in environ.lengths() {
         check_field(name_len)?;
         check_field(value_len)?;
@@ -385,8 +386,9 @@ fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
         if len > max {
             return Err(EncodeError::PairTooLarge { len, max });
         }
+        total += len;
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Cuts `environ` (already checked) into PARAMS records of at most `max` bytes of
@@ -397,6 +399,7 @@ fn check_environ(environ: &Environ, max: usize) -> Result<(), EncodeError> {
 /// capacity check per field; one buffer per record means one chunk to write, not three.
 fn for_each_params_record(
     environ: &Environ,
+    total: usize,
     request_id: RequestId,
     padding: Padding,
     mut record: impl FnMut(BytesMut) -> Result<(), EncodeError>,
@@ -406,13 +409,19 @@ fn for_each_params_record(
     let mut vars = environ.pairs();
     loop {
         let (mut size, mut count) = (0, 0);
-        for (name_len, value_len) in lengths.clone() {
-            let len = fastcgi_pair_len(name_len, value_len);
-            if size + len > max {
-                break;
+        if total <= max {
+            // The usual case: everything fits one record, whose size is already known
+            // (after it, no var is left and the loop ends).
+            (size, count) = (total, vars.len());
+        } else {
+            for (name_len, value_len) in lengths.clone() {
+                let len = fastcgi_pair_len(name_len, value_len);
+                if size + len > max {
+                    break;
+                }
+                size += len;
+                count += 1;
             }
-            size += len;
-            count += 1;
         }
         if count == 0 {
             return Ok(());
@@ -464,8 +473,8 @@ pub fn encode_params(
     encoder: &mut RecordEncoder,
     out: &mut OutputQueue,
 ) -> Result<(), EncodeError> {
-    check_environ(environ, encoder.max_content())?;
-    for_each_params_record(environ, request_id, encoder.padding(), |record| {
+    let total = check_environ(environ, encoder.max_content())?;
+    for_each_params_record(environ, total, request_id, encoder.padding(), |record| {
         out.push(record.freeze());
         Ok(())
     })?;
@@ -483,9 +492,9 @@ pub fn encode_params_into(
     encoder: &RecordEncoder,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    check_environ(environ, encoder.max_content())?;
-    dst.reserve(environ.fastcgi_encoded_len() + 2 * HEADER_LEN + 8);
-    for_each_params_record(environ, request_id, encoder.padding(), |record| {
+    let total = check_environ(environ, encoder.max_content())?;
+    dst.reserve(total + 2 * HEADER_LEN + 8);
+    for_each_params_record(environ, total, request_id, encoder.padding(), |record| {
         dst.extend_from_slice(&record);
         Ok(())
     })?;
