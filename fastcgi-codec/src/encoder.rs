@@ -53,8 +53,8 @@ pub const CHAIN_THRESHOLD: usize = 256;
 /// allocation.
 const TAIL_RESERVE: usize = 512;
 
-/// Encoded output waiting to be written: record headers, padding and small payloads
-/// copied into a buffer of the queue's own, and payloads of [`CHAIN_THRESHOLD`] bytes or
+/// Encoded output waiting to be written: record headers, padding, small payloads and PARAMS
+/// records (written in place) in a buffer of the queue's own, and payloads of [`CHAIN_THRESHOLD`] bytes or
 /// more chained in between as the [`Bytes`] they came in, unchanged. It implements
 /// [`Buf`] (with [`Buf::chunks_vectored`]), so it can be written with vectored writes,
 /// e.g. tokio's `write_all_buf`, without copying the large payloads.
@@ -115,6 +115,13 @@ impl OutputQueue {
             self.tail.reserve(bytes.len().max(TAIL_RESERVE));
         }
         self.tail.extend_from_slice(bytes);
+    }
+
+    /// The queue's own buffer, with room for `additional` more bytes: for an encoder that
+    /// writes records in place (the params), after everything queued so far.
+    pub(crate) fn tail_with_room(&mut self, additional: usize) -> &mut BytesMut {
+        self.tail.reserve(additional);
+        &mut self.tail
     }
 
     /// Moves the small writes so far into `parts`; the buffer's spare room stays for the

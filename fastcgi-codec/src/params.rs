@@ -391,19 +391,19 @@ fn check_environ(environ: &Environ, max: usize) -> Result<usize, EncodeError> {
     Ok(total)
 }
 
-/// Cuts `environ` (already checked) into PARAMS records of at most `max` bytes of
-/// content, never splitting a pair, and calls `record` with each whole record: header,
-/// pairs and padding in one buffer.
+/// Appends `environ` (already checked; its pairs take `total` bytes) to `dst` as PARAMS
+/// records of at most `max` bytes of content each, never splitting a pair: header, pairs
+/// and padding of each record written in place.
 ///
-/// Each record is sized once from the lengths and filled as a plain slice, with no
-/// capacity check per field; one buffer per record means one chunk to write, not three.
-fn for_each_params_record(
+/// Each record is sized from the lengths, then its bytes are filled as a plain slice, with
+/// no capacity check per field.
+fn write_params_records(
     environ: &Environ,
     total: usize,
     request_id: RequestId,
     padding: Padding,
-    mut record: impl FnMut(BytesMut) -> Result<(), EncodeError>,
-) -> Result<(), EncodeError> {
+    dst: &mut BytesMut,
+) {
     let max = usize::from(padding.max_content());
     let mut lengths = environ.lengths();
     let mut vars = environ.pairs();
@@ -424,14 +424,15 @@ fn for_each_params_record(
             }
         }
         if count == 0 {
-            return Ok(());
+            return;
         }
         lengths.nth(count - 1);
         // size ≤ max ≤ 65535.
         let content_len = u16::try_from(size).unwrap_or(u16::MAX);
         let pad = padding.padding_for(content_len);
-        let mut buf = BytesMut::zeroed(HEADER_LEN + size + usize::from(pad));
-        let mut out = SliceWriter::new(&mut buf);
+        let start = dst.len();
+        dst.resize(start + HEADER_LEN + size + usize::from(pad), 0);
+        let mut out = SliceWriter::new(dst.get_mut(start..).unwrap_or_default());
         out.put(&RecordHeader::new(RecordType::Params, request_id, content_len, pad).to_bytes());
         for (name_len, value_len, bytes) in vars.by_ref().take(count) {
             put_length(&mut out, name_len);
@@ -444,8 +445,13 @@ fn for_each_params_record(
                 }
             }
         }
-        record(buf)?;
     }
+}
+
+/// The bytes [`write_params_records`] appends for pairs of `total` bytes: the pairs, and a
+/// header and at most 7 bytes of padding per record.
+fn params_records_len(total: usize, max: usize) -> usize {
+    total + total.div_ceil(max.max(1)) * (HEADER_LEN + 7)
 }
 
 /// Writes a pair length (checked ≤ 2^31 − 1): 1 byte below 128, else 4.
@@ -474,10 +480,16 @@ pub fn encode_params(
     out: &mut OutputQueue,
 ) -> Result<(), EncodeError> {
     let total = check_environ(environ, encoder.max_content())?;
-    for_each_params_record(environ, total, request_id, encoder.padding(), |record| {
-        out.push(record.freeze());
-        Ok(())
-    })?;
+    // Written in place after what is queued: with BEGIN_REQUEST before and the end
+    // records after, a request is one buffer to write.
+    let room = params_records_len(total, encoder.max_content()) + HEADER_LEN;
+    write_params_records(
+        environ,
+        total,
+        request_id,
+        encoder.padding(),
+        out.tail_with_room(room),
+    );
     encoder.stream_end(RecordType::Params, request_id, out);
     Ok(())
 }
@@ -493,11 +505,8 @@ pub fn encode_params_into(
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let total = check_environ(environ, encoder.max_content())?;
-    dst.reserve(total + 2 * HEADER_LEN + 8);
-    for_each_params_record(environ, total, request_id, encoder.padding(), |record| {
-        dst.extend_from_slice(&record);
-        Ok(())
-    })?;
+    dst.reserve(params_records_len(total, encoder.max_content()) + HEADER_LEN);
+    write_params_records(environ, total, request_id, encoder.padding(), dst);
     encoder.stream_into(RecordType::Params, request_id, &[], true, dst);
     Ok(())
 }
