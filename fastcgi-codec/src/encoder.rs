@@ -50,8 +50,9 @@ static ZEROS: [u8; 8] = [0; 8];
 pub const CHAIN_THRESHOLD: usize = 256;
 
 /// The least the queue's own buffer grows by, so that a run of small records shares one
-/// allocation.
-const TAIL_RESERVE: usize = 512;
+/// allocation. A typical request's BEGIN_REQUEST, PARAMS (1–2 KB from nginx) and end
+/// records fit the first one, so a request is written with one allocation.
+const TAIL_RESERVE: usize = 4096;
 
 /// Encoded output waiting to be written: record headers, padding, small payloads and PARAMS
 /// records (written in place) in a buffer of the queue's own, and payloads of [`CHAIN_THRESHOLD`] bytes or
@@ -164,7 +165,15 @@ impl OutputQueue {
     }
 
     /// The copying path: appends every byte to `dst` and empties this queue.
+    ///
+    /// When `dst` is empty, no larger than this queue's own buffer and everything queued
+    /// is in that buffer, the two buffers trade places instead: `dst` gets the bytes
+    /// without a copy, and the queue keeps `dst`'s room for its next writes.
     pub fn copy_into(&mut self, dst: &mut BytesMut) {
+        if self.parts.is_empty() && dst.is_empty() && dst.capacity() <= self.tail.capacity() {
+            std::mem::swap(dst, &mut self.tail);
+            return;
+        }
         dst.reserve(self.len());
         for part in self.parts.drain(..) {
             dst.put(part);
@@ -489,6 +498,38 @@ mod tests {
                 &mut copied,
             );
             assert_eq!(out.to_bytes_mut(), copied);
+        }
+    }
+
+    #[test]
+    fn copy_into_an_empty_buffer_trades_buffers_instead_of_copying() {
+        let id = RequestId::new(1);
+        let mut encoder = RecordEncoder::new(Padding::None);
+        let begin = crate::BeginRequestBody::new(crate::Role::Responder, true);
+        let mut out = OutputQueue::new();
+        encoder.begin_request(id, begin, &mut out);
+        let written = out.to_bytes_mut();
+        let queued_at = out.iter().next().map(<[u8]>::as_ptr);
+
+        // An empty destination with less room: the queue's buffer moves into it.
+        let mut dst = BytesMut::with_capacity(16);
+        let dst_room = dst.capacity();
+        out.copy_into(&mut dst);
+        assert_eq!(dst, written);
+        assert_eq!(Some(dst.as_ptr()), queued_at, "no copy");
+        assert!(out.is_empty());
+        assert!(out.tail.capacity() >= dst_room, "the queue keeps the room");
+
+        // A destination holding bytes already, or with more room: copied, appended.
+        for mut dst in [BytesMut::from(&b"x"[..]), BytesMut::with_capacity(1 << 20)] {
+            let before = dst.clone();
+            encoder.begin_request(id, begin, &mut out);
+            let room = dst.capacity();
+            out.copy_into(&mut dst);
+            assert_eq!(&dst[..before.len()], &before[..]);
+            assert_eq!(&dst[before.len()..], &written[..]);
+            assert!(dst.capacity() >= room);
+            assert!(out.is_empty());
         }
     }
 

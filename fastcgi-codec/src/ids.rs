@@ -1,4 +1,4 @@
-//! [`RequestId`], and [`IdSet`]: a fixed-size set of request ids.
+//! [`RequestId`], and [`IdSet`]: a set of request ids.
 
 use std::fmt;
 
@@ -44,39 +44,54 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// A set of request ids, 8 KiB once anything is in it. Used to remember ids whose requests
-/// ended, so that late records for them are ignored (as the spec says) while records for
-/// ids that were never begun are reported.
+/// A set of request ids. Used to remember ids whose requests ended, so that late records
+/// for them are ignored (as the spec says) while records for ids that were never begun are
+/// reported.
+///
+/// Ids below 64 (every id a gateway that numbers from 1 uses under the in-flight limit)
+/// are bits of one inline word, so ending a request allocates nothing; a higher id grows
+/// a list of words up to its own, at most 8 KiB for the whole id space.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IdSet {
-    words: Vec<u64>,
+    low: u64,
+    /// Word `i` holds ids `64 * (i + 1)` to `64 * (i + 2) - 1`.
+    high: Vec<u64>,
 }
 
-const WORDS: usize = (u16::MAX as usize + 1) / 64;
-
 impl IdSet {
+    /// The word holding `id`, if it exists.
+    fn word_mut(&mut self, id: u16) -> Option<&mut u64> {
+        match usize::from(id / 64) {
+            0 => Some(&mut self.low),
+            word => self.high.get_mut(word - 1),
+        }
+    }
+
     pub(crate) fn insert(&mut self, id: RequestId) {
         let id = id.get();
-        if self.words.is_empty() {
-            self.words = vec![0; WORDS];
+        let word = usize::from(id / 64);
+        if word > self.high.len() {
+            self.high.resize(word, 0);
         }
-        if let Some(word) = self.words.get_mut(usize::from(id / 64)) {
+        if let Some(word) = self.word_mut(id) {
             *word |= 1 << (id % 64);
         }
     }
 
     pub(crate) fn remove(&mut self, id: RequestId) {
         let id = id.get();
-        if let Some(word) = self.words.get_mut(usize::from(id / 64)) {
+        if let Some(word) = self.word_mut(id) {
             *word &= !(1 << (id % 64));
         }
     }
 
     pub(crate) fn contains(&self, id: RequestId) -> bool {
         let id = id.get();
-        self.words
-            .get(usize::from(id / 64))
-            .is_some_and(|word| word & (1 << (id % 64)) != 0)
+        let word = match usize::from(id / 64) {
+            0 => Some(&self.low),
+            word => self.high.get(word - 1),
+        };
+        word.is_some_and(|word| word & (1 << (id % 64)) != 0)
     }
 }
 
@@ -94,5 +109,24 @@ mod tests {
         assert!(set.contains(id(5)) && set.contains(id(u16::MAX)) && !set.contains(id(6)));
         set.remove(id(5));
         assert!(!set.contains(id(5)));
+        assert_eq!(set.high.len(), 1023, "grown to the highest id's word");
+        for n in [0, 63, 64, 127, 128, 4000] {
+            assert!(!set.contains(id(n)));
+            set.insert(id(n));
+            assert!(set.contains(id(n)) && !set.contains(id(n + 1)));
+            set.remove(id(n));
+            assert!(!set.contains(id(n)));
+        }
+    }
+
+    #[test]
+    fn low_ids_allocate_nothing() {
+        let mut set = IdSet::default();
+        for n in 0..64 {
+            set.insert(RequestId::new(n));
+        }
+        assert!(set.high.is_empty() && set.high.capacity() == 0);
+        assert!((0..64).all(|n| set.contains(RequestId::new(n))));
+        assert!(!set.contains(RequestId::new(64)));
     }
 }

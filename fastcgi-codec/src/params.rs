@@ -481,8 +481,9 @@ pub fn encode_params(
 ) -> Result<(), EncodeError> {
     let total = check_environ(environ, encoder.max_content())?;
     // Written in place after what is queued: with BEGIN_REQUEST before and the end
-    // records after, a request is one buffer to write.
-    let room = params_records_len(total, encoder.max_content()) + HEADER_LEN;
+    // records after, a request is one buffer to write. The room also holds the empty
+    // PARAMS and an empty STDIN, so a bodiless request grows the buffer at most once.
+    let room = params_records_len(total, encoder.max_content()) + 2 * HEADER_LEN;
     write_params_records(
         environ,
         total,
