@@ -9,7 +9,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderV
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::error::ResponseHeadError;
-use crate::grammar::{invalid_field_value_byte, is_token, parse_decimal};
+use crate::grammar::{find_newline, invalid_field_value_byte, is_token, parse_decimal};
 use crate::headers::HOP_BY_HOP;
 
 /// Bounds on a response head.
@@ -255,7 +255,7 @@ impl ResponseHeadParser {
         };
         loop {
             let rest = buf.get(self.line_start..).unwrap_or_default();
-            let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(newline) = find_newline(rest) else {
                 if buf.len() > self.limits.max_bytes {
                     return Err(too_large);
                 }
@@ -411,7 +411,9 @@ fn parse_complete(
     let mut fields = Fields::default();
     let mut status_line: Option<(Version, StatusCode, Option<Bytes>)> = None;
     let mut offset = 0usize;
-    for raw_line in head.split_inclusive(|&b| b == b'\n') {
+    while let Some(rest) = head.get(offset..).filter(|rest| !rest.is_empty()) {
+        let raw_line = rest.get(..find_newline(rest).map_or(rest.len(), |at| at + 1));
+        let raw_line = raw_line.unwrap_or_default();
         let line_offset = offset;
         offset += raw_line.len();
         let line = raw_line.strip_suffix(b"\n").unwrap_or(raw_line);
