@@ -30,6 +30,47 @@ struct Entry {
     value: Slot,
 }
 
+/// Running totals over the entries, kept as they change, so that an encoder learns its
+/// output's size (and that every field fits) without a pass over the variables.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Sizes {
+    /// Bytes of every name and value (u64: slots of one segment may overlap, so on a
+    /// 32-bit target the sum can pass `usize`).
+    content: u64,
+    /// Names and values of 128 bytes or more: those take a 4-byte FastCGI length.
+    long_fields: u64,
+    /// Variables whose name is empty (uwsgi cannot carry them).
+    empty_names: u64,
+}
+
+impl Sizes {
+    fn of(entries: &[Entry]) -> Sizes {
+        let mut sizes = Sizes::default();
+        for entry in entries {
+            sizes.add(entry);
+        }
+        sizes
+    }
+
+    #[inline]
+    fn add(&mut self, entry: &Entry) {
+        for slot in [entry.name, entry.value] {
+            self.content += u64::from(slot.len);
+            self.long_fields += u64::from(slot.len >= 128);
+        }
+        self.empty_names += u64::from(entry.name.len == 0);
+    }
+
+    #[inline]
+    fn sub(&mut self, entry: &Entry) {
+        for slot in [entry.name, entry.value] {
+            self.content -= u64::from(slot.len);
+            self.long_fields -= u64::from(slot.len >= 128);
+        }
+        self.empty_names -= u64::from(entry.name.len == 0);
+    }
+}
+
 /// The byte stores of an environ, borrowed once so that resolving a slot is a couple of
 /// comparisons and one bounds-checked slice, with no `Option` to unwrap per variable.
 #[derive(Clone, Copy)]
@@ -102,6 +143,7 @@ pub struct Environ {
     more: Vec<Bytes>,
     owned: Vec<u8>,
     entries: Vec<Entry>,
+    sizes: Sizes,
 }
 
 impl Environ {
@@ -168,7 +210,7 @@ impl Environ {
             .len();
         let name = checked_slot(segment.0, &name, len)?;
         let value = checked_slot(segment.0, &value, len)?;
-        self.entries.push(Entry { name, value });
+        self.push_entry(Entry { name, value });
         Ok(())
     }
 
@@ -200,7 +242,7 @@ impl Environ {
         self.check_owned_room(name.len() + value.len())?;
         let name = self.own(name);
         let value = self.own(value);
-        self.entries.push(Entry { name, value });
+        self.push_entry(Entry { name, value });
         Ok(())
     }
 
@@ -233,7 +275,9 @@ impl Environ {
                 self.check_owned_room(value.len())?;
                 let value = self.own(value);
                 if let Some(entry) = self.entries.get_mut(first) {
+                    self.sizes.sub(entry);
                     entry.value = value;
+                    self.sizes.add(entry);
                 }
                 self.remove_after(first, name);
                 Ok(())
@@ -249,6 +293,7 @@ impl Environ {
         if last.is_some() {
             let mut entries = std::mem::take(&mut self.entries);
             entries.retain(|entry| self.slot_bytes(entry.name) != name);
+            self.sizes = Sizes::of(&entries);
             self.entries = entries;
         }
         last
@@ -297,6 +342,7 @@ impl Environ {
         self.more.clear();
         self.owned.clear();
         self.entries.clear();
+        self.sizes = Sizes::default();
     }
 
     /// The variables in order, as `(name, value)` byte slices.
@@ -347,34 +393,40 @@ impl Environ {
             .map(|entry| (self.slot_bytes(entry.name), self.slot_bytes(entry.value)))
     }
 
-    /// Total bytes of all names and values, without any framing.
+    /// Total bytes of all names and values, without any framing. Kept as variables are
+    /// added and removed: no pass over them.
     #[inline]
     pub fn content_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| e.name.len as usize + e.value.len as usize)
-            .sum()
+        saturating_usize(self.sizes.content)
     }
 
     /// The exact number of bytes these variables take as FastCGI name-value pairs: a 1-byte
-    /// length for names and values up to 127 bytes, 4 bytes above.
+    /// length for names and values up to 127 bytes, 4 bytes above. No pass over them.
     #[inline]
     pub fn fastcgi_encoded_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| fastcgi_pair_len(e.name.len as usize, e.value.len as usize))
-            .sum()
+        let vars = self.entries.len() as u64;
+        saturating_usize(self.sizes.content + 2 * vars + 3 * self.sizes.long_fields)
     }
 
     /// The exact number of bytes these variables take as a uwsgi vars block: a u16 length
     /// before each name and each value. The result may exceed 65535, which the uwsgi
-    /// header cannot express; the uwsgi encoder refuses such a block.
+    /// header cannot express; the uwsgi encoder refuses such a block. No pass over them.
     #[inline]
     pub fn uwsgi_encoded_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| 4 + e.name.len as usize + e.value.len as usize)
-            .sum()
+        saturating_usize(self.sizes.content + 4 * self.entries.len() as u64)
+    }
+
+    /// Whether some variable has an empty name (which uwsgi cannot carry). No pass over
+    /// the variables.
+    #[inline]
+    pub fn has_empty_name(&self) -> bool {
+        self.sizes.empty_names > 0
+    }
+
+    #[inline]
+    fn push_entry(&mut self, entry: Entry) {
+        self.sizes.add(&entry);
+        self.entries.push(entry);
     }
 
     fn position(&self, name: &[u8]) -> Option<usize> {
@@ -392,6 +444,7 @@ impl Environ {
             index += 1;
             keep
         });
+        self.sizes = Sizes::of(&entries);
         self.entries = entries;
     }
 
@@ -500,6 +553,13 @@ fn checked_slot(
 #[inline]
 pub const fn fastcgi_pair_len(name_len: usize, value_len: usize) -> usize {
     fastcgi_length_len(name_len) + fastcgi_length_len(value_len) + name_len + value_len
+}
+
+/// A byte count as `usize`, `usize::MAX` past it (only on 32-bit targets): an encoder
+/// refuses such a size either way.
+#[inline]
+fn saturating_usize(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
 }
 
 #[inline]

@@ -1,5 +1,6 @@
 //! Property tests: gateway → wire size → application gives back the same request; the
-//! response-head parser never panics and does not care how its input is split.
+//! response-head parser never panics and does not care how its input is split; an
+//! environ's encoded sizes, kept as it changes, always equal a count over its variables.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -193,6 +194,80 @@ fn check_round_trip(gateway: &Gateway, generated: &Generated) -> Result<(), Test
         Some(generated.remote.port()).filter(|_| port_sent)
     );
     Ok(())
+}
+
+/// A change to an environ: the sizes it keeps must follow every one.
+#[derive(Debug, Clone)]
+enum EnvironChange {
+    Append(u8, usize),
+    Insert(u8, usize),
+    Remove(u8),
+    /// A variable pointing into the one wire segment (name and value ranges).
+    FromSegment(usize, usize, usize),
+    Clear,
+}
+
+fn environ_change() -> impl Strategy<Value = EnvironChange> {
+    // Few names, so that inserts replace and removes hit; lengths around 128, where a
+    // FastCGI length takes 4 bytes.
+    let name = 0u8..4;
+    let len = prop_oneof![0usize..3, 120usize..140, 0usize..400];
+    prop_oneof![
+        4 => (name.clone(), len.clone()).prop_map(|(n, l)| EnvironChange::Append(n, l)),
+        4 => (name.clone(), len).prop_map(|(n, l)| EnvironChange::Insert(n, l)),
+        2 => name.prop_map(EnvironChange::Remove),
+        2 => (0usize..600, prop_oneof![Just(0usize), 0usize..300], 0usize..300)
+            .prop_map(|(at, n, v)| EnvironChange::FromSegment(at, n, v)),
+        1 => Just(EnvironChange::Clear),
+    ]
+}
+
+/// The sizes counted over the variables, as an encoder would.
+fn counted_sizes(env: &Environ) -> (usize, usize, usize) {
+    let fastcgi_length = |len: usize| if len < 128 { 1 } else { 4 };
+    env.iter()
+        .fold((0, 0, 0), |(content, fastcgi, uwsgi), (n, v)| {
+            (
+                content + n.len() + v.len(),
+                fastcgi + fastcgi_length(n.len()) + fastcgi_length(v.len()) + n.len() + v.len(),
+                uwsgi + 4 + n.len() + v.len(),
+            )
+        })
+}
+
+proptest! {
+    #[test]
+    fn environ_sizes_follow_every_change(
+        changes in prop::collection::vec(environ_change(), 0..40),
+    ) {
+        let wire = Bytes::from(vec![b'w'; 1200]);
+        let mut env = Environ::new();
+        let mut segment = None;
+        for change in changes {
+            let name = |n: u8| format!("NAME_{n}");
+            match change {
+                EnvironChange::Append(n, len) => env.append(name(n), vec![b'v'; len]),
+                EnvironChange::Insert(n, len) => env.insert(name(n), vec![b'v'; len]),
+                EnvironChange::Remove(n) => drop(env.remove(name(n))),
+                EnvironChange::FromSegment(at, n, v) => {
+                    let id = match segment {
+                        Some(id) => id,
+                        None => *segment.insert(env.add_segment(wire.clone()).unwrap()),
+                    };
+                    env.push_segment_var(id, at..at + n, at + n..at + n + v).unwrap();
+                }
+                EnvironChange::Clear => {
+                    env.clear();
+                    segment = None;
+                }
+            }
+            let (content, fastcgi, uwsgi) = counted_sizes(&env);
+            prop_assert_eq!(env.content_len(), content);
+            prop_assert_eq!(env.fastcgi_encoded_len(), fastcgi);
+            prop_assert_eq!(env.uwsgi_encoded_len(), uwsgi);
+            prop_assert_eq!(env.has_empty_name(), env.iter().any(|(n, _)| n.is_empty()));
+        }
+    }
 }
 
 proptest! {

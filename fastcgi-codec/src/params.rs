@@ -378,6 +378,12 @@ fn complete_pairs(content: &[u8]) -> usize {
 /// Checks that every pair of `environ` fits one record of at most `max` bytes, from the
 /// lengths alone.
 fn check_environ(environ: &Environ, max: usize) -> Result<usize, EncodeError> {
+    // The environ keeps its encoded size: when all of it fits one record, so does every
+    // pair, and every field is far below 2^31. The usual case needs no pass.
+    let total = environ.fastcgi_encoded_len();
+    if total <= max {
+        return Ok(total);
+    }
     let mut total = 0;
     for (name_len, value_len) in environ.lengths() {
         check_field(name_len)?;
