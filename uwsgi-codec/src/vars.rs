@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::Environ;
+use cgi_env::wire::copy_short;
 
 use crate::error::{MisuseError, VarPart, VarsError};
 use crate::packet::{Header, Modifier1};
@@ -293,41 +294,6 @@ fn put_field(out: &mut [u8], at: usize, bytes: &[u8]) -> usize {
         copy_short(rest, bytes);
     }
     end
-}
-
-/// Copies `src` into `dst`, of the same length. Up to 32 bytes (most names and values)
-/// are two overlapping fixed-size moves, which the compiler inlines, chosen by a couple of
-/// well-predicted branches rather than a call to `memcpy`.
-#[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
-    let len = src.len();
-    if len >= 16 {
-        if len <= 32 {
-            copy_ends::<16>(dst, src);
-        } else if dst.len() == len {
-            dst.copy_from_slice(src);
-        }
-    } else if len >= 8 {
-        copy_ends::<8>(dst, src);
-    } else if len >= 4 {
-        copy_ends::<4>(dst, src);
-    } else {
-        for (to, from) in dst.iter_mut().zip(src) {
-            *to = *from;
-        }
-    }
-}
-
-/// Copies the first and the last `N` bytes of `src` (at least `N` long) into `dst`: all of
-/// it when `src` is at most `2 * N` bytes.
-#[inline]
-fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
-    if let (Some(to), Some(from)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
-        *to = *from;
-    }
-    if let (Some(to), Some(from)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
-        *to = *from;
-    }
 }
 
 /// Appends a whole request packet to `dst`: the header (datasize = the vars block size)
