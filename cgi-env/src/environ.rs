@@ -30,8 +30,10 @@ struct Entry {
     value: Slot,
 }
 
-/// Running totals over the entries, kept as they change, so that an encoder learns its
-/// output's size (and that every field fits) without a pass over the variables.
+/// Running totals over the entries, kept as variables are copied in, replaced and removed,
+/// so that an encoder learns its output's size (and that every field fits) without a pass
+/// over the variables. A decoder's variables (indexed in a wire segment) are not counted
+/// as they are pushed, which would slow every decode (see `Environ::uncounted`).
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Sizes {
     /// Bytes of every name and value (u64: slots of one segment may overlap, so on a
@@ -144,6 +146,9 @@ pub struct Environ {
     owned: Vec<u8>,
     entries: Vec<Entry>,
     sizes: Sizes,
+    /// Whether variables were indexed in a segment since `sizes` was last counted: then
+    /// `sizes` is not maintained, and the size accessors count.
+    uncounted: bool,
 }
 
 impl Environ {
@@ -210,7 +215,8 @@ impl Environ {
             .len();
         let name = checked_slot(segment.0, &name, len)?;
         let value = checked_slot(segment.0, &value, len)?;
-        self.push_entry(Entry { name, value });
+        self.entries.push(Entry { name, value });
+        self.uncounted = true;
         Ok(())
     }
 
@@ -275,9 +281,13 @@ impl Environ {
                 self.check_owned_room(value.len())?;
                 let value = self.own(value);
                 if let Some(entry) = self.entries.get_mut(first) {
-                    self.sizes.sub(entry);
+                    if !self.uncounted {
+                        self.sizes.sub(entry);
+                    }
                     entry.value = value;
-                    self.sizes.add(entry);
+                    if !self.uncounted {
+                        self.sizes.add(entry);
+                    }
                 }
                 self.remove_after(first, name);
                 Ok(())
@@ -293,8 +303,7 @@ impl Environ {
         if last.is_some() {
             let mut entries = std::mem::take(&mut self.entries);
             entries.retain(|entry| self.slot_bytes(entry.name) != name);
-            self.sizes = Sizes::of(&entries);
-            self.entries = entries;
+            self.recount(entries);
         }
         last
     }
@@ -343,6 +352,7 @@ impl Environ {
         self.owned.clear();
         self.entries.clear();
         self.sizes = Sizes::default();
+        self.uncounted = false;
     }
 
     /// The variables in order, as `(name, value)` byte slices.
@@ -393,39 +403,62 @@ impl Environ {
             .map(|entry| (self.slot_bytes(entry.name), self.slot_bytes(entry.value)))
     }
 
-    /// Total bytes of all names and values, without any framing. Kept as variables are
-    /// added and removed: no pass over them.
+    /// Total bytes of all names and values, without any framing.
+    ///
+    /// This and the other sizes ([`Environ::fastcgi_encoded_len`],
+    /// [`Environ::uwsgi_encoded_len`], [`Environ::has_empty_name`]) are kept as variables
+    /// are copied in, replaced and removed, so they take no pass over the variables; only
+    /// after [`Environ::push_segment_var`] (a decoder's work) are they counted when asked.
     #[inline]
     pub fn content_len(&self) -> usize {
-        saturating_usize(self.sizes.content)
+        saturating_usize(self.sizes().content)
     }
 
     /// The exact number of bytes these variables take as FastCGI name-value pairs: a 1-byte
-    /// length for names and values up to 127 bytes, 4 bytes above. No pass over them.
+    /// length for names and values up to 127 bytes, 4 bytes above.
     #[inline]
     pub fn fastcgi_encoded_len(&self) -> usize {
-        let vars = self.entries.len() as u64;
-        saturating_usize(self.sizes.content + 2 * vars + 3 * self.sizes.long_fields)
+        let (sizes, vars) = (self.sizes(), self.entries.len() as u64);
+        saturating_usize(sizes.content + 2 * vars + 3 * sizes.long_fields)
     }
 
     /// The exact number of bytes these variables take as a uwsgi vars block: a u16 length
     /// before each name and each value. The result may exceed 65535, which the uwsgi
-    /// header cannot express; the uwsgi encoder refuses such a block. No pass over them.
+    /// header cannot express; the uwsgi encoder refuses such a block.
     #[inline]
     pub fn uwsgi_encoded_len(&self) -> usize {
-        saturating_usize(self.sizes.content + 4 * self.entries.len() as u64)
+        saturating_usize(self.sizes().content + 4 * self.entries.len() as u64)
     }
 
-    /// Whether some variable has an empty name (which uwsgi cannot carry). No pass over
-    /// the variables.
+    /// Whether some variable has an empty name (which uwsgi cannot carry).
     #[inline]
     pub fn has_empty_name(&self) -> bool {
-        self.sizes.empty_names > 0
+        self.sizes().empty_names > 0
+    }
+
+    /// The running totals, counted now if decoded variables were added since they were
+    /// last counted.
+    #[inline]
+    fn sizes(&self) -> Sizes {
+        if self.uncounted {
+            Sizes::of(&self.entries)
+        } else {
+            self.sizes
+        }
+    }
+
+    /// Takes `entries` as the index, counting its sizes afresh.
+    fn recount(&mut self, entries: Vec<Entry>) {
+        self.sizes = Sizes::of(&entries);
+        self.uncounted = false;
+        self.entries = entries;
     }
 
     #[inline]
     fn push_entry(&mut self, entry: Entry) {
-        self.sizes.add(&entry);
+        if !self.uncounted {
+            self.sizes.add(&entry);
+        }
         self.entries.push(entry);
     }
 
@@ -444,8 +477,7 @@ impl Environ {
             index += 1;
             keep
         });
-        self.sizes = Sizes::of(&entries);
-        self.entries = entries;
+        self.recount(entries);
     }
 
     #[inline]

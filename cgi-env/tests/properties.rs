@@ -266,6 +266,10 @@ proptest! {
             prop_assert_eq!(env.fastcgi_encoded_len(), fastcgi);
             prop_assert_eq!(env.uwsgi_encoded_len(), uwsgi);
             prop_assert_eq!(env.has_empty_name(), env.iter().any(|(n, _)| n.is_empty()));
+            // Counted afresh, the sizes agree too (a clone keeps whatever was kept).
+            let copied: Environ = env.iter().collect();
+            prop_assert_eq!(copied.fastcgi_encoded_len(), fastcgi);
+            prop_assert_eq!(env.clone().uwsgi_encoded_len(), uwsgi);
         }
     }
 }
