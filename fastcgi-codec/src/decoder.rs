@@ -1,6 +1,6 @@
 //! [`RecordDecoder`]: records out of a byte stream, incrementally and without copying.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::record::{HEADER_LEN, Record, RecordHeader};
@@ -100,7 +100,13 @@ impl RecordDecoder {
                         buf.reserve(len - buf.len() + usize::from(header.padding_length));
                         return Ok(None);
                     }
-                    let content = buf.split_to(len).freeze();
+                    // An empty record (a stream's end) takes no slice of the buffer: that
+                    // would cost a reference count increment and decrement for nothing.
+                    let content = if len == 0 {
+                        Bytes::new()
+                    } else {
+                        buf.split_to(len).freeze()
+                    };
                     skip_padding(&mut self.state, buf, header.padding_length);
                     return Ok(Some(Record { header, content }));
                 }
