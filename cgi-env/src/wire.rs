@@ -46,6 +46,21 @@ impl<'a> SliceWriter<'a> {
         self.at = end;
     }
 
+    /// Writes one byte (a length prefix) and moves past it.
+    #[inline]
+    pub fn put_u8(&mut self, byte: u8) {
+        match self.out.get_mut(self.at) {
+            Some(slot) => *slot = byte,
+            None => debug_assert!(
+                false,
+                "write at {} past a buffer of {}",
+                self.at,
+                self.out.len()
+            ),
+        }
+        self.at += 1;
+    }
+
     /// Bytes written so far.
     pub fn position(&self) -> usize {
         self.at
@@ -117,5 +132,11 @@ mod tests {
         }
         assert_eq!(writer.position(), total);
         assert_eq!(out, fields.concat());
+
+        let mut out = [0u8; 3];
+        let mut writer = SliceWriter::new(&mut out);
+        writer.put_u8(7);
+        writer.put(b"ab");
+        assert_eq!((writer.position(), out), (3, *b"\x07ab"));
     }
 }

@@ -464,7 +464,7 @@ fn params_records_len(total: usize, max: usize) -> usize {
 #[inline]
 fn put_length(out: &mut SliceWriter<'_>, len: usize) {
     if len < 0x80 {
-        out.put(&[len as u8]);
+        out.put_u8(len as u8);
     } else {
         out.put(&((len as u32) | 0x8000_0000).to_be_bytes());
     }
