@@ -220,6 +220,59 @@ impl Environ {
         Ok(())
     }
 
+    /// [`Environ::push_segment_var`] for a batch of variables of one segment: what a
+    /// decoder that noted where a block's variables lie calls once. The ranges are all
+    /// checked first, then the index grows once and is filled without a check per
+    /// variable.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use cgi_env::Environ;
+    ///
+    /// let mut env = Environ::new();
+    /// let segment = env.add_segment(Bytes::from_static(b"AxBy")).unwrap();
+    /// env.extend_segment_vars(segment, [(0..1, 1..2), (2..3, 3..4)]).unwrap();
+    /// assert_eq!(env.get("B"), Some(&b"y"[..]));
+    /// // One range out of bounds: nothing of the batch is added.
+    /// assert!(env.extend_segment_vars(segment, [(0..1, 1..2), (3..9, 0..0)]).is_err());
+    /// assert_eq!(env.len(), 2);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Environ::push_segment_var`]; then none of these variables is added.
+    #[inline]
+    pub fn extend_segment_vars<I>(
+        &mut self,
+        segment: SegmentId,
+        vars: I,
+    ) -> Result<(), EnvironError>
+    where
+        I: IntoIterator<Item = (Range<usize>, Range<usize>)>,
+        I::IntoIter: Clone,
+    {
+        let len = self
+            .segment(segment.0)
+            .ok_or(EnvironError::UnknownSegment)?
+            .len();
+        let vars = vars.into_iter();
+        for (name, value) in vars.clone() {
+            checked_slot(segment.0, &name, len)?;
+            checked_slot(segment.0, &value, len)?;
+        }
+        // Checked above: every range lies in the segment, whose length fits a u32.
+        let slot = |range: Range<usize>| Slot {
+            store: segment.0,
+            start: range.start as u32,
+            len: (range.end - range.start) as u32,
+        };
+        self.entries.extend(vars.map(|(name, value)| Entry {
+            name: slot(name),
+            value: slot(value),
+        }));
+        self.uncounted = true;
+        Ok(())
+    }
+
     /// Appends a variable, keeping any earlier variable of the same name (duplicates are
     /// legal on the wire; [`Environ::get`] then answers with the last one). The bytes are
     /// copied into the environ.

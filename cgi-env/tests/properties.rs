@@ -204,6 +204,8 @@ enum EnvironChange {
     Remove(u8),
     /// A variable pointing into the one wire segment (name and value ranges).
     FromSegment(usize, usize, usize),
+    /// Several at once ([`Environ::extend_segment_vars`]), some possibly out of bounds.
+    FromSegmentBatch(Vec<(usize, usize, usize)>),
     Clear,
 }
 
@@ -218,6 +220,8 @@ fn environ_change() -> impl Strategy<Value = EnvironChange> {
         2 => name.prop_map(EnvironChange::Remove),
         2 => (0usize..600, prop_oneof![Just(0usize), 0usize..300], 0usize..300)
             .prop_map(|(at, n, v)| EnvironChange::FromSegment(at, n, v)),
+        1 => prop::collection::vec((0usize..1000, 0usize..150, 0usize..150), 0..6)
+            .prop_map(EnvironChange::FromSegmentBatch),
         1 => Just(EnvironChange::Clear),
     ]
 }
@@ -240,7 +244,7 @@ proptest! {
     fn environ_sizes_follow_every_change(
         changes in prop::collection::vec(environ_change(), 0..40),
     ) {
-        let wire = Bytes::from(vec![b'w'; 1200]);
+        let wire = Bytes::from((0..1200u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
         let mut env = Environ::new();
         let mut segment = None;
         for change in changes {
@@ -255,6 +259,25 @@ proptest! {
                         None => *segment.insert(env.add_segment(wire.clone()).unwrap()),
                     };
                     env.push_segment_var(id, at..at + n, at + n..at + n + v).unwrap();
+                }
+                EnvironChange::FromSegmentBatch(vars) => {
+                    let id = match segment {
+                        Some(id) => id,
+                        None => *segment.insert(env.add_segment(wire.clone()).unwrap()),
+                    };
+                    let before: Vec<(Vec<u8>, Vec<u8>)> =
+                        env.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+                    let ranges = vars.iter().map(|&(at, n, v)| (at..at + n, at + n..at + n + v));
+                    let fits = vars.iter().all(|&(at, n, v)| at + n + v <= wire.len());
+                    let added = env.extend_segment_vars(id, ranges.clone());
+                    prop_assert_eq!(added.is_ok(), fits);
+                    let mut expected = before;
+                    if fits {
+                        expected.extend(ranges.map(|(n, v)| (wire[n].to_vec(), wire[v].to_vec())));
+                    }
+                    let now: Vec<(Vec<u8>, Vec<u8>)> =
+                        env.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+                    prop_assert_eq!(now, expected, "all of the batch or none of it");
                 }
                 EnvironChange::Clear => {
                     env.clear();

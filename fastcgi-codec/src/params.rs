@@ -212,12 +212,13 @@ impl ParamsDecoder {
         if count > 0 {
             self.environ.reserve(count);
             let segment = self.add_segment(rest.clone())?;
-            for &[name, value, end] in spans.get(..count).unwrap_or_default() {
-                let (name, value, end) = (usize::from(name), usize::from(value), usize::from(end));
-                self.environ
-                    .push_segment_var(segment, name..value, value..end)
-                    .map_err(Violation::Environ)?;
-            }
+            let spans = spans.get(..count).unwrap_or_default().iter().map(|span| {
+                let [name, value, end] = span.map(usize::from);
+                (name..value, value..end)
+            });
+            self.environ
+                .extend_segment_vars(segment, spans)
+                .map_err(Violation::Environ)?;
         }
         self.partial
             .extend_from_slice(rest.get(whole..).unwrap_or_default());

@@ -56,7 +56,7 @@ pub(crate) fn decode_request_vars(block: Bytes, max_vars: usize) -> Result<Decod
     if block.len() > usize::from(u16::MAX) {
         return decode_counted(block, max_vars);
     }
-    let mut starts = [[0u16; 2]; STACK_VARS];
+    let mut spans = [[0u16; 3]; STACK_VARS];
     let mut count = 0;
     let mut overflow = false;
     let mut content_length = None;
@@ -66,9 +66,9 @@ pub(crate) fn decode_request_vars(block: Bytes, max_vars: usize) -> Result<Decod
             content_length = Some(value.clone());
         }
         // Within u16: the block is at most 65535 bytes.
-        match starts.get_mut(count) {
-            Some(slot) => {
-                *slot = [key.start as u16, value.start as u16];
+        match spans.get_mut(count) {
+            Some(span) => {
+                *span = [key.start as u16, key.end as u16, value.end as u16];
                 count += 1;
             }
             None => overflow = true,
@@ -81,20 +81,14 @@ pub(crate) fn decode_request_vars(block: Bytes, max_vars: usize) -> Result<Decod
         None | Some([]) => Some(0),
         Some(value) => cgi_env::grammar::parse_decimal(value),
     };
-    let end = block.len();
     let mut environ = Environ::with_capacity(count);
     let segment = environ.add_segment(block)?;
-    let recorded = starts.get(..count).unwrap_or_default();
-    // A value ends 2 bytes (the next key's length) before the next key starts.
-    let ends = recorded
-        .iter()
-        .skip(1)
-        .map(|&[next_key, _]| usize::from(next_key).saturating_sub(2))
-        .chain([end]);
-    for (&[key, value], value_end) in recorded.iter().zip(ends) {
-        let (key, value) = (usize::from(key), usize::from(value));
-        environ.push_segment_var(segment, key..value.saturating_sub(2), value..value_end)?;
-    }
+    // A value starts 2 bytes (its length) after its key ends.
+    let spans = spans.get(..count).unwrap_or_default().iter().map(|span| {
+        let [key, key_end, value_end] = span.map(usize::from);
+        (key..key_end, key_end + 2..value_end)
+    });
+    environ.extend_segment_vars(segment, spans)?;
     Ok(DecodedVars {
         environ,
         content_length,
