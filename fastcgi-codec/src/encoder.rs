@@ -50,9 +50,8 @@ static ZEROS: [u8; 8] = [0; 8];
 pub const CHAIN_THRESHOLD: usize = 256;
 
 /// The least the queue's own buffer grows by, so that a run of small records shares one
-/// allocation. A typical request's BEGIN_REQUEST, PARAMS (1–2 KB from nginx) and end
-/// records fit the first one, so a request is written with one allocation.
-const TAIL_RESERVE: usize = 4096;
+/// allocation (small enough for the allocator's fast path).
+const TAIL_RESERVE: usize = 512;
 
 /// Encoded output waiting to be written: record headers, padding, small payloads and PARAMS
 /// records (written in place) in a buffer of the queue's own, and payloads of [`CHAIN_THRESHOLD`] bytes or
@@ -116,6 +115,12 @@ impl OutputQueue {
             self.tail.reserve(bytes.len().max(TAIL_RESERVE));
         }
         self.tail.extend_from_slice(bytes);
+    }
+
+    /// Makes room in the queue's own buffer for `additional` more bytes, for a caller that
+    /// knows more writes are coming (a request's head).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.tail.reserve(additional);
     }
 
     /// The queue's own buffer, with room for `additional` more bytes: for an encoder that

@@ -12,6 +12,8 @@ use crate::limits::Limits;
 use crate::params::{GetValuesAnswer, decode_pairs, encode_params, get_values_query};
 use crate::record::{BeginRequestBody, ProtocolStatus, Record, RecordType, Role};
 
+/// Room made in the output for a request's head when it is begun.
+const REQUEST_HEAD_ROOM: usize = 4096;
 /// How a gateway connection behaves.
 ///
 /// ```
@@ -204,6 +206,9 @@ impl GatewayConnection {
             .map(RequestId::new)
             .find(|id| !self.core.requests.contains_key(*id))
             .ok_or(SendError::Busy { in_flight })?;
+        // The PARAMS come next: with room for a typical request's (1–2 KB from nginx) and
+        // its end records, the whole request head is written with one allocation.
+        self.core.output.reserve(REQUEST_HEAD_ROOM);
         self.core.encoder.begin_request(
             request_id,
             BeginRequestBody::new(role, keep_conn),
