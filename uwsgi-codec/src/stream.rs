@@ -44,6 +44,7 @@ impl<S: Step> Fused<S> {
         &mut self.inner
     }
 
+    #[inline]
     pub(crate) fn decode(&mut self, src: &mut BytesMut) -> Result<Option<S::Event>, ProtocolError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
@@ -56,6 +57,7 @@ impl<S: Step> Fused<S> {
         self.fail_on(result)
     }
 
+    #[inline]
     pub(crate) fn decode_eof(
         &mut self,
         src: &mut BytesMut,
@@ -67,6 +69,7 @@ impl<S: Step> Fused<S> {
         self.fail_on(result)
     }
 
+    #[inline]
     fn fail_on<T>(&mut self, result: Result<T, ProtocolError>) -> Result<T, ProtocolError> {
         if let Err(error) = &result {
             self.failed = Some(error.clone());
