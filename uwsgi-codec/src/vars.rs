@@ -2,7 +2,7 @@
 //! with no count and no terminator; the block ends exactly at the packet's datasize.
 
 use bytes::{Bytes, BytesMut};
-use cgi_env::Environ;
+use cgi_env::{Environ, PairBytes};
 use cgi_env::wire::copy_short;
 
 use crate::error::{MisuseError, VarPart, VarsError};
@@ -262,7 +262,13 @@ fn write_vars<'a>(env: &'a Environ, len: u16, dst: &mut BytesMut) -> Option<&'a 
     let out = dst.get_mut(start..)?;
     let mut content_length = None;
     let mut at = 0;
-    for (key, value) in env {
+    for (key_len, _, bytes) in env.pairs() {
+        // A name and its value side by side in the environ's storage (the usual case)
+        // are one slice: one store lookup for both.
+        let (key, value) = match bytes {
+            PairBytes::Joined(pair) => pair.split_at_checked(key_len).unwrap_or_default(),
+            PairBytes::Apart(key, value) => (key, value),
+        };
         if key.len() == CONTENT_LENGTH.len() && key == CONTENT_LENGTH {
             content_length = Some(value);
         }
