@@ -2,8 +2,8 @@
 //! with no count and no terminator; the block ends exactly at the packet's datasize.
 
 use bytes::{Bytes, BytesMut};
-use cgi_env::{Environ, PairBytes};
 use cgi_env::wire::copy_short;
+use cgi_env::{Environ, PairBytes};
 
 use crate::error::{MisuseError, VarPart, VarsError};
 use crate::packet::{Header, Modifier1};
