@@ -238,6 +238,9 @@ impl Environ {
     /// assert_eq!(env.len(), 2);
     /// ```
     ///
+    /// The ranges are read twice, checked and then stored, so `vars` should give the same
+    /// ranges each time it is cloned (as an iterator over a slice does).
+    ///
     /// # Errors
     /// As [`Environ::push_segment_var`]; then none of these variables is added.
     #[inline]
@@ -259,11 +262,13 @@ impl Environ {
             checked_slot(segment.0, &name, len)?;
             checked_slot(segment.0, &value, len)?;
         }
-        // Checked above: every range lies in the segment, whose length fits a u32.
+        // Checked above: every range lies in the segment, whose length fits a u32. (An
+        // iterator whose clone yields other ranges than the first pass gets slots that
+        // resolve to other bytes of the segment or to none, never a panic.)
         let slot = |range: Range<usize>| Slot {
             store: segment.0,
             start: range.start as u32,
-            len: (range.end - range.start) as u32,
+            len: range.end.saturating_sub(range.start) as u32,
         };
         self.entries.extend(vars.map(|(name, value)| Entry {
             name: slot(name),
