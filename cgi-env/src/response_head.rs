@@ -412,8 +412,8 @@ fn parse_complete(
     let mut status_line: Option<(Version, StatusCode, Option<Bytes>)> = None;
     let mut offset = 0usize;
     while let Some(rest) = head.get(offset..).filter(|rest| !rest.is_empty()) {
-        let raw_line = rest.get(..find_newline(rest).map_or(rest.len(), |at| at + 1));
-        let raw_line = raw_line.unwrap_or_default();
+        let line_len = find_newline(rest).map_or(rest.len(), |at| at + 1);
+        let raw_line = rest.get(..line_len).unwrap_or(rest);
         let line_offset = offset;
         offset += raw_line.len();
         let line = raw_line.strip_suffix(b"\n").unwrap_or(raw_line);
