@@ -2,7 +2,10 @@
 # End-to-end comparison: wrk -> nginx -> a hello-world application server, one row per
 # server and connection mode, all on 127.0.0.1; and wrk -> our reverse_proxy example
 # (cgi-service's FastCgiClient / UwsgiClient) -> php-fpm and uWSGI next to nginx in front
-# of the same backends. Prints a Markdown table of requests/s and p50/p99 latency.
+# of the same backends. Prints a Markdown table of requests/s, p50/p99 latency, and the CPU
+# time per request of the server the row is about (the application server behind nginx;
+# the proxy in the nginx vs reverse_proxy rows), with its child processes, read from /proc
+# before and after the measured run, next to the whole machine's CPU time per request.
 #
 #   benches/e2e/run.sh                  # wrk -t2 -c64 -d10s --latency, 3 s warm-up per row
 #   E2E_DURATION=30s E2E_CONNECTIONS=128 benches/e2e/run.sh
@@ -51,6 +54,7 @@ done
 TMP=$(mktemp -d /tmp/e2e-bench.XXXXXX)
 chmod 755 "$TMP" # nginx workers and php-fpm children may run as nobody
 PIDS=()
+declare -A PID_OF
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do
@@ -69,6 +73,7 @@ start() { # start NAME COMMAND...: runs in the background, logs to $TMP/NAME.log
     shift
     "$@" >"$TMP/$name.log" 2>&1 &
     PIDS+=($!)
+    PID_OF[$name]=$!
 }
 
 free_port() {
@@ -146,9 +151,12 @@ start php-fpm "$PHP_FPM" --nodaemonize --fpm-config "$TMP/php-fpm.conf"
 # --- nginx: one server (port) per row ------------------------------------------------
 # ROWS: label|port[|path] (path default /)
 ROWS=()
+# MEASURED[label]: the name (as given to start) of the process whose CPU the row reports.
+declare -A MEASURED
 NGINX_SERVERS=""
-add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [EXTRA]
+add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [EXTRA [MEASURED]]
     local label=$1 protocol=$2 backend=$3 keep=$4 extra=${5:-}
+    MEASURED[$label]=${6:-}
     local port upstream keepalive="" keep_conn=""
     port=$(free_port)
     upstream="b$port"
@@ -177,30 +185,41 @@ add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [E
 # every child and the other connections wait in the backlog until fastcgi_read_timeout.
 # The kept-connection php-fpm rows below use the [kept] pool, a child per connection.
 PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NAME /hello.php;"
-add_row "cgi-service, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes
-add_row "cgi-service, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no
-add_row "cgi-service, uwsgi" uwsgi "$P_OURS_UWSGI" no
-add_row "Go net/http/fcgi, keep-conn" fastcgi "$P_GO" yes
-add_row "Go net/http/fcgi, new connection per request" fastcgi "$P_GO" no
-add_row "tokio-fastcgi 1.3, keep-conn" fastcgi "$P_TOKIO" yes
-add_row "tokio-fastcgi 1.3, new connection per request" fastcgi "$P_TOKIO" no
-add_row "cegla-fcgi 0.2, keep-conn" fastcgi "$P_CEGLA" yes
-add_row "cegla-fcgi 0.2, new connection per request" fastcgi "$P_CEGLA" no
-add_row "uWSGI $CORES processes + Python WSGI (uwsgi protocol)" uwsgi "$P_UWSGI_PY" no
-add_row "php-fpm static $CORES children, new connection per request" fastcgi "$P_PHP" no "$PHP_EXTRA"
+add_row "cgi-service, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes "" ours-fcgi
+add_row "cgi-service, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no "" ours-fcgi
+add_row "cgi-service, uwsgi" uwsgi "$P_OURS_UWSGI" no "" ours-uwsgi
+add_row "Go net/http/fcgi, keep-conn" fastcgi "$P_GO" yes "" go
+add_row "Go net/http/fcgi, new connection per request" fastcgi "$P_GO" no "" go
+add_row "tokio-fastcgi 1.3, keep-conn" fastcgi "$P_TOKIO" yes "" tokio-fastcgi
+add_row "tokio-fastcgi 1.3, new connection per request" fastcgi "$P_TOKIO" no "" tokio-fastcgi
+add_row "cegla-fcgi 0.2, keep-conn" fastcgi "$P_CEGLA" yes "" cegla-fcgi
+add_row "cegla-fcgi 0.2, new connection per request" fastcgi "$P_CEGLA" no "" cegla-fcgi
+add_row "uWSGI $CORES processes + Python WSGI (uwsgi protocol)" uwsgi "$P_UWSGI_PY" no "" uwsgi-python
+add_row "php-fpm static $CORES children, new connection per request" fastcgi "$P_PHP" no "$PHP_EXTRA" php-fpm
 
 # nginx vs our reverse_proxy example in front of the same backends, the same URL.
 PHP_KEEP=$((CONNECTIONS * 2))
 add_row "php-fpm static $PHP_KEEP children, keep-conn: nginx" fastcgi "$P_PHP_KEEP" yes \
-    "fastcgi_param SCRIPT_FILENAME $TMP\$fastcgi_script_name;"
+    "fastcgi_param SCRIPT_FILENAME $TMP\$fastcgi_script_name;" nginx
 ROWS[-1]+="|/hello.php"
 start proxy-php "$EXAMPLES/reverse_proxy" --listen "127.0.0.1:$P_PROXY_PHP" \
     --fastcgi "127.0.0.1:$P_PHP_KEEP" --document-root "$TMP"
 ROWS+=("php-fpm static $PHP_KEEP children, keep-conn: reverse_proxy|$P_PROXY_PHP|/hello.php")
-add_row "uWSGI $CORES processes + Python WSGI: nginx" uwsgi "$P_UWSGI_PY" no
+MEASURED["php-fpm static $PHP_KEEP children, keep-conn: reverse_proxy"]=proxy-php
+add_row "uWSGI $CORES processes + Python WSGI: nginx" uwsgi "$P_UWSGI_PY" no "" nginx
 start proxy-uwsgi "$EXAMPLES/reverse_proxy" --listen "127.0.0.1:$P_PROXY_UWSGI" \
     --uwsgi "127.0.0.1:$P_UWSGI_PY"
 ROWS+=("uWSGI $CORES processes + Python WSGI: reverse_proxy|$P_PROXY_UWSGI")
+MEASURED["uWSGI $CORES processes + Python WSGI: reverse_proxy"]=proxy-uwsgi
+# nginx answering by itself: the floor of every row behind it.
+P_NGINX_SELF=$(free_port)
+NGINX_SERVERS+="
+    server {
+        listen 127.0.0.1:$P_NGINX_SELF;
+        location / { return 200 'hello\n'; }
+    }"
+ROWS+=("nginx answering itself (return 200)|$P_NGINX_SELF")
+MEASURED["nginx answering itself (return 200)"]=nginx
 
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx.conf" <<EOF
@@ -262,12 +281,37 @@ rps = float(re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)[1])
 errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
 m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errors += int(m[1]) if m else 0
-print("%.0f" % rps, pct(50), pct(99), errors)
+requests = int(re.search(r"^\s*(\d+) requests in", out, re.M)[1])
+print("%.0f" % rps, pct(50), pct(99), errors, requests)
 '
 
+# cpu_ticks [PID]: the CPU time (clock ticks) of PID and every process below it, with what
+# its ended children used; without PID, of the whole machine (all but idle and iowait).
+CPU='
+import os, sys
+if len(sys.argv) < 2:
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    print(sum(f) - f[3] - f[4])
+    sys.exit()
+root, stats = int(sys.argv[1]), {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    stats[int(pid)] = (int(fields[1]), [int(x) for x in fields[11:15]])
+def tree(pid):
+    ppid, (utime, stime, cutime, cstime) = stats[pid]
+    own = utime + stime + (cutime + cstime if pid == root else 0)
+    return own + sum(tree(c) for c, (p, _) in stats.items() if p == pid)
+print(tree(root) if root in stats else 0)
+'
+cpu_ticks() { python3 -c "$CPU" "$@"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-TABLE="| Server (behind nginx unless named) | Requests/s | p50 (ms) | p99 (ms) | Errors |
-|---|---:|---:|---:|---:|"
+TABLE="| Server (behind nginx unless named) | Requests/s | p50 (ms) | p99 (ms) | Errors | Server CPU (µs/request) | Machine CPU (µs/request) |
+|---|---:|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
     label=${row%%|*}
     url=$(row_url "$row")
@@ -275,11 +319,23 @@ for row in "${ROWS[@]}"; do
     log "warm-up: $label"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
     log "measure: $label"
+    measured=${PID_OF[${MEASURED[$label]:-}]:-}
+    [[ -n $measured ]] || die "no measured process for $label"
+    server_before=$(cpu_ticks "$measured")
+    machine_before=$(cpu_ticks)
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
-    parsed=$(python3 -c "$PARSE" <<<"$out" 2>/dev/null || echo "0 n/a n/a n/a")
-    read -r rps p50 p99 errors <<<"$parsed"
+    server_after=$(cpu_ticks "$measured")
+    machine_after=$(cpu_ticks)
+    parsed=$(python3 -c "$PARSE" <<<"$out" 2>/dev/null || echo "0 n/a n/a n/a 0")
+    read -r rps p50 p99 errors requests <<<"$parsed"
+    server_us=n/a
+    machine_us=n/a
+    if ((requests > 0)); then
+        server_us=$(python3 -c "print('%.1f' % (($server_after - $server_before) * $TICK_US / $requests))")
+        machine_us=$(python3 -c "print('%.1f' % (($machine_after - $machine_before) * $TICK_US / $requests))")
+    fi
     TABLE+="
-| $label | $rps | $p50 | $p99 | $errors |"
+| $label | $rps | $p50 | $p99 | $errors | $server_us | $machine_us |"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
