@@ -1,17 +1,27 @@
 //! Hello-world on `cgi_service` for the end-to-end benchmark (`benches/e2e/run.sh`).
 //!
-//! Usage: `e2e_cgi_service fastcgi|uwsgi ADDRESS`
+//! Usage: `e2e_cgi_service fastcgi|uwsgi ADDRESS [THREADS]`: THREADS single-threaded
+//! runtimes of the server's own (`ServeConfig::threads`), one per CPU by default; 0 serves on
+//! this program's multi-thread runtime (one worker per CPU).
 
 use std::convert::Infallible;
 
-use cgi_service::{Listener, Server};
+use cgi_service::{Listener, ServeConfig, Server};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(protocol), Some(address)) = (args.next(), args.next()) else {
-        eprintln!("usage: e2e_cgi_service fastcgi|uwsgi ADDRESS");
+        eprintln!("usage: e2e_cgi_service fastcgi|uwsgi ADDRESS [THREADS]");
         std::process::exit(2);
+    };
+    let config = match args.next().map(|threads| threads.parse::<usize>()) {
+        None => ServeConfig::default().with_thread_per_core(),
+        Some(Ok(threads)) => ServeConfig::default().with_threads(threads),
+        Some(Err(error)) => {
+            eprintln!("THREADS: {error}");
+            std::process::exit(2);
+        }
     };
     let server = match protocol.as_str() {
         "fastcgi" => Server::fastcgi(),
@@ -30,6 +40,6 @@ async fn main() -> std::io::Result<()> {
         );
         Ok::<_, Infallible>(response)
     });
-    server.serve(listener, app).await;
+    server.with_config(config).serve(listener, app).await;
     Ok(())
 }

@@ -28,6 +28,7 @@ pub struct ServeConfig {
     connection_buffer: usize,
     process_buffer: usize,
     multiplex: bool,
+    threads: usize,
     fastcgi_limits: fastcgi_codec::Limits,
     uwsgi_limits: uwsgi_codec::Limits,
 }
@@ -45,6 +46,7 @@ impl Default for ServeConfig {
             connection_buffer: 32 << 20,
             process_buffer: 512 << 20,
             multiplex: true,
+            threads: 0,
             fastcgi_limits: fastcgi_codec::Limits::default(),
             // Front servers send every header as a var: uWSGI's 4 KiB default refuses
             // large cookies, so take what the 16-bit datasize can say.
@@ -125,6 +127,35 @@ impl ServeConfig {
     /// `FCGI_MPXS_CONNS` accordingly. Default on.
     pub fn multiplex(&self) -> bool {
         self.multiplex
+    }
+
+    /// The threads the server serves on, each its own single-threaded tokio runtime with
+    /// its own accept loop on the one listening socket; a connection stays on the thread
+    /// that accepted it, with its requests, so serving one never wakes another thread.
+    /// 0 (the default) serves on the runtime the server is awaited on.
+    ///
+    /// Behind a front server this spends less CPU per request than a multi-thread
+    /// runtime (no work stealing, no cross-thread wake-ups; see the benches' end-to-end
+    /// results); [`ServeConfig::with_thread_per_core`] sets one thread per CPU. A
+    /// service's own `tokio::spawn`s run on the thread of the request that made them.
+    /// [`Server::serve_connection`](crate::Server::serve_connection) always serves on the
+    /// caller's runtime.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Sets [`ServeConfig::threads`].
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Sets [`ServeConfig::threads`] to the CPUs this process may use.
+    #[must_use]
+    pub fn with_thread_per_core(self) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        self.with_threads(cpus)
     }
 
     /// What a FastCGI connection accepts of its peer: params size, requests in flight per

@@ -104,6 +104,42 @@ impl Listener {
     }
 }
 
+/// A listening socket between runtimes: registered with none, duplicated for each
+/// serving thread.
+#[derive(Debug)]
+pub(crate) enum StdListener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Listener {
+    /// Takes the socket out of the runtime it is registered with.
+    pub(crate) fn into_std(self) -> io::Result<StdListener> {
+        Ok(match self {
+            Listener::Tcp(listener) => StdListener::Tcp(listener.into_std()?),
+            Listener::Unix(listener) => StdListener::Unix(listener.into_std()?),
+        })
+    }
+}
+
+impl StdListener {
+    /// Another descriptor of the same socket: connections go to whichever accepts first.
+    pub(crate) fn try_clone(&self) -> io::Result<StdListener> {
+        Ok(match self {
+            StdListener::Tcp(listener) => StdListener::Tcp(listener.try_clone()?),
+            StdListener::Unix(listener) => StdListener::Unix(listener.try_clone()?),
+        })
+    }
+
+    /// Registers the socket with the current runtime.
+    pub(crate) fn into_tokio(self) -> io::Result<Listener> {
+        Ok(match self {
+            StdListener::Tcp(listener) => Listener::Tcp(TcpListener::from_std(listener)?),
+            StdListener::Unix(listener) => Listener::Unix(UnixListener::from_std(listener)?),
+        })
+    }
+}
+
 impl From<TcpListener> for Listener {
     fn from(listener: TcpListener) -> Self {
         Listener::Tcp(listener)

@@ -146,59 +146,32 @@ impl Server {
         S: CgiService<B>,
         B: ResponseBody,
     {
-        let (stop, shared) = self.shared();
-        let connections = Arc::new(Semaphore::new(self.config.max_connections()));
-        let mut tasks = JoinSet::new();
-        let mut signal = std::pin::pin!(signal);
-        let mut delay = None;
-        loop {
-            let permit = tokio::select! {
-                permit = connections.clone().acquire_owned() => permit,
-                () = &mut signal => break,
-            };
-            let Ok(permit) = permit else { break };
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = &mut signal => break,
-            };
-            while tasks.try_join_next().is_some() {}
-            match accepted {
-                Ok((stream, peer)) => {
-                    delay = None;
-                    let (protocol, shared, service) =
-                        (self.protocol, shared.clone(), service.clone());
-                    tasks.spawn(async move {
-                        drive(protocol, stream, peer, service, shared).await;
-                        drop(permit);
-                    });
+        if self.config.threads() > 0 {
+            match listener.into_std() {
+                Ok(listener) => {
+                    crate::per_core::serve(self, listener, service, signal).await;
+                    return;
                 }
-                Err(error) => match AcceptError::classify(&error) {
-                    AcceptError::Connection => {}
-                    AcceptError::Resources => {
-                        let wait = backoff(delay);
-                        if delay.is_none() {
-                            tracing::warn!(%error, "accept failed; retrying with a backoff");
-                        }
-                        delay = Some(wait);
-                        drop(permit);
-                        tokio::time::sleep(wait).await;
-                    }
-                },
+                Err(error) => {
+                    tracing::error!(%error, "cannot hand the listener to the serving threads; not serving");
+                    return;
+                }
             }
         }
+        let (stop, shared) = self.shared();
+        let connections = Arc::new(Semaphore::new(self.config.max_connections()));
+        let tasks = accept_loop(
+            self.protocol,
+            &listener,
+            service,
+            &shared,
+            &connections,
+            signal,
+        )
+        .await;
         drop(listener);
         let _ = stop.send(true);
-        let drained = tokio::time::timeout(self.config.shutdown_timeout(), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                connections = tasks.len(),
-                "shutdown timeout passed; dropping the connections still open"
-            );
-            tasks.shutdown().await;
-        }
+        drain(tasks, self.config.shutdown_timeout()).await;
     }
 
     /// Serves one connection already accepted (or any byte stream, such as a
@@ -213,7 +186,7 @@ impl Server {
         drive(self.protocol, io, peer, service, shared).await;
     }
 
-    fn shared(&self) -> (watch::Sender<bool>, Arc<Shared>) {
+    pub(crate) fn shared(&self) -> (watch::Sender<bool>, Arc<Shared>) {
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             config: self.config.clone(),
@@ -222,6 +195,76 @@ impl Server {
             shutdown,
         });
         (stop, shared)
+    }
+}
+
+/// Accepts connections and serves each in a task of its own until `signal` completes;
+/// returns the connections' tasks.
+pub(crate) async fn accept_loop<S, B>(
+    protocol: Protocol,
+    listener: &Listener,
+    service: S,
+    shared: &Arc<Shared>,
+    connections: &Arc<Semaphore>,
+    signal: impl Future<Output = ()>,
+) -> JoinSet<()>
+where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    let mut tasks = JoinSet::new();
+    let mut signal = std::pin::pin!(signal);
+    let mut delay = None;
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit,
+            () = &mut signal => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        match accepted {
+            Ok((stream, peer)) => {
+                delay = None;
+                let (shared, service) = (shared.clone(), service.clone());
+                tasks.spawn(async move {
+                    drive(protocol, stream, peer, service, shared).await;
+                    drop(permit);
+                });
+            }
+            Err(error) => match AcceptError::classify(&error) {
+                AcceptError::Connection => {}
+                AcceptError::Resources => {
+                    let wait = backoff(delay);
+                    if delay.is_none() {
+                        tracing::warn!(%error, "accept failed; retrying with a backoff");
+                    }
+                    delay = Some(wait);
+                    drop(permit);
+                    tokio::time::sleep(wait).await;
+                }
+            },
+        }
+    }
+    tasks
+}
+
+/// Waits for the connections' tasks to end, up to `timeout`; then drops those still
+/// running.
+pub(crate) async fn drain(mut tasks: JoinSet<()>, timeout: std::time::Duration) {
+    let drained = tokio::time::timeout(timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = tasks.len(),
+            "shutdown timeout passed; dropping the connections still open"
+        );
+        tasks.shutdown().await;
     }
 }
 
