@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
+use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::{Reservation, read_reserved};
@@ -202,6 +202,13 @@ impl<S> Driver<S> {
             self.stage = if eof { Stage::Closing } else { Stage::Vars };
         }
         while self.stage != Stage::Closing || eof {
+            if self.decoder.is_done() {
+                // Whatever follows the request (a pipelined second request, garbage) is
+                // not this connection's to serve: uWSGI answers the first request and
+                // drops the rest, and so does this driver.
+                input.clear();
+                return Ok(());
+            }
             let event = if eof {
                 self.decoder.decode_eof(input)
             } else {
@@ -210,10 +217,39 @@ impl<S> Driver<S> {
             match event {
                 Ok(Some(event)) => self.event(event, held, outbound),
                 Ok(None) => return Ok(()),
+                Err(error) if self.stage == Stage::Vars && !eof => {
+                    // The request packet itself is refused: answered, then closed.
+                    tracing::debug!(%error, "uwsgi request refused");
+                    self.refuse(refusal_status(&error.violation));
+                    input.clear();
+                    return Ok(());
+                }
                 Err(error) => return Err(self.fail(&error.to_string())),
             }
         }
         Ok(())
+    }
+
+    /// Answers a request whose packet was refused with `status` and a one-line body, and
+    /// closes the connection once that is written.
+    fn refuse(&mut self, status: http::StatusCode) {
+        let text = format!("{}\n", status.canonical_reason().unwrap_or("refused"));
+        let length = text.len().to_string();
+        let mut head = BytesMut::new();
+        // No SERVER_PROTOCOL could be read: the status line says HTTP/1.0.
+        let written = ResponseWriter::with_protocol("HTTP/1.0").write_head(
+            status,
+            [
+                ("Content-Type", "text/plain"),
+                ("Content-Length", length.as_str()),
+            ],
+            &mut head,
+        );
+        if written.is_ok() {
+            head.extend_from_slice(text.as_bytes());
+            self.output.push(head.freeze());
+        }
+        self.stage = Stage::Closing;
     }
 
     /// A request that cannot go on: its body fails, and the connection closes once what
@@ -323,6 +359,17 @@ impl<S> Driver<S> {
             }
         }
         Ok(())
+    }
+}
+
+/// The status a refused request packet is answered with: 431 for a vars block larger
+/// than the limit, 413 for a body larger than the limit, 400 for the rest (a malformed
+/// vars block, too many vars, an empty var name, a CONTENT_LENGTH that is no number).
+fn refusal_status(violation: &Violation) -> http::StatusCode {
+    match violation {
+        Violation::DatasizeTooLarge { .. } => http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Violation::BodyTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+        _ => http::StatusCode::BAD_REQUEST,
     }
 }
 
