@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
-    FAILED_REQUEST_APP_STATUS, RequestId,
+    FAILED_REQUEST_APP_STATUS, RecordEncoder, RecordType, RequestId, Violation,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -267,12 +267,16 @@ impl<S> Driver<S> {
         B: ResponseBody,
     {
         loop {
+            // What the connection queued so far goes out first: a refused request's head
+            // (below) must come before the records the connection ends it with.
+            self.output.push_buf(self.conn.take_output());
             match self.conn.receive(input) {
                 Ok(Some(event)) => self.event(event, held),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     // Counted and reported once when the connection ends, never per record.
                     self.request_errors += 1;
                     if let Some(request_id) = error.request_id {
+                        self.refuse(request_id, &error.violation);
                         self.drop_request(request_id, BodyError::ConnectionLost);
                     }
                     self.first_request_error.get_or_insert(error);
@@ -386,6 +390,36 @@ impl<S> Driver<S> {
                 self.slots.remove(&request_id);
             }
         }
+    }
+
+    /// Answers a request whose params the connection refused with a CGI head (431 for
+    /// params over the limit, 400 for malformed ones) ahead of the END_REQUEST the
+    /// connection already queued. A request whose service runs already has its own head
+    /// on the way: it only ends.
+    fn refuse(&mut self, request_id: RequestId, violation: &Violation) {
+        let started = self
+            .slots
+            .get(&request_id)
+            .is_none_or(|slot| slot.task.is_some());
+        if started {
+            return;
+        }
+        let head: &'static [u8] = match violation {
+            Violation::ParamsTooLarge { .. }
+            | Violation::PairTooLarge { .. }
+            | Violation::TooManyRecordsBeforeParamsEnd { .. } => {
+                b"Status: 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n\r\nrequest header fields too large\n"
+            }
+            _ => b"Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nbad request\n",
+        };
+        let mut records = fastcgi_codec::OutputQueue::new();
+        RecordEncoder::new(self.conn.config().padding()).stream(
+            RecordType::Stdout,
+            request_id,
+            Bytes::from_static(head),
+            &mut records,
+        );
+        self.output.push_buf(records);
     }
 
     /// Forgets a request: its task is dropped and its body, if still open, fails.
