@@ -47,6 +47,7 @@ mod hyper_service;
 mod linger;
 mod listener;
 mod output;
+mod receive;
 mod request;
 mod respond;
 mod server;

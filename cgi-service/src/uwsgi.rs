@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
-use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
+use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
 
@@ -89,10 +89,9 @@ impl<S> Driver<S> {
     {
         let (mut reader, mut writer) = tokio::io::split(io);
         let (outbound, mut inbound) = mpsc::unbounded_channel();
-        let mut input = BytesMut::new();
         let budgets = self.budgets.clone();
-        // The budget the receive buffer holds: its bytes and the room of the next read.
-        let mut input_held = budgets.none();
+        // The receive buffer, counted as the allocations it reads into.
+        let mut receive = Receive::default();
         let mut read_open = true;
         let mut shutdown = self.shared.shutdown.clone();
         let mut shutdown_open = true;
@@ -105,8 +104,8 @@ impl<S> Driver<S> {
             }
             if self.stage == Stage::Closing && self.output.is_empty() {
                 if read_open {
-                    drop(input_held);
-                    crate::linger::close(&mut reader, &mut writer, &mut input).await;
+                    receive.release();
+                    crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
                 } else {
                     let _ = writer.shutdown().await;
                 }
@@ -123,17 +122,19 @@ impl<S> Driver<S> {
             let deadline = timed.map(|(_, timeout)| since + timeout);
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
+            let purpose = crate::receive::purpose(&budgets, self.stage == Stage::Serving);
             tokio::select! {
-                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets),
-                    if reading => match read {
+                read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
                     Ok(0) => {
                         read_open = false;
-                        self.receive(&mut input, &mut input_held, &outbound, true)?;
+                        let block = receive.block();
+                        self.receive(&mut receive.input, block.as_ref(), &outbound, true)?;
                     }
                     Ok(_) => {
                         since = Instant::now();
-                        self.receive(&mut input, &mut input_held, &outbound, false)?;
-                        input_held.shrink_to(input.len());
+                        let block = receive.block();
+                        self.receive(&mut receive.input, block.as_ref(), &outbound, false)?;
+                        receive.settle(&budgets);
                     }
                     Err(error) => return Err(error.to_string()),
                 },
@@ -189,7 +190,7 @@ impl<S> Driver<S> {
     fn receive<B>(
         &mut self,
         input: &mut BytesMut,
-        held: &mut Reservation,
+        block: Option<&Block>,
         outbound: &respond::OutboundSender,
         eof: bool,
     ) -> Result<(), String>
@@ -215,7 +216,7 @@ impl<S> Driver<S> {
                 self.decoder.decode(input)
             };
             match event {
-                Ok(Some(event)) => self.event(event, held, outbound),
+                Ok(Some(event)) => self.event(event, block, outbound),
                 Ok(None) => return Ok(()),
                 Err(error) if self.stage == Stage::Vars && !eof => {
                     // The request packet itself is refused: answered, then closed.
@@ -264,7 +265,7 @@ impl<S> Driver<S> {
     fn event<B>(
         &mut self,
         event: RequestEvent,
-        input_held: &mut Reservation,
+        block: Option<&Block>,
         outbound: &respond::OutboundSender,
     ) where
         S: CgiService<B>,
@@ -312,8 +313,11 @@ impl<S> Driver<S> {
             }
             RequestEvent::Body(chunk) => {
                 if let Some(body) = &self.body {
-                    let reservation = input_held.split(chunk.len());
-                    if !body.send(chunk, reservation) {
+                    // The chunk holds the allocation it was cut from.
+                    let block = block
+                        .cloned()
+                        .unwrap_or_else(|| std::sync::Arc::new(self.budgets.none()));
+                    if !body.send(chunk, block) {
                         // The service dropped its body; the rest is read and dropped.
                         self.body = None;
                     }
