@@ -5,8 +5,12 @@
 //! ```sh
 //! cargo run -p cgi-service --example fcgi_server -- 127.0.0.1:9000
 //! cargo run -p cgi-service --example fcgi_server -- unix:/run/app.sock
-//! spawn-fcgi -p 9000 -- target/debug/examples/fcgi_server --fd0
+//! spawn-fcgi -p 9000 -- target/debug/examples/fcgi_server
 //! ```
+//!
+//! With no address it serves the listening socket it inherited as standard input, as
+//! spawn-fcgi and lighttpd's `bin-path` start it; without one either, it prints its usage
+//! and exits with 2.
 
 mod common;
 
@@ -16,7 +20,7 @@ use cgi_service::Server;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let listener = match common::listener("fcgi_server", "127.0.0.1:9000", true).await {
+    let listener = match common::listener("fcgi_server", "127.0.0.1:9000").await {
         Ok(listener) => listener,
         Err(code) => return code,
     };

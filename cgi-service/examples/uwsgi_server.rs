@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo run -p cgi-service --example uwsgi_server -- 127.0.0.1:3031
 //! ```
+//!
+//! With no address it serves the listening socket it inherited as standard input; without
+//! one either, it prints its usage and exits with 2.
 
 mod common;
 
@@ -14,7 +17,7 @@ use cgi_service::Server;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let listener = match common::listener("uwsgi_server", "127.0.0.1:3031", false).await {
+    let listener = match common::listener("uwsgi_server", "127.0.0.1:3031").await {
         Ok(listener) => listener,
         Err(code) => return code,
     };

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::budget::Reservation;
+use crate::receive::Block;
 
 /// Why a request body ended before the protocol said it was complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,8 +28,9 @@ pub enum BodyError {
 /// One piece of a body as the connection driver hands it over.
 #[derive(Debug)]
 pub(crate) enum Piece {
-    /// Body bytes, and the budget they hold until the service takes them.
-    Data(Bytes, Reservation),
+    /// Body bytes, and the receive buffer allocation they hold (counted in the budgets)
+    /// until the service takes them.
+    Data(Bytes, Block),
     /// The body cannot end normally.
     Failed(BodyError),
 }
@@ -129,7 +130,7 @@ pub(crate) struct BodySender {
 impl BodySender {
     /// Hands a chunk to the service; `false` when the service dropped its body (the chunk
     /// and its reservation are dropped with it).
-    pub(crate) fn send(&self, data: Bytes, reservation: Reservation) -> bool {
+    pub(crate) fn send(&self, data: Bytes, reservation: Block) -> bool {
         self.sender.send(Piece::Data(data, reservation)).is_ok()
     }
 
@@ -151,8 +152,14 @@ mod tests {
         let budgets = Budgets::new(1 << 20, Budget::new(1 << 20));
         let (sender, body) = Body::channel(Some(6));
         assert_eq!(http_body::Body::size_hint(&body).exact(), Some(6));
-        assert!(sender.send(Bytes::from_static(b"abc"), budgets.try_reserve(3).unwrap()));
-        assert!(sender.send(Bytes::from_static(b"def"), budgets.try_reserve(3).unwrap()));
+        assert!(sender.send(
+            Bytes::from_static(b"abc"),
+            std::sync::Arc::new(budgets.try_reserve(3).unwrap())
+        ));
+        assert!(sender.send(
+            Bytes::from_static(b"def"),
+            std::sync::Arc::new(budgets.try_reserve(3).unwrap())
+        ));
         assert!(budgets.try_reserve(1 << 20).is_none());
         drop(sender);
         let collected = body.collect().await.unwrap().to_bytes();
@@ -172,7 +179,10 @@ mod tests {
         let budgets = Budgets::new(1 << 20, Budget::new(1 << 20));
         let (sender, body) = Body::channel(None);
         drop(body);
-        assert!(!sender.send(Bytes::from_static(b"x"), budgets.try_reserve(1).unwrap()));
+        assert!(!sender.send(
+            Bytes::from_static(b"x"),
+            std::sync::Arc::new(budgets.try_reserve(1).unwrap())
+        ));
         assert!(
             budgets.try_reserve(1 << 20).is_some(),
             "the reservation went with the chunk"

@@ -7,24 +7,54 @@
 //! process's, so the totals never pass their limits. One exception keeps a connection
 //! from stalling for good: a piece larger than a whole budget is granted when the budget
 //! holds nothing else.
+//!
+//! Bytes read from a socket are counted as the allocation they were read into (a
+//! [`Block`], see [`crate::receive`]), not as the chunks cut from it: a chunk keeps its
+//! whole allocation alive, so the allocation is what is held.
+//!
+//! The process budget keeps a part, its headroom, that bytes read ahead of services may
+//! not take: reading a new request's head and writing responses (the work that frees the
+//! budget) go on while request bodies hold the rest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
+/// What bytes are reserved for, which decides how much of a budget they may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Bytes read ahead of services (request bodies): not the process's headroom.
+    ReadAhead,
+    /// Work that moves requests on (reading a head, response bytes): the whole budget.
+    Progress,
+}
+
 /// One budget: a limit, the bytes held against it, and the tasks waiting for room.
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: usize,
+    /// The part of `limit` only [`Use::Progress`] may take.
+    headroom: usize,
     held: AtomicUsize,
     freed: Notify,
 }
 
 impl Budget {
     pub(crate) fn new(limit: usize) -> Arc<Budget> {
+        Budget::with_headroom(limit, 0)
+    }
+
+    /// The process's budget: an eighth of it is headroom (64 MiB of the default 512 MiB,
+    /// 8 KiB of the smallest), for heads and responses while bodies hold the rest.
+    pub(crate) fn process(limit: usize) -> Arc<Budget> {
+        Budget::with_headroom(limit, limit / 8)
+    }
+
+    fn with_headroom(limit: usize, headroom: usize) -> Arc<Budget> {
         Arc::new(Budget {
             limit,
+            headroom: headroom.min(limit),
             held: AtomicUsize::new(0),
             freed: Notify::new(),
         })
@@ -35,11 +65,12 @@ impl Budget {
         self.held.load(Ordering::Acquire)
     }
 
-    /// Adds `bytes` if they fit (or nothing else is held).
-    fn try_add(&self, bytes: usize) -> bool {
+    /// Adds `bytes` if they fit what `purpose` may take (or nothing else is held).
+    fn try_add(&self, bytes: usize, purpose: Use) -> bool {
+        let limit = self.limit_for(purpose);
         let mut held = self.held();
         loop {
-            if held != 0 && held.saturating_add(bytes) > self.limit {
+            if held != 0 && held.saturating_add(bytes) > limit {
                 return false;
             }
             match self.held.compare_exchange_weak(
@@ -51,6 +82,19 @@ impl Budget {
                 Ok(_) => return true,
                 Err(actual) => held = actual,
             }
+        }
+    }
+
+    /// Whether what is held is within what `purpose` may take, or is no more than `own`.
+    fn within(&self, own: usize, purpose: Use) -> bool {
+        let held = self.held();
+        held <= own || held <= self.limit_for(purpose)
+    }
+
+    fn limit_for(&self, purpose: Use) -> usize {
+        match purpose {
+            Use::ReadAhead => self.limit - self.headroom,
+            Use::Progress => self.limit,
         }
     }
 
@@ -85,12 +129,23 @@ impl Budgets {
         }
     }
 
-    /// Reserves `bytes` if they fit both budgets now.
+    /// Bytes this connection holds now.
+    pub(crate) fn connection_held(&self) -> usize {
+        self.connection.held()
+    }
+
+    /// Reserves `bytes` for work that moves requests on, if they fit both budgets now.
+    #[cfg(test)]
     pub(crate) fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
-        if !self.connection.try_add(bytes) {
+        self.try_reserve_for(bytes, Use::Progress)
+    }
+
+    /// Reserves `bytes` for `purpose` if they fit both budgets now.
+    pub(crate) fn try_reserve_for(&self, bytes: usize, purpose: Use) -> Option<Reservation> {
+        if !self.connection.try_add(bytes, Use::Progress) {
             return None;
         }
-        if !self.process.try_add(bytes) {
+        if !self.process.try_add(bytes, purpose) {
             // Taking back what was just added frees nothing anyone waits for: no wake-up
             // (waking would make waiters, this one included, retry in a loop).
             self.connection.held.fetch_sub(bytes, Ordering::AcqRel);
@@ -102,15 +157,21 @@ impl Budgets {
         })
     }
 
-    /// Reserves `bytes`, waiting until they fit both budgets.
+    /// Reserves `bytes` for work that moves requests on (response bytes), waiting until
+    /// they fit both budgets.
     pub(crate) async fn reserve(&self, bytes: usize) -> Reservation {
+        self.reserve_for(bytes, Use::Progress).await
+    }
+
+    /// Reserves `bytes` for `purpose`, waiting until they fit both budgets.
+    pub(crate) async fn reserve_for(&self, bytes: usize, purpose: Use) -> Reservation {
         loop {
             let connection = self.connection.freed.notified();
             let process = self.process.freed.notified();
             tokio::pin!(connection, process);
             connection.as_mut().enable();
             process.as_mut().enable();
-            if let Some(reservation) = self.try_reserve(bytes) {
+            if let Some(reservation) = self.try_reserve_for(bytes, purpose) {
                 return reservation;
             }
             tokio::select! {
@@ -120,8 +181,29 @@ impl Budgets {
         }
     }
 
+    /// Waits until both budgets are within what `purpose` may take, not counting `own`
+    /// bytes (the allocation the caller reads into, which alone may be larger): for a
+    /// reader that reads into memory it already holds, while other holdings (params,
+    /// bodies) may have grown past the limits.
+    pub(crate) async fn within(&self, own: usize, purpose: Use) {
+        loop {
+            let connection = self.connection.freed.notified();
+            let process = self.process.freed.notified();
+            tokio::pin!(connection, process);
+            connection.as_mut().enable();
+            process.as_mut().enable();
+            if self.connection.within(own, Use::Progress) && self.process.within(own, purpose) {
+                return;
+            }
+            tokio::select! {
+                () = connection => {}
+                () = process => {}
+            }
+        }
+    }
+
     /// Counts `bytes` as held whether or not they fit: for bytes already in memory.
-    fn force(&self, bytes: usize) -> Reservation {
+    pub(crate) fn force(&self, bytes: usize) -> Reservation {
         self.connection.held.fetch_add(bytes, Ordering::AcqRel);
         self.process.held.fetch_add(bytes, Ordering::AcqRel);
         Reservation {
@@ -144,29 +226,18 @@ impl Reservation {
         self.bytes
     }
 
-    /// Moves `bytes` of this reservation into a new one (for a chunk cut from a buffer
-    /// this reservation covers); what this one lacks is counted on top.
-    pub(crate) fn split(&mut self, bytes: usize) -> Reservation {
-        let moved = bytes.min(self.bytes);
-        self.bytes -= moved;
-        let mut split = self.budgets.force(bytes - moved);
-        split.bytes += moved;
-        split
-    }
-
-    /// Releases what this reservation holds past `bytes`.
-    pub(crate) fn shrink_to(&mut self, bytes: usize) {
-        if bytes < self.bytes {
-            let released = self.bytes - bytes;
+    /// Counts `bytes` in all, whether or not they fit (for bytes already in memory): grows
+    /// only.
+    pub(crate) fn grow_to(&mut self, bytes: usize) {
+        if bytes > self.bytes {
+            let more = bytes - self.bytes;
+            self.budgets
+                .connection
+                .held
+                .fetch_add(more, Ordering::AcqRel);
+            self.budgets.process.held.fetch_add(more, Ordering::AcqRel);
             self.bytes = bytes;
-            self.budgets.connection.release(released);
-            self.budgets.process.release(released);
         }
-    }
-
-    /// Takes in `other`.
-    pub(crate) fn merge(&mut self, mut other: Reservation) {
-        self.bytes += std::mem::take(&mut other.bytes);
     }
 }
 
@@ -175,38 +246,6 @@ impl Drop for Reservation {
         self.budgets.connection.release(self.bytes);
         self.budgets.process.release(self.bytes);
     }
-}
-
-/// Bytes asked of the socket per read: a connection's first read asks for 8 KiB (a whole
-/// request, most of the time), later ones for 64 KiB (the largest FastCGI record), so a
-/// short connection does not allocate a large buffer.
-fn read_size(input: &bytes::BytesMut) -> usize {
-    if input.capacity() == 0 {
-        8 << 10
-    } else {
-        64 << 10
-    }
-}
-
-/// Reads once into `input`, at most [`read_size`] bytes, after reserving room for them: `held`
-/// covers the bytes in `input` and the room of the next read. Cancel-safe: a reservation
-/// already taken stays in `held`, and the read itself takes nothing when cancelled.
-pub(crate) async fn read_reserved<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut R,
-    input: &mut bytes::BytesMut,
-    held: &mut Reservation,
-    budgets: &Budgets,
-) -> std::io::Result<usize> {
-    use bytes::BufMut;
-    use tokio::io::AsyncReadExt;
-    let max = read_size(input);
-    let wanted = input.len() + max;
-    if held.bytes() < wanted {
-        let more = budgets.reserve(wanted - held.bytes()).await;
-        held.merge(more);
-    }
-    input.reserve(max);
-    reader.read_buf(&mut input.limit(max)).await
 }
 
 #[cfg(test)]
@@ -246,19 +285,24 @@ mod tests {
     }
 
     #[test]
-    fn split_and_shrink_keep_the_count() {
+    fn force_counts_past_the_limit() {
         let process = Budget::new(100);
         let budgets = Budgets::new(100, process.clone());
-        let mut read = budgets.try_reserve(64).unwrap();
-        let chunk = read.split(40);
-        assert_eq!((read.bytes(), chunk.bytes(), process.held()), (24, 40, 64));
-        let over = read.split(30);
-        assert_eq!((read.bytes(), over.bytes(), process.held()), (0, 30, 70));
-        let mut rest = budgets.try_reserve(10).unwrap();
-        rest.shrink_to(4);
-        read.merge(rest);
-        assert_eq!((read.bytes(), process.held()), (4, 74));
-        drop((read, chunk, over));
+        let read = budgets.try_reserve(40).unwrap();
+        let over = budgets.force(70);
+        assert_eq!((read.bytes(), over.bytes(), process.held()), (40, 70, 110));
+        drop((read, over));
         assert_eq!(process.held(), 0);
+    }
+
+    #[test]
+    fn bytes_read_ahead_leave_the_headroom_to_heads_and_responses() {
+        let process = Budget::process(800);
+        let budgets = Budgets::new(1000, process.clone());
+        let _bodies = budgets.try_reserve_for(700, Use::ReadAhead).unwrap();
+        assert!(budgets.try_reserve_for(1, Use::ReadAhead).is_none());
+        let _head = budgets.try_reserve_for(100, Use::Progress).unwrap();
+        assert!(budgets.try_reserve_for(1, Use::Progress).is_none());
+        assert_eq!(process.held(), 800);
     }
 }

@@ -105,8 +105,10 @@ impl ServeConfig {
     }
 
     /// The most bytes one connection holds in memory: request bodies read ahead of their
-    /// services, and response bytes the peer has not taken yet. Default 32 MiB. Past it
-    /// the connection stops reading until its services or its peer catch up.
+    /// services and the params of requests not started yet (counted as the receive
+    /// buffer allocations they keep alive, and the params bytes themselves), and response
+    /// bytes the peer has not taken yet. Default 32 MiB. Past it the connection stops
+    /// reading until its services or its peer catch up.
     ///
     /// This is also what a gateway that writes a whole request body before it reads any
     /// of the answer (Apache's `mod_proxy_fcgi` does) can be answered with while it is
@@ -117,7 +119,10 @@ impl ServeConfig {
     }
 
     /// The most bytes all connections together hold in memory, as
-    /// [`ServeConfig::connection_buffer`] counts them. Default 512 MiB.
+    /// [`ServeConfig::connection_buffer`] counts them. Default 512 MiB. Request bodies
+    /// read ahead of their services take at most seven eighths of it: the rest is kept
+    /// for reading new requests' heads and for responses, so that new requests are served
+    /// while bodies hold the budget.
     pub fn process_buffer(&self) -> usize {
         self.process_buffer
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
-    FAILED_REQUEST_APP_STATUS, RequestId,
+    FAILED_REQUEST_APP_STATUS, RecordEncoder, RecordType, RequestId, Violation,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -24,8 +24,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::{Body, BodyError, BodySender};
-use crate::budget::{Reservation, read_reserved};
+use crate::budget::Reservation;
 use crate::output::Output;
+use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
 
@@ -36,6 +37,12 @@ struct Slot {
     body: Option<BodySender>,
     /// The request's task, once its params arrived.
     task: Option<AbortHandle>,
+    /// The receive buffer allocations the request's params may point into, held until
+    /// its service is called.
+    params: Vec<Block>,
+    /// The params bytes received while they arrive (the codec copies a pair split
+    /// across records).
+    params_bytes: Option<Reservation>,
 }
 
 /// What the driver waits for next, and until when.
@@ -182,10 +189,9 @@ impl<S> Driver<S> {
         B: ResponseBody,
     {
         let (mut reader, mut writer) = tokio::io::split(io);
-        let mut input = BytesMut::new();
         let budgets = self.budgets.clone();
-        // The budget the receive buffer holds: its bytes and the room of the next read.
-        let mut input_held = budgets.none();
+        // The receive buffer, counted as the allocations it reads into.
+        let mut receive = Receive::default();
         let mut read_open = true;
         let mut shutdown = self.shared.shutdown.clone();
         let mut shutdown_open = true;
@@ -200,8 +206,8 @@ impl<S> Driver<S> {
                 // Linger only where an answer went out that the peer may still be sending
                 // toward; an idle connection closed for a shutdown has none.
                 if read_open && self.conn.should_close() {
-                    drop(input_held);
-                    crate::linger::close(&mut reader, &mut writer, &mut input).await;
+                    receive.release();
+                    crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
                 } else {
                     let _ = writer.shutdown().await;
                 }
@@ -210,16 +216,17 @@ impl<S> Driver<S> {
                     None => Outcome::Done,
                 };
             }
-            let now_waiting = self.waiting_for(!input.is_empty());
+            let now_waiting = self.waiting_for(!receive.input.is_empty());
             if now_waiting != waiting {
                 waiting = now_waiting;
                 since = Instant::now();
             }
             let deadline = waiting.map(|wait| since + self.timeout(wait));
             let reading = read_open && self.conn.failure().is_none();
+            let body_open = self.slots.values().any(|slot| slot.body.is_some());
+            let purpose = crate::receive::purpose(&budgets, body_open);
             tokio::select! {
-                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets),
-                    if reading => match read {
+                read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
                     Ok(0) => {
                         read_open = false;
                         self.peer_closed();
@@ -228,8 +235,9 @@ impl<S> Driver<S> {
                         if waiting != Some(Wait::Idle) {
                             since = Instant::now();
                         }
-                        self.receive(&mut input, &mut input_held);
-                        input_held.shrink_to(input.len());
+                        let block = receive.block();
+                        self.receive(&mut receive.input, block.as_ref());
+                        receive.settle(&budgets);
                     }
                     Err(error) => return Outcome::Io(error),
                 },
@@ -261,36 +269,67 @@ impl<S> Driver<S> {
     }
 
     /// Feeds what arrived to the connection and acts on every event.
-    fn receive<B>(&mut self, input: &mut BytesMut, held: &mut Reservation)
+    fn receive<B>(&mut self, input: &mut BytesMut, block: Option<&Block>)
     where
         S: CgiService<B>,
         B: ResponseBody,
     {
         loop {
+            // What the connection queued so far goes out first: a refused request's head
+            // (below) must come before the records the connection ends it with.
+            self.output.push_buf(self.conn.take_output());
             match self.conn.receive(input) {
-                Ok(Some(event)) => self.event(event, held),
+                Ok(Some(event)) => self.event(event, block),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     // Counted and reported once when the connection ends, never per record.
                     self.request_errors += 1;
                     if let Some(request_id) = error.request_id {
+                        self.refuse(request_id, &error.violation);
                         self.drop_request(request_id, BodyError::ConnectionLost);
                     }
                     self.first_request_error.get_or_insert(error);
                 }
                 // Nothing more yet, or a connection error, which the run loop closes on.
-                Ok(None) | Err(_) => return,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Params still arriving hold their bytes, and may point into this read's
+        // allocation.
+        for (&request_id, slot) in &mut self.slots {
+            if slot.task.is_some() {
+                continue;
+            }
+            if let Some(block) = block
+                && !slot
+                    .params
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, block))
+            {
+                slot.params.push(block.clone());
+            }
+            if let Some(received) = self.conn.params_received(request_id) {
+                slot.params_bytes
+                    .get_or_insert_with(|| self.budgets.none())
+                    .grow_to(received);
             }
         }
     }
 
-    fn event<B>(&mut self, event: ApplicationEvent, held: &mut Reservation)
+    fn event<B>(&mut self, event: ApplicationEvent, block: Option<&Block>)
     where
         S: CgiService<B>,
         B: ResponseBody,
     {
         match event {
             ApplicationEvent::RequestBegun { request_id, .. } => {
-                self.slots.insert(request_id, Slot::default());
+                let params = block.into_iter().cloned().collect();
+                self.slots.insert(
+                    request_id,
+                    Slot {
+                        params,
+                        ..Slot::default()
+                    },
+                );
             }
             ApplicationEvent::Params { request_id, params } => self.start(request_id, params),
             ApplicationEvent::Stdin { request_id, chunk } => {
@@ -298,8 +337,11 @@ impl<S> Driver<S> {
                     return;
                 };
                 if let Some(body) = &slot.body {
-                    let reservation = held.split(chunk.len());
-                    if !body.send(chunk, reservation) {
+                    // The chunk holds the allocation it was cut from.
+                    let block = block
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(self.budgets.none()));
+                    if !body.send(chunk, block) {
                         // The service dropped its body: the rest is read and dropped.
                         slot.body = None;
                     }
@@ -342,6 +384,7 @@ impl<S> Driver<S> {
             return;
         };
         slot.body = Some(sender);
+        let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
         let permit = self.shared.requests.clone().acquire_owned();
         let task = tokio::spawn(respond::run(
             self.service.clone(),
@@ -349,7 +392,12 @@ impl<S> Driver<S> {
             request_id.get(),
             self.outbound.clone(),
             self.budgets.clone(),
-            async move { permit.await.ok() },
+            async move {
+                let permit = permit.await.ok();
+                // The service has its environ now: its memory is the service's.
+                drop(params);
+                permit
+            },
         ));
         slot.task = Some(task.abort_handle());
     }
@@ -386,6 +434,36 @@ impl<S> Driver<S> {
                 self.slots.remove(&request_id);
             }
         }
+    }
+
+    /// Answers a request whose params the connection refused with a CGI head (431 for
+    /// params over the limit, 400 for malformed ones) ahead of the END_REQUEST the
+    /// connection already queued. A request whose service runs already has its own head
+    /// on the way: it only ends.
+    fn refuse(&mut self, request_id: RequestId, violation: &Violation) {
+        let started = self
+            .slots
+            .get(&request_id)
+            .is_none_or(|slot| slot.task.is_some());
+        if started {
+            return;
+        }
+        let head: &'static [u8] = match violation {
+            Violation::ParamsTooLarge { .. }
+            | Violation::PairTooLarge { .. }
+            | Violation::TooManyRecordsBeforeParamsEnd { .. } => {
+                b"Status: 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n\r\nrequest header fields too large\n"
+            }
+            _ => b"Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nbad request\n",
+        };
+        let mut records = fastcgi_codec::OutputQueue::new();
+        RecordEncoder::new(self.conn.config().padding()).stream(
+            RecordType::Stdout,
+            request_id,
+            Bytes::from_static(head),
+            &mut records,
+        );
+        self.output.push_buf(records);
     }
 
     /// Forgets a request: its task is dropped and its body, if still open, fails.

@@ -48,6 +48,7 @@ mod linger;
 mod listener;
 mod output;
 mod per_core;
+mod receive;
 mod request;
 mod respond;
 mod server;

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -59,23 +59,39 @@ impl Listener {
     /// whichever it is. The descriptor is duplicated, so standard input stays open.
     ///
     /// # Errors
-    /// When file descriptor 0 is not a listening stream socket.
+    /// When file descriptor 0 is not a listening stream socket: a terminal, a pipe, a
+    /// file, or a socket that is connected (or bound) but not listening.
     pub fn inherited() -> io::Result<Listener> {
-        let fd = io::stdin().as_fd().try_clone_to_owned()?;
-        let tcp = std::net::TcpListener::from(fd);
-        if tcp.local_addr().is_ok() {
-            tcp.set_nonblocking(true)?;
-            return TcpListener::from_std(tcp).map(Listener::Tcp);
-        }
-        let unix = std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(tcp));
-        unix.local_addr().map_err(|_| {
+        Listener::from_fd(io::stdin().as_fd().try_clone_to_owned()?)
+    }
+
+    /// The listener `fd` is, if it is a listening TCP or Unix stream socket.
+    fn from_fd(fd: OwnedFd) -> io::Result<Listener> {
+        let not_listening = |what: &str| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "file descriptor 0 is not a listening socket",
+                format!("file descriptor 0 is not a listening socket ({what})"),
             )
-        })?;
-        unix.set_nonblocking(true)?;
-        UnixListener::from_std(unix).map(Listener::Unix)
+        };
+        let socket = socket2::Socket::from(fd);
+        match socket.r#type() {
+            Ok(socket2::Type::STREAM) => {}
+            Ok(_) => return Err(not_listening("not a stream socket")),
+            Err(_) => return Err(not_listening("not a socket")),
+        }
+        if !is_listener(&socket)? {
+            return Err(not_listening("a socket that does not listen"));
+        }
+        let domain = socket.local_addr()?.domain();
+        socket.set_nonblocking(true)?;
+        let fd = OwnedFd::from(socket);
+        if domain == socket2::Domain::UNIX {
+            UnixListener::from_std(std::os::unix::net::UnixListener::from(fd)).map(Listener::Unix)
+        } else if domain == socket2::Domain::IPV4 || domain == socket2::Domain::IPV6 {
+            TcpListener::from_std(std::net::TcpListener::from(fd)).map(Listener::Tcp)
+        } else {
+            Err(not_listening("neither TCP nor Unix"))
+        }
     }
 
     /// The local TCP address, for a TCP listener.
@@ -150,6 +166,29 @@ impl From<UnixListener> for Listener {
     fn from(listener: UnixListener) -> Self {
         Listener::Unix(listener)
     }
+}
+
+/// Whether `listen` was called on `socket` (SO_ACCEPTCONN).
+#[cfg(any(
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "linux",
+))]
+fn is_listener(socket: &socket2::Socket) -> io::Result<bool> {
+    socket.is_listener()
+}
+
+/// Whether `socket` can be a listener, where SO_ACCEPTCONN cannot be read: one with a peer
+/// is connected, so it cannot.
+#[cfg(not(any(
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "linux",
+)))]
+fn is_listener(socket: &socket2::Socket) -> io::Result<bool> {
+    Ok(socket.peer_addr().is_err())
 }
 
 /// The path of a Unix socket address, if `address` names one.
@@ -283,6 +322,41 @@ mod tests {
         assert_eq!(AcceptError::classify(&emfile), AcceptError::Resources);
         let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
         assert_eq!(AcceptError::classify(&aborted), AcceptError::Connection);
+    }
+
+    #[tokio::test]
+    async fn only_a_listening_socket_is_taken_as_a_listener() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let connected = std::net::TcpStream::connect(addr).unwrap();
+        let (accepted, _) = tcp.accept().unwrap();
+        let dir = std::env::temp_dir().join(format!("cgi-service-fd-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        let path = dir.join("l.sock");
+        let _ = std::fs::remove_file(&path);
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (unix_a, unix_b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listener = Listener::from_fd(OwnedFd::from(tcp)).unwrap();
+        assert_eq!(listener.local_addr(), Some(addr));
+        assert!(matches!(
+            Listener::from_fd(OwnedFd::from(unix)).unwrap(),
+            Listener::Unix(_)
+        ));
+        let refused: [(&str, OwnedFd); 6] = [
+            ("connected TCP", connected.into()),
+            ("accepted TCP", accepted.into()),
+            ("connected Unix", unix_a.into()),
+            ("connected Unix, other end", unix_b.into()),
+            ("a file", file.into()),
+            ("UDP", udp.into()),
+        ];
+        for (what, fd) in refused {
+            let error = Listener::from_fd(fd).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{what}: {error}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

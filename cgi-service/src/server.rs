@@ -89,7 +89,7 @@ impl Server {
         let config = ServeConfig::default();
         Server {
             protocol,
-            process_buffer: Budget::new(config.process_buffer()),
+            process_buffer: Budget::process(config.process_buffer()),
             requests: Arc::new(Semaphore::new(config.max_requests())),
             config,
         }
@@ -108,16 +108,17 @@ impl Server {
     /// Sets the configuration.
     #[must_use]
     pub fn with_config(mut self, config: ServeConfig) -> Server {
-        self.process_buffer = Budget::new(config.process_buffer());
+        self.process_buffer = Budget::process(config.process_buffer());
         self.requests = Arc::new(Semaphore::new(config.max_requests()));
         self.config = config;
         self
     }
 
     /// The bytes all connections of this server (and its clones) hold now: request
-    /// bodies read ahead of their services, receive buffers, and response bytes not yet
-    /// written. Never more than [`ServeConfig::process_buffer`], but for one piece larger
-    /// than the whole budget.
+    /// bodies and params read ahead of their services (as the receive buffer allocations
+    /// they keep alive), and response bytes not yet written. Never more than
+    /// [`ServeConfig::process_buffer`], but for one piece larger than the whole budget and
+    /// the params bytes one read brings in.
     pub fn buffered_bytes(&self) -> usize {
         self.process_buffer.held()
     }

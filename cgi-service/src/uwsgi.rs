@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter};
+use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
-use crate::budget::{Reservation, read_reserved};
 use crate::output::Output;
+use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
 
@@ -89,10 +89,9 @@ impl<S> Driver<S> {
     {
         let (mut reader, mut writer) = tokio::io::split(io);
         let (outbound, mut inbound) = mpsc::unbounded_channel();
-        let mut input = BytesMut::new();
         let budgets = self.budgets.clone();
-        // The budget the receive buffer holds: its bytes and the room of the next read.
-        let mut input_held = budgets.none();
+        // The receive buffer, counted as the allocations it reads into.
+        let mut receive = Receive::default();
         let mut read_open = true;
         let mut shutdown = self.shared.shutdown.clone();
         let mut shutdown_open = true;
@@ -105,8 +104,8 @@ impl<S> Driver<S> {
             }
             if self.stage == Stage::Closing && self.output.is_empty() {
                 if read_open {
-                    drop(input_held);
-                    crate::linger::close(&mut reader, &mut writer, &mut input).await;
+                    receive.release();
+                    crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
                 } else {
                     let _ = writer.shutdown().await;
                 }
@@ -123,17 +122,19 @@ impl<S> Driver<S> {
             let deadline = timed.map(|(_, timeout)| since + timeout);
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
+            let purpose = crate::receive::purpose(&budgets, self.stage == Stage::Serving);
             tokio::select! {
-                read = read_reserved(&mut reader, &mut input, &mut input_held, &budgets),
-                    if reading => match read {
+                read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
                     Ok(0) => {
                         read_open = false;
-                        self.receive(&mut input, &mut input_held, &outbound, true)?;
+                        let block = receive.block();
+                        self.receive(&mut receive.input, block.as_ref(), &outbound, true)?;
                     }
                     Ok(_) => {
                         since = Instant::now();
-                        self.receive(&mut input, &mut input_held, &outbound, false)?;
-                        input_held.shrink_to(input.len());
+                        let block = receive.block();
+                        self.receive(&mut receive.input, block.as_ref(), &outbound, false)?;
+                        receive.settle(&budgets);
                     }
                     Err(error) => return Err(error.to_string()),
                 },
@@ -189,7 +190,7 @@ impl<S> Driver<S> {
     fn receive<B>(
         &mut self,
         input: &mut BytesMut,
-        held: &mut Reservation,
+        block: Option<&Block>,
         outbound: &respond::OutboundSender,
         eof: bool,
     ) -> Result<(), String>
@@ -202,18 +203,54 @@ impl<S> Driver<S> {
             self.stage = if eof { Stage::Closing } else { Stage::Vars };
         }
         while self.stage != Stage::Closing || eof {
+            if self.decoder.is_done() {
+                // Whatever follows the request (a pipelined second request, garbage) is
+                // not this connection's to serve: uWSGI answers the first request and
+                // drops the rest, and so does this driver.
+                input.clear();
+                return Ok(());
+            }
             let event = if eof {
                 self.decoder.decode_eof(input)
             } else {
                 self.decoder.decode(input)
             };
             match event {
-                Ok(Some(event)) => self.event(event, held, outbound),
+                Ok(Some(event)) => self.event(event, block, outbound),
                 Ok(None) => return Ok(()),
+                Err(error) if self.stage == Stage::Vars && !eof => {
+                    // The request packet itself is refused: answered, then closed.
+                    tracing::debug!(%error, "uwsgi request refused");
+                    self.refuse(refusal_status(&error.violation));
+                    input.clear();
+                    return Ok(());
+                }
                 Err(error) => return Err(self.fail(&error.to_string())),
             }
         }
         Ok(())
+    }
+
+    /// Answers a request whose packet was refused with `status` and a one-line body, and
+    /// closes the connection once that is written.
+    fn refuse(&mut self, status: http::StatusCode) {
+        let text = format!("{}\n", status.canonical_reason().unwrap_or("refused"));
+        let length = text.len().to_string();
+        let mut head = BytesMut::new();
+        // No SERVER_PROTOCOL could be read: the status line says HTTP/1.0.
+        let written = ResponseWriter::with_protocol("HTTP/1.0").write_head(
+            status,
+            [
+                ("Content-Type", "text/plain"),
+                ("Content-Length", length.as_str()),
+            ],
+            &mut head,
+        );
+        if written.is_ok() {
+            head.extend_from_slice(text.as_bytes());
+            self.output.push(head.freeze());
+        }
+        self.stage = Stage::Closing;
     }
 
     /// A request that cannot go on: its body fails, and the connection closes once what
@@ -228,7 +265,7 @@ impl<S> Driver<S> {
     fn event<B>(
         &mut self,
         event: RequestEvent,
-        input_held: &mut Reservation,
+        block: Option<&Block>,
         outbound: &respond::OutboundSender,
     ) where
         S: CgiService<B>,
@@ -276,8 +313,11 @@ impl<S> Driver<S> {
             }
             RequestEvent::Body(chunk) => {
                 if let Some(body) = &self.body {
-                    let reservation = input_held.split(chunk.len());
-                    if !body.send(chunk, reservation) {
+                    // The chunk holds the allocation it was cut from.
+                    let block = block
+                        .cloned()
+                        .unwrap_or_else(|| std::sync::Arc::new(self.budgets.none()));
+                    if !body.send(chunk, block) {
                         // The service dropped its body; the rest is read and dropped.
                         self.body = None;
                     }
@@ -323,6 +363,17 @@ impl<S> Driver<S> {
             }
         }
         Ok(())
+    }
+}
+
+/// The status a refused request packet is answered with: 431 for a vars block larger
+/// than the limit, 413 for a body larger than the limit, 400 for the rest (a malformed
+/// vars block, too many vars, an empty var name, a CONTENT_LENGTH that is no number).
+fn refusal_status(violation: &Violation) -> http::StatusCode {
+    match violation {
+        Violation::DatasizeTooLarge { .. } => http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Violation::BodyTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+        _ => http::StatusCode::BAD_REQUEST,
     }
 }
 

@@ -356,3 +356,75 @@ async fn a_stalled_head_is_closed_by_the_params_timeout() {
     assert!(!gateway.read_once().await, "closed");
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
+
+/// One raw record, as a peer may send it whatever our gateway side would refuse.
+fn raw_record(record_type: u8, id: u16, content: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(content.len()).unwrap();
+    let [id_hi, id_lo] = id.to_be_bytes();
+    let [len_hi, len_lo] = len.to_be_bytes();
+    let mut record = vec![1, record_type, id_hi, id_lo, len_hi, len_lo, 0, 0];
+    record.extend_from_slice(content);
+    record
+}
+
+/// Writes `wire`, reads to the close, and returns request 1's STDOUT and app status.
+async fn raw_exchange(server: Server, wire: &[u8]) -> (Vec<u8>, Option<u32>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut near, far) = tokio::io::duplex(256 << 10);
+    tokio::spawn(async move { server.serve_connection(far, None, service_fn(hello)).await });
+    near.write_all(wire).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), near.read_to_end(&mut answer))
+        .await
+        .expect("the connection closes")
+        .unwrap();
+    let mut input = bytes::BytesMut::from(&answer[..]);
+    let mut decoder = fastcgi_codec::RecordDecoder::new();
+    let (mut stdout, mut status) = (Vec::new(), None);
+    while let Some(record) = decoder.decode(&mut input).unwrap() {
+        match record.record_type() {
+            fastcgi_codec::RecordType::Stdout => stdout.extend_from_slice(&record.content),
+            fastcgi_codec::RecordType::EndRequest => {
+                status = Some(record.end_request_body().unwrap().app_status);
+            }
+            _ => {}
+        }
+    }
+    (stdout, status)
+}
+
+#[tokio::test]
+async fn refused_params_are_answered_with_a_status_head() {
+    // BEGIN_REQUEST for id 1, responder, no keep-conn: the server closes after it.
+    let begin = raw_record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    // Params over the configured limit: 431.
+    let limits = fastcgi_codec::Limits::default().with_max_params_bytes(512);
+    let server = Server::fastcgi().with_config(ServeConfig::default().with_fastcgi_limits(limits));
+    let mut env = environ("GET", "/large", None);
+    env.insert("HTTP_COOKIE", "c".repeat(2000));
+    let mut params = fastcgi_codec::OutputQueue::new();
+    fastcgi_codec::wire::encode_params(
+        &env,
+        fastcgi_codec::RequestId::new(1),
+        &mut fastcgi_codec::RecordEncoder::default(),
+        &mut params,
+    )
+    .unwrap();
+    let mut wire = begin.clone();
+    wire.extend_from_slice(&params.to_bytes_mut());
+    let (stdout, status) = raw_exchange(server, &wire).await;
+    let text = String::from_utf8_lossy(&stdout);
+    assert!(
+        text.starts_with("Status: 431 Request Header Fields Too Large\r\n"),
+        "{text:?}"
+    );
+    assert!(status.is_some(), "the request is ended");
+    // A pair cut short by the end of the params: 400.
+    let mut wire = begin;
+    wire.extend(raw_record(4, 1, b"\x05\x10abc"));
+    wire.extend(raw_record(4, 1, b""));
+    let (stdout, status) = raw_exchange(Server::fastcgi(), &wire).await;
+    let text = String::from_utf8_lossy(&stdout);
+    assert!(text.starts_with("Status: 400 Bad Request\r\n"), "{text:?}");
+    assert!(status.is_some(), "the request is ended");
+}

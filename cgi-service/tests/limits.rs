@@ -144,3 +144,151 @@ async fn a_response_frame_larger_than_the_budgets_still_goes_out() {
     .expect("the large frame went out");
     assert!(answer.head_and_body().1 == pattern(5 << 20)[..]);
 }
+
+/// Waits (on paused time) until `measure` has not changed for a while: the server has
+/// taken in all it will. Fails the test if it never settles.
+async fn settled(mut measure: impl FnMut() -> usize) -> usize {
+    let (mut last, mut still) = (usize::MAX, 0);
+    for _ in 0..100_000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = measure();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        if still == 50 {
+            return now;
+        }
+    }
+    panic!("never settled");
+}
+
+/// Connections whose services hold their request bodies unread, each pushing `body`.
+fn holders(
+    server: &Server,
+    count: usize,
+    body: &Bytes,
+) -> Vec<tokio::task::JoinHandle<FcgiGateway<tokio::io::DuplexStream>>> {
+    let service = service_fn(|request: http::Request<cgi_service::Body>| async move {
+        std::future::pending::<()>().await;
+        drop(request);
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    });
+    (0..count)
+        .map(|_| {
+            let (near, far) = tokio::io::duplex(64 << 10);
+            let server = server.clone();
+            tokio::spawn(async move { server.serve_connection(far, None, service).await });
+            let mut gateway = FcgiGateway::new(near);
+            let id = gateway.begin(&environ("POST", "/hold", Some(body.len())), true);
+            gateway.body(id, body, false);
+            tokio::spawn(async move {
+                gateway.flush().await;
+                gateway
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_request_is_read_and_answered_while_bodies_hold_the_process_budget() {
+    const BUDGET: usize = 8 << 20;
+    // Bodies that stall for an hour are not timed out before the hang guard below.
+    let config = ServeConfig::default()
+        .with_process_buffer(BUDGET)
+        .with_connection_buffer(1 << 20)
+        .with_body_timeout(Duration::from_secs(3600));
+    let server = Server::fastcgi().with_config(config);
+    // Twelve connections want 1 MiB each read ahead of services that never read; then
+    // sixteen more with the first bytes of a body each, so that what is left of the
+    // budget is less than any new connection's first read would take from it.
+    let mut pushes = holders(&server, 12, &pattern(2 << 20));
+    settled(|| server.buffered_bytes()).await;
+    pushes.extend(holders(&server, 16, &pattern(200_000)));
+    let held = settled(|| server.buffered_bytes()).await;
+    assert!(
+        held > BUDGET * 3 / 4,
+        "the bodies did not fill the budget ({held})"
+    );
+    // A new connection's request is read, its service called, and its answer written.
+    let (near, far) = tokio::io::duplex(64 << 10);
+    tokio::spawn({
+        let server = server.clone();
+        async move { server.serve_connection(far, None, service_fn(hello)).await }
+    });
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        FcgiGateway::new(near).request(
+            &environ("GET", "/new", None),
+            Bytes::new(),
+            false,
+            support::BodyMode::Concurrent,
+        ),
+    )
+    .await
+    .expect("the new request was served while bodies held the budget");
+    assert_eq!(answer.head_and_body().1, b"hello /new");
+    for push in pushes {
+        push.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn params_a_connection_holds_count_and_stop_its_reading() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    const CONNECTION: usize = 256 << 10;
+    let config = ServeConfig::default().with_connection_buffer(CONNECTION);
+    let server = Server::fastcgi().with_config(config);
+    let (mut near, far) = tokio::io::duplex(16 << 10);
+    tokio::spawn({
+        let server = server.clone();
+        async move { server.serve_connection(far, None, service_fn(hello)).await }
+    });
+    // Sixty requests multiplexed on one connection, each with 250 000 bytes of params that
+    // never end (one pair split across records, as a peer may send it): 15 MB offered.
+    let mut wire = Vec::new();
+    let record = |wire: &mut Vec<u8>, kind: u8, id: u16, content: &[u8]| {
+        let [id_hi, id_lo] = id.to_be_bytes();
+        let [len_hi, len_lo] = u16::try_from(content.len()).unwrap().to_be_bytes();
+        wire.extend_from_slice(&[1, kind, id_hi, id_lo, len_hi, len_lo, 0, 0]);
+        wire.extend_from_slice(content);
+    };
+    for id in 1..=60u16 {
+        record(&mut wire, 1, id, &[0, 1, 1, 0, 0, 0, 0, 0]);
+    }
+    let value = vec![b'v'; 62_500];
+    for piece in 0..4 {
+        for id in 1..=60u16 {
+            let mut content = Vec::new();
+            if piece == 0 {
+                // The pair's head: a 1-byte name, a value one byte longer than sent.
+                content.extend_from_slice(&[1, 0x80, 0x03, 0xd0, 0x8b, b'X']);
+            }
+            content.extend_from_slice(&value[..62_500 - content.len()]);
+            record(&mut wire, 4, id, &content);
+        }
+    }
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let written = written.clone();
+        async move {
+            for piece in wire.chunks(4096) {
+                if near.write_all(piece).await.is_err() {
+                    break;
+                }
+                written.fetch_add(piece.len(), Ordering::Relaxed);
+            }
+            near
+        }
+    });
+    let taken = settled(|| written.load(Ordering::Relaxed)).await;
+    let counted = server.buffered_bytes();
+    // What the server took in (less what waits in the pipe) is counted, and it stopped
+    // reading near its budget instead of taking all 15 MB.
+    assert!(
+        taken <= (16 << 10) + counted + (64 << 10),
+        "took {taken} bytes in, counted {counted}"
+    );
+    assert!(counted <= 2 * CONNECTION, "counted {counted}");
+    writer.abort();
+}

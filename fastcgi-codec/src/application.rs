@@ -216,6 +216,19 @@ impl ApplicationConnection {
         self.core.failed.is_some() || (self.close_requested && self.core.requests.is_empty())
     }
 
+    /// The PARAMS bytes received so far for a request whose PARAMS stream is still open;
+    /// `None` once the stream ended (or for a request not in flight). What a request's
+    /// params hold in memory before [`ApplicationEvent::Params`] hands them over, for a
+    /// caller that counts its memory.
+    pub fn params_received(&self, request_id: RequestId) -> Option<usize> {
+        self.core
+            .requests
+            .get(request_id)?
+            .params
+            .as_ref()
+            .map(ParamsDecoder::received)
+    }
+
     /// Reads records from `buf` until one gives an event (`Some`) or `buf` holds no
     /// complete record (`None`). Record content is split off `buf` without copying.
     ///

@@ -9,8 +9,10 @@ use crate::record::{HEADER_LEN, Record, RecordHeader};
 ///
 /// Each record's content is split off the front of the buffer as [`bytes::Bytes`], so it
 /// shares the buffer's memory instead of being copied. Padding is skipped, also when it
-/// arrives in a later call. The decoder keeps only a header between calls; it never holds
-/// more than one record (at most 65535 + 255 bytes) in the buffer it reserves.
+/// arrives in a later call. The decoder keeps only a header between calls, and never
+/// allocates: a record not yet complete waits in the caller's buffer, which the caller
+/// grows as it reads (as a tokio `FramedRead` does), so that a reader that counts its
+/// memory counts every allocation.
 ///
 /// A header whose version is not 1 is an error; the decoder then stays failed, since the
 /// stream's framing can no longer be trusted.
@@ -96,8 +98,12 @@ impl RecordDecoder {
                     let header = *header;
                     let len = usize::from(header.content_length);
                     if buf.len() < len {
-                        // Bounded: at most 65535 bytes for the rest of this record.
-                        buf.reserve(len - buf.len() + usize::from(header.padding_length));
+                        // Room for the rest of this record where the buffer already has it
+                        // (moving the record to the front of an allocation nothing else
+                        // holds), never a new allocation: how much a reader allocates, and
+                        // counts against its budgets, is the reader's to decide.
+                        let _ =
+                            buf.try_reclaim(len - buf.len() + usize::from(header.padding_length));
                         return Ok(None);
                     }
                     // An empty record (a stream's end) takes no slice of the buffer: that

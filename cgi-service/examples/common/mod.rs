@@ -9,19 +9,16 @@ use bytes::Bytes;
 use cgi_service::{CgiFacts, Listener};
 use http_body_util::{BodyExt, Full};
 
-/// Parses `[--fd0 | ADDRESS]` (`--help` prints `usage` and exits 0) and opens the listener.
-pub async fn listener(name: &str, default: &str, fd0: bool) -> Result<Listener, ExitCode> {
+/// Parses `[ADDRESS | --fd0]` (`--help` prints the usage and exits 0) and opens the
+/// listener. With no argument the listening socket inherited as standard input is served,
+/// as lighttpd's `bin-path` and spawn-fcgi start an application; when standard input is
+/// not a listening socket, the usage goes to standard error and the exit code is 2.
+pub async fn listener(name: &str, example: &str) -> Result<Listener, ExitCode> {
     let usage = format!(
-        "usage: {name} [ADDRESS]{}\n\n\
-         ADDRESS is host:port or a Unix socket path (unix:PATH, /PATH or ./PATH);\n\
-         default {default}.{}\n",
-        if fd0 { " | --fd0" } else { "" },
-        if fd0 {
-            "\n--fd0 serves the listening socket inherited as standard input (spawn-fcgi,\n\
-             lighttpd, Apache mod_fcgid)."
-        } else {
-            ""
-        }
+        "usage: {name} [ADDRESS | --fd0]\n\n\
+         ADDRESS is host:port or a Unix socket path (unix:PATH, /PATH or ./PATH), e.g.\n\
+         {example}. With no ADDRESS (or with --fd0), the listening socket inherited as\n\
+         standard input is served (spawn-fcgi, lighttpd's bin-path, Apache mod_fcgid).\n"
     );
     let mut address = None;
     let mut inherited = false;
@@ -31,7 +28,7 @@ pub async fn listener(name: &str, default: &str, fd0: bool) -> Result<Listener, 
                 print!("{usage}");
                 return Err(ExitCode::SUCCESS);
             }
-            "--fd0" if fd0 => inherited = true,
+            "--fd0" => inherited = true,
             flag if flag.starts_with('-') => {
                 eprint!("{name}: unknown flag {flag}\n\n{usage}");
                 return Err(ExitCode::from(2));
@@ -43,10 +40,20 @@ pub async fn listener(name: &str, default: &str, fd0: bool) -> Result<Listener, 
             _ => address = Some(arg),
         }
     }
-    let listener = if inherited {
-        Listener::inherited()
-    } else {
-        Listener::bind(address.as_deref().unwrap_or(default)).await
+    let listener = match address {
+        Some(_) if inherited => {
+            eprint!("{name}: an address or --fd0, not both\n\n{usage}");
+            return Err(ExitCode::from(2));
+        }
+        Some(address) => Listener::bind(&address).await,
+        None if inherited => Listener::inherited(),
+        None => match Listener::inherited() {
+            Ok(listener) => Ok(listener),
+            Err(error) => {
+                eprint!("{name}: no address given, and {error}\n\n{usage}");
+                return Err(ExitCode::from(2));
+            }
+        },
     };
     listener.map_err(|error| {
         eprintln!("{name}: {error}");
