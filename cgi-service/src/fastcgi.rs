@@ -1,5 +1,6 @@
 //! The FastCGI connection driver: owns the socket and one sans-IO application connection,
-//! moves bytes between them, and runs each request's service in its own task.
+//! moves bytes between them, and runs each request's service inside the connection's own
+//! task: nothing of a request outlives its connection, and no request wakes another task.
 //!
 //! Requests multiplexed on the connection run at once, up to the codec's limit per
 //! connection and the server's limit per process. Request bodies are read ahead of their
@@ -18,9 +19,11 @@ use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
     FAILED_REQUEST_APP_STATUS, RecordEncoder, RecordType, RequestId, Violation,
 };
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::{Body, BodyError, BodySender};
@@ -35,7 +38,7 @@ use crate::server::Shared;
 struct Slot {
     /// Present until the body ends (or the service stops reading it).
     body: Option<BodySender>,
-    /// The request's task, once its params arrived.
+    /// Stops the request's future, once its params arrived.
     task: Option<AbortHandle>,
     /// The receive buffer allocations the request's params may point into, held until
     /// its service is called.
@@ -69,8 +72,14 @@ pub(crate) async fn drive<IO, S, B>(
     driver.close(outcome, peer);
 }
 
+/// A request's future (service call and response streaming), boxed to be held beside the
+/// connection's other requests.
+type RequestFuture = Abortable<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+
 struct Driver<S> {
     service: S,
+    /// The requests' futures, polled by the connection's task.
+    requests: FuturesUnordered<RequestFuture>,
     shared: Arc<Shared>,
     conn: ApplicationConnection,
     budgets: crate::budget::Budgets,
@@ -104,6 +113,7 @@ impl<S> Driver<S> {
         let (outbound, inbound) = mpsc::unbounded_channel();
         Driver {
             service,
+            requests: FuturesUnordered::new(),
             budgets: shared.budgets(),
             shared,
             conn: ApplicationConnection::new(config),
@@ -257,6 +267,9 @@ impl<S> Driver<S> {
                         Err(error) => return Outcome::Io(error),
                     }
                 }
+                // A request's future ended (answered, or aborted); what it sent is applied
+                // above.
+                Some(_) = self.requests.next(), if !self.requests.is_empty() => {}
                 () = sleep_until(deadline) => {
                     return Outcome::TimedOut(waiting.unwrap_or(Wait::Idle));
                 }
@@ -386,7 +399,7 @@ impl<S> Driver<S> {
         slot.body = Some(sender);
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
         let permit = self.shared.requests.clone().acquire_owned();
-        let task = tokio::spawn(respond::run(
+        let future = Box::pin(respond::run(
             self.service.clone(),
             request,
             request_id.get(),
@@ -399,7 +412,9 @@ impl<S> Driver<S> {
                 permit
             },
         ));
-        slot.task = Some(task.abort_handle());
+        let (abort, registration) = AbortHandle::new_pair();
+        self.requests.push(Abortable::new(future, registration));
+        slot.task = Some(abort);
     }
 
     /// Applies what a request's task sent.

@@ -56,7 +56,10 @@ async fn connections_are_served_on_the_servers_own_threads_until_shutdown() {
         }
         for client in clients {
             let thread = String::from_utf8(client.await.unwrap()).unwrap();
-            assert!(thread.starts_with("cgi-service-"), "{protocol:?}: {thread:?}");
+            assert!(
+                thread.starts_with("cgi-service-"),
+                "{protocol:?}: {thread:?}"
+            );
         }
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), serving)
@@ -122,9 +125,9 @@ async fn no_request_outlives_the_server() {
                     let mut gateway = FcgiGateway::new(stream);
                     gateway.begin(&env, true);
                     gateway.flush().await;
-                    streams.push(tokio::spawn(async move {
-                        while gateway.read_once().await {}
-                    }));
+                    streams.push(tokio::spawn(
+                        async move { while gateway.read_once().await {} },
+                    ));
                 } else {
                     streams.push(tokio::spawn(async move {
                         let _ = uwsgi_request(stream, &env, Bytes::new(), false).await;
