@@ -40,6 +40,8 @@ struct Slot {
     body: Option<BodySender>,
     /// Stops the request's future, once its params arrived.
     task: Option<AbortHandle>,
+    /// Whether the peer has sent the end of the request's body.
+    stdin_ended: bool,
     /// The receive buffer allocations the request's params may point into, held until
     /// its service is called.
     params: Vec<Block>,
@@ -92,6 +94,9 @@ struct Driver<S> {
     first_request_error: Option<fastcgi_codec::ProtocolError>,
     /// This connection's [`crate::CgiFacts::connection`].
     connection: u64,
+    /// Whether a request was forgotten before the peer sent all of it: the peer may still
+    /// be sending, so closing must linger.
+    unread_input: bool,
 }
 
 /// Why a connection ended.
@@ -124,6 +129,7 @@ impl<S> Driver<S> {
             request_errors: 0,
             first_request_error: None,
             connection: crate::request::next_connection(),
+            unread_input: false,
         }
     }
 
@@ -214,12 +220,14 @@ impl<S> Driver<S> {
                     || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
             {
                 // Linger only where an answer went out that the peer may still be sending
-                // toward; an idle connection closed for a shutdown has none.
-                if read_open && self.conn.should_close() {
+                // toward; an idle connection closed for a shutdown has none, nor one whose
+                // requests all arrived whole (closing it sends no reset: nothing is unread).
+                if read_open
+                    && self.conn.should_close()
+                    && (self.unread_input || !receive.input.is_empty())
+                {
                     receive.release();
                     crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
-                } else {
-                    let _ = writer.shutdown().await;
                 }
                 return match self.conn.failure() {
                     Some(error) => Outcome::Protocol(error.clone()),
@@ -363,6 +371,7 @@ impl<S> Driver<S> {
             ApplicationEvent::StdinEnd { request_id } => {
                 if let Some(slot) = self.slots.get_mut(&request_id) {
                     slot.body = None;
+                    slot.stdin_ended = true;
                 }
             }
             ApplicationEvent::Abort { request_id } => {
@@ -389,7 +398,7 @@ impl<S> Driver<S> {
                     b"Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nbad request\n";
                 let _ = self.conn.send_stdout(request_id, Bytes::from_static(head));
                 let _ = self.conn.end_request(request_id, FAILED_REQUEST_APP_STATUS);
-                self.slots.remove(&request_id);
+                self.forget(request_id);
                 return;
             }
         };
@@ -446,7 +455,7 @@ impl<S> Driver<S> {
                 };
                 let _ = self.conn.end_request(request_id, status);
                 // The body, if the service left some unread, is dropped as it arrives.
-                self.slots.remove(&request_id);
+                self.forget(request_id);
             }
         }
     }
@@ -481,9 +490,16 @@ impl<S> Driver<S> {
         self.output.push_buf(records);
     }
 
+    /// Removes a request's slot, noting whether its body may still be on the way.
+    fn forget(&mut self, request_id: RequestId) -> Option<Slot> {
+        let slot = self.slots.remove(&request_id)?;
+        self.unread_input |= !slot.stdin_ended;
+        Some(slot)
+    }
+
     /// Forgets a request: its task is dropped and its body, if still open, fails.
     fn drop_request(&mut self, request_id: RequestId, why: BodyError) {
-        if let Some(slot) = self.slots.remove(&request_id) {
+        if let Some(slot) = self.forget(request_id) {
             if let Some(task) = slot.task {
                 task.abort();
             }

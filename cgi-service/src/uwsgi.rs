@@ -49,6 +49,7 @@ pub(crate) async fn drive<IO, S, B>(
         request: None,
         response: None,
         output: Output::default(),
+        unread_input: false,
         service,
         shared,
     };
@@ -78,6 +79,8 @@ struct Driver<S> {
     /// The response writer, from the request's SERVER_PROTOCOL.
     response: Option<ResponseWriter>,
     output: Output,
+    /// Whether the peer may still be sending: closing must then linger.
+    unread_input: bool,
 }
 
 impl<S> Driver<S> {
@@ -103,11 +106,13 @@ impl<S> Driver<S> {
                 request = Some(started);
             }
             if self.stage == Stage::Closing && self.output.is_empty() {
-                if read_open {
+                // A request that arrived whole leaves nothing unread: closing sends no
+                // reset, and needs no lingering.
+                let whole =
+                    !self.unread_input && self.decoder.is_done() && receive.input.is_empty();
+                if read_open && !whole {
                     receive.release();
                     crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
-                } else {
-                    let _ = writer.shutdown().await;
                 }
                 return Ok(());
             }
@@ -207,6 +212,7 @@ impl<S> Driver<S> {
                 // Whatever follows the request (a pipelined second request, garbage) is
                 // not this connection's to serve: uWSGI answers the first request and
                 // drops the rest, and so does this driver.
+                self.unread_input |= !input.is_empty();
                 input.clear();
                 return Ok(());
             }
