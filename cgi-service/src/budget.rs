@@ -38,6 +38,9 @@ pub(crate) struct Budget {
     headroom: usize,
     held: AtomicUsize,
     freed: Notify,
+    /// Tasks waiting for room: a release wakes them only when there are some, so that
+    /// the common case touches no lock shared by every connection.
+    waiters: AtomicUsize,
 }
 
 impl Budget {
@@ -57,12 +60,13 @@ impl Budget {
             headroom: headroom.min(limit),
             held: AtomicUsize::new(0),
             freed: Notify::new(),
+            waiters: AtomicUsize::new(0),
         })
     }
 
     /// Bytes held now.
     pub(crate) fn held(&self) -> usize {
-        self.held.load(Ordering::Acquire)
+        self.held.load(Ordering::SeqCst)
     }
 
     /// Adds `bytes` if they fit what `purpose` may take (or nothing else is held).
@@ -100,8 +104,12 @@ impl Budget {
 
     fn release(&self, bytes: usize) {
         if bytes > 0 {
-            self.held.fetch_sub(bytes, Ordering::AcqRel);
-            self.freed.notify_waiters();
+            // SeqCst with `Waiting`: either the waiter's next check sees these bytes
+            // freed, or this sees the waiter and wakes it.
+            self.held.fetch_sub(bytes, Ordering::SeqCst);
+            if self.waiters.load(Ordering::SeqCst) > 0 {
+                self.freed.notify_waiters();
+            }
         }
     }
 }
@@ -165,6 +173,10 @@ impl Budgets {
 
     /// Reserves `bytes` for `purpose`, waiting until they fit both budgets.
     pub(crate) async fn reserve_for(&self, bytes: usize, purpose: Use) -> Reservation {
+        if let Some(reservation) = self.try_reserve_for(bytes, purpose) {
+            return reservation;
+        }
+        let _waiting = Waiting::new(self);
         loop {
             let connection = self.connection.freed.notified();
             let process = self.process.freed.notified();
@@ -186,13 +198,17 @@ impl Budgets {
     /// reader that reads into memory it already holds, while other holdings (params,
     /// bodies) may have grown past the limits.
     pub(crate) async fn within(&self, own: usize, purpose: Use) {
+        if self.is_within(own, purpose) {
+            return;
+        }
+        let _waiting = Waiting::new(self);
         loop {
             let connection = self.connection.freed.notified();
             let process = self.process.freed.notified();
             tokio::pin!(connection, process);
             connection.as_mut().enable();
             process.as_mut().enable();
-            if self.connection.within(own, Use::Progress) && self.process.within(own, purpose) {
+            if self.is_within(own, purpose) {
                 return;
             }
             tokio::select! {
@@ -200,6 +216,10 @@ impl Budgets {
                 () = process => {}
             }
         }
+    }
+
+    fn is_within(&self, own: usize, purpose: Use) -> bool {
+        self.connection.within(own, Use::Progress) && self.process.within(own, purpose)
     }
 
     /// Counts `bytes` as held whether or not they fit: for bytes already in memory.
@@ -210,6 +230,24 @@ impl Budgets {
             budgets: self.clone(),
             bytes,
         }
+    }
+}
+
+/// Counts a task as waiting for room in both budgets while it lives.
+struct Waiting<'a>(&'a Budgets);
+
+impl<'a> Waiting<'a> {
+    fn new(budgets: &'a Budgets) -> Waiting<'a> {
+        budgets.connection.waiters.fetch_add(1, Ordering::SeqCst);
+        budgets.process.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(budgets)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.connection.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.0.process.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

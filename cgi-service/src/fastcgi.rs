@@ -22,12 +22,12 @@ use fastcgi_codec::{
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
+use crate::deadline::Deadline;
 use crate::output::Output;
 use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
@@ -209,8 +209,12 @@ impl<S> Driver<S> {
         // The receive buffer, counted as the allocations it reads into.
         let mut receive = Receive::default();
         let mut read_open = true;
+        // Registered once for the connection, not once per turn of the loop.
         let mut shutdown = self.shared.shutdown.clone();
-        let mut shutdown_open = true;
+        let mut stopped = std::pin::pin!(shutdown.changed());
+        let mut stop_pending = true;
+        let mut timer = std::pin::pin!(Deadline::timer());
+        let mut deadline = Deadline::default();
         let mut waiting = self.waiting_for(false);
         let mut since = Instant::now();
         loop {
@@ -239,7 +243,7 @@ impl<S> Driver<S> {
                 waiting = now_waiting;
                 since = Instant::now();
             }
-            let deadline = waiting.map(|wait| since + self.timeout(wait));
+            deadline.set(waiting.map(|wait| since + self.timeout(wait)));
             let reading = read_open && self.conn.failure().is_none();
             let body_open = self.slots.values().any(|slot| slot.body.is_some());
             let purpose = crate::receive::purpose(&budgets, body_open);
@@ -278,13 +282,12 @@ impl<S> Driver<S> {
                 // A request's future ended (answered, or aborted); what it sent is applied
                 // above.
                 Some(_) = self.requests.next(), if !self.requests.is_empty() => {}
-                () = sleep_until(deadline) => {
+                () = deadline.expired(timer.as_mut()) => {
                     return Outcome::TimedOut(waiting.unwrap_or(Wait::Idle));
                 }
-                changed = shutdown.changed(), if shutdown_open && !self.shared.shutting_down() => {
-                    // A server gone without a shutdown leaves its connections serving.
-                    shutdown_open = changed.is_ok();
-                }
+                // A shutdown began (checked above), or the server is gone without one,
+                // which leaves its connections serving.
+                _ = &mut stopped, if stop_pending => stop_pending = false,
             }
         }
     }
@@ -525,12 +528,5 @@ impl<S> Driver<S> {
                 body.fail(BodyError::ConnectionLost);
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

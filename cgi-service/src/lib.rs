@@ -41,6 +41,7 @@ mod body;
 mod budget;
 pub mod client;
 mod config;
+mod deadline;
 mod fastcgi;
 #[cfg(feature = "hyper")]
 mod hyper_service;

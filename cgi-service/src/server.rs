@@ -38,9 +38,11 @@ impl Shared {
         Budgets::new(self.config.connection_buffer(), self.process_buffer.clone())
     }
 
-    /// Whether a graceful shutdown has begun.
+    /// Whether a graceful shutdown has begun. The shutdown value changes once, from false
+    /// to true, so a change is the shutdown; asking reads one shared word, where
+    /// borrowing the value would write the lock every connection on every thread reads.
     pub(crate) fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        matches!(self.shutdown.has_changed(), Ok(true))
     }
 }
 

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
+use crate::deadline::Deadline;
 use crate::output::Output;
 use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
@@ -96,8 +96,12 @@ impl<S> Driver<S> {
         // The receive buffer, counted as the allocations it reads into.
         let mut receive = Receive::default();
         let mut read_open = true;
+        // Registered once for the connection, not once per turn of the loop.
         let mut shutdown = self.shared.shutdown.clone();
-        let mut shutdown_open = true;
+        let mut stopped = std::pin::pin!(shutdown.changed());
+        let mut stop_pending = true;
+        let mut timer = std::pin::pin!(Deadline::timer());
+        let mut deadline = Deadline::default();
         let mut since = Instant::now();
         let mut timed = self.timeout();
         let mut request: Option<RequestFuture> = None;
@@ -124,7 +128,7 @@ impl<S> Driver<S> {
                 timed = timeout;
                 since = Instant::now();
             }
-            let deadline = timed.map(|(_, timeout)| since + timeout);
+            deadline.set(timed.map(|(_, timeout)| since + timeout));
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
             let purpose = crate::receive::purpose(&budgets, self.stage == Stage::Serving);
@@ -163,13 +167,12 @@ impl<S> Driver<S> {
                     written.map_err(|error| error.to_string())?;
                     since = Instant::now();
                 }
-                () = sleep_until(deadline) => {
+                () = deadline.expired(timer.as_mut()) => {
                     let what = timed.map_or("", |(what, _)| what);
                     return Err(format!("timed out waiting for {what}"));
                 }
-                changed = shutdown.changed(), if shutdown_open && !self.shared.shutting_down() => {
-                    shutdown_open = changed.is_ok();
-                }
+                // A shutdown began (checked above), or the server is gone without one.
+                _ = &mut stopped, if stop_pending => stop_pending = false,
             }
         }
     }
@@ -380,12 +383,5 @@ fn refusal_status(violation: &Violation) -> http::StatusCode {
         Violation::DatasizeTooLarge { .. } => http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         Violation::BodyTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
         _ => http::StatusCode::BAD_REQUEST,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
