@@ -247,3 +247,75 @@ async fn without_pooling_each_request_has_its_own_connection() {
     let stats = client.stats()[0].1;
     assert_eq!((stats.opened, stats.open), (3, 0), "{stats:?}");
 }
+
+/// Bytes of a response body read to its end, or the error that ended it.
+async fn read_all(
+    response: Response<cgi_service::client::BackendBody>,
+) -> Result<Bytes, ClientError> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_gives_its_connection_back_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(false, 1).await;
+    let config = ClientConfig::fastcgi()
+        .with_max_connections(1)
+        .with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Far more than the connection's window and the socket buffers hold.
+    let held = client.send(get("/bytes/16777216")).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(3), client.send(get("/bytes/1000")))
+        .await
+        .expect("the held call's connection was given back")
+        .unwrap();
+    assert_eq!(read_all(second).await.unwrap(), pattern(1000));
+    let error = read_all(held).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.status_code(), 504);
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_holds_up_no_other_request_on_a_multiplexed_connection() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/bytes/16777216")).await }
+    });
+    // The slow request goes first: its answer comes first, ahead of the other's.
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let other = tokio::spawn({
+        let client = client.clone();
+        async move { read_all(client.send(get("/bytes/300000")).await?).await }
+    });
+    let other = tokio::time::timeout(Duration::from_secs(5), other)
+        .await
+        .expect("the other request was not held up by the slow reader")
+        .unwrap()
+        .unwrap();
+    assert_eq!(other, pattern(300_000));
+    let stats = client.stats()[0].1;
+    assert_eq!((stats.opened, stats.multiplexed), (1, 1), "{stats:?}");
+    // The slow caller's body ends with the reason it was cut short.
+    let slow = slow.await.unwrap().unwrap();
+    let error = read_all(slow).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::ResponseWindowFull { .. }),
+        "{error}"
+    );
+}
