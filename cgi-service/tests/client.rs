@@ -248,6 +248,14 @@ async fn without_pooling_each_request_has_its_own_connection() {
     assert_eq!((stats.opened, stats.open), (3, 0), "{stats:?}");
 }
 
+/// The error that cut a response body short (its length if it was read whole).
+async fn read_error(response: Response<cgi_service::client::BackendBody>) -> ClientError {
+    match read_all(response).await {
+        Ok(bytes) => panic!("the body was read whole: {} bytes", bytes.len()),
+        Err(error) => error,
+    }
+}
+
 /// Bytes of a response body read to its end, or the error that ended it.
 async fn read_all(
     response: Response<cgi_service::client::BackendBody>,
@@ -273,7 +281,7 @@ async fn a_caller_that_never_reads_gives_its_connection_back_after_the_delivery_
         .expect("the held call's connection was given back")
         .unwrap();
     assert_eq!(read_all(second).await.unwrap(), pattern(1000));
-    let error = read_all(held).await.unwrap_err();
+    let error = read_error(held).await;
     assert!(
         matches!(
             error,
@@ -313,9 +321,32 @@ async fn a_caller_that_never_reads_holds_up_no_other_request_on_a_multiplexed_co
     assert_eq!((stats.opened, stats.multiplexed), (1, 1), "{stats:?}");
     // The slow caller's body ends with the reason it was cut short.
     let slow = slow.await.unwrap().unwrap();
-    let error = read_all(slow).await.unwrap_err();
+    let error = read_error(slow).await;
     assert!(
         matches!(error, ClientError::ResponseWindowFull { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_uwsgi_caller_that_never_reads_is_cut_off_after_the_delivery_timeout() {
+    let service = service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(Response::new("u".repeat(16 << 20)))
+    });
+    let address = start(Server::uwsgi(), service).await;
+    let config = ClientConfig::uwsgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = UwsgiClient::new(address.as_str(), config);
+    let held = client.send(get("/big")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
         "{error}"
     );
 }

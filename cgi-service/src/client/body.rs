@@ -316,6 +316,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_verdict_cuts_the_body_short_ahead_of_what_is_queued() {
+        let (sender, receiver) = mpsc::channel(WINDOW);
+        let flow = Arc::new(Flow::default());
+        let guard = AbortOnDrop::new(|_| {});
+        let mut body = BackendBody::new(
+            receiver,
+            flow.clone(),
+            "b".into(),
+            Duration::from_secs(5),
+            guard,
+            None,
+        );
+        sender
+            .send(Delivery::Data(Bytes::from_static(b"abc")))
+            .await
+            .unwrap();
+        assert_eq!(flow.handed(3), (3, true));
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "abc");
+        assert_eq!((flow.unread(), flow.waiting_since()), (0, None));
+        sender
+            .send(Delivery::Data(Bytes::from_static(b"def")))
+            .await
+            .unwrap();
+        flow.end(ClientError::Timeout {
+            backend: "b".into(),
+            kind: TimeoutKind::Delivery,
+        });
+        drop(sender);
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ));
+        assert!(body.frame().await.is_none(), "the body ended");
+    }
+
+    #[tokio::test]
     async fn dropped_early_aborts_and_silence_times_out() {
         let (_sender, receiver) = mpsc::channel(WINDOW);
         let aborted = Arc::new(AtomicBool::new(false));
