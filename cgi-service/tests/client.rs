@@ -350,3 +350,55 @@ async fn a_uwsgi_caller_that_never_reads_is_cut_off_after_the_delivery_timeout()
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_multiplexed_caller_that_never_reads_is_aborted_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let config = ClientConfig::fastcgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Both within the window, and never ended by the backend unless aborted.
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/hold/100000")).await }
+    });
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The other caller reads all it is given, and keeps its request in flight.
+    let other = client.send(get("/hold/1000")).await.unwrap();
+    let mut other = other.into_body();
+    let mut read = 0;
+    while read < 1000 {
+        let frame = other.frame().await.unwrap().unwrap();
+        read += frame.into_data().unwrap().len();
+    }
+    let held = held.await.unwrap().unwrap();
+    // The abort reached the backend, which ended the held request; the other goes on.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        while client.stats()[0].1.in_flight > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the held request was aborted and ended");
+    let again = client.send(get("/bytes/10")).await.unwrap();
+    assert_eq!(read_all(again).await.unwrap(), pattern(10));
+    let stats = client.stats()[0].1;
+    assert_eq!(
+        (stats.opened, stats.in_flight),
+        (1, 1),
+        "the shared connection stayed, the other request on it: {stats:?}"
+    );
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    drop(other);
+}

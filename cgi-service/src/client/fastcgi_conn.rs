@@ -429,16 +429,16 @@ impl Driver {
         let Some(deliveries) = active.deliveries.as_ref() else {
             return;
         };
-        let data_len = match &delivery {
-            Delivery::Data(chunk) => Some(chunk.len()),
+        // Counted before it is sent: a caller on another thread may take it at once.
+        let counted = match &delivery {
+            Delivery::Data(chunk) => Some(active.flow.handed(chunk.len())),
             _ => None,
         };
         match deliveries.try_send(delivery) {
             Ok(()) => {
-                let Some(len) = data_len else {
+                let Some((unread, began_waiting)) = counted else {
                     return;
                 };
-                let (unread, began_waiting) = active.flow.handed(len);
                 if began_waiting && self.delivery_check.is_none() {
                     // Later than every deadline already waiting: theirs began earlier.
                     self.delivery_check =

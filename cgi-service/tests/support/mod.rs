@@ -345,10 +345,10 @@ pub async fn uwsgi_request<IO: AsyncRead + AsyncWrite>(
 }
 
 /// A FastCGI backend for client tests that answers as told whatever its caller does: a
-/// request for `/bytes/N` gets a body of N pattern bytes. It answers nothing on a
-/// connection until `together` requests are in flight on it, then answers them in the
-/// order they came, each in full, writing without reading meanwhile (as a worker that
-/// writes its whole output does). It multiplexes (FCGI_MPXS_CONNS=1) when `multiplex`.
+/// request for `/bytes/N` gets a body of N pattern bytes, one for `/hold/N` the same
+/// without an end (until it is aborted). It answers nothing on a connection until
+/// `together` requests came on it, then answers them in the order they came, writing
+/// without reading meanwhile (as a worker that writes its whole output does). It multiplexes (FCGI_MPXS_CONNS=1) when `multiplex`.
 /// Returns its address.
 pub async fn scripted_fastcgi(multiplex: bool, together: usize) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -368,7 +368,8 @@ async fn scripted_connection(mut stream: tokio::net::TcpStream, multiplex: bool,
         .with_limits(Limits::default().with_max_requests_in_flight(64));
     let mut conn = ApplicationConnection::new(config);
     let mut input = BytesMut::new();
-    let mut waiting: Vec<(RequestId, usize)> = Vec::new();
+    let mut waiting: Vec<(RequestId, usize, bool)> = Vec::new();
+    let mut came = 0;
     loop {
         match stream.read_buf(&mut input).await {
             Ok(0) | Err(_) => return,
@@ -382,12 +383,13 @@ async fn scripted_connection(mut stream: tokio::net::TcpStream, multiplex: bool,
             };
             match event {
                 ApplicationEvent::Params { request_id, params } => {
-                    let size = params
-                        .get_str("REQUEST_URI")
-                        .and_then(|uri| uri.strip_prefix("/bytes/"))
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0);
-                    waiting.push((request_id, size));
+                    let uri = params.get_str("REQUEST_URI").unwrap_or("");
+                    let (hold, size) = match uri.strip_prefix("/hold/") {
+                        Some(size) => (true, size),
+                        None => (false, uri.strip_prefix("/bytes/").unwrap_or("0")),
+                    };
+                    waiting.push((request_id, size.parse().unwrap_or(0), hold));
+                    came += 1;
                 }
                 ApplicationEvent::Abort { request_id } => {
                     let _ = conn.end_request(request_id, 0);
@@ -395,12 +397,14 @@ async fn scripted_connection(mut stream: tokio::net::TcpStream, multiplex: bool,
                 _ => {}
             }
         }
-        if waiting.len() >= together {
-            for (id, size) in waiting.drain(..) {
+        if came >= together {
+            for (id, size, hold) in waiting.drain(..) {
                 let head = format!("Content-Type: text/plain\r\nContent-Length: {size}\r\n\r\n");
                 let _ = conn.send_stdout(id, Bytes::from(head));
                 let _ = conn.send_stdout(id, pattern(size));
-                let _ = conn.end_request(id, 0);
+                if !hold {
+                    let _ = conn.end_request(id, 0);
+                }
             }
         }
         let mut out = conn.take_output();
