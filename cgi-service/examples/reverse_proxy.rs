@@ -32,12 +32,15 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 const USAGE: &str = "\
 usage: reverse_proxy --listen ADDR (--fastcgi ADDR... --document-root DIR [--index FILE]
                                     | --uwsgi ADDR...) [--threads N]
+                                   [--delivery-timeout SECS]
 
 Serves HTTP/1.1 on --listen and passes every request to php-fpm (--fastcgi, with nginx's
 fastcgi.conf variables, SCRIPT_FILENAME under --document-root, PATH_INFO split after
 \".php\", a path ending in / served by --index) or to uWSGI (--uwsgi, with uwsgi_params).
 A backend is host:port or a Unix socket (unix:PATH); several are balanced. It runs
---threads threads (default: one per CPU), each with its own connection pools.
+--threads threads (default: one per CPU), each with its own connection pools. A client
+that takes none of a response's body for --delivery-timeout seconds (default 60) while
+some waits for it is cut off, and its backend connection freed.
 ";
 
 /// The backends and how to call them; each thread makes its own client of them.
@@ -221,13 +224,20 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
     let (mut listen, mut root, mut index) = (None, None, None);
     let mut threads = std::thread::available_parallelism().map_or(1, usize::from);
     let (mut fastcgi, mut uwsgi) = (Vec::new(), Vec::new());
+    let mut delivery_timeout = None;
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
         if !matches!(
             flag.as_str(),
-            "--listen" | "--fastcgi" | "--uwsgi" | "--document-root" | "--index" | "--threads"
+            "--listen"
+                | "--fastcgi"
+                | "--uwsgi"
+                | "--document-root"
+                | "--index"
+                | "--threads"
+                | "--delivery-timeout"
         ) {
             return Err(format!("unknown argument {flag}"));
         }
@@ -245,11 +255,22 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
                     .filter(|n| *n > 0)
                     .ok_or(format!("--threads takes a number above 0, not {value}"))?;
             }
+            "--delivery-timeout" => {
+                let timeout = value
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+                    .filter(|timeout| !timeout.is_zero())
+                    .ok_or(format!(
+                        "--delivery-timeout takes seconds above 0, not {value}"
+                    ))?;
+                delivery_timeout = Some(timeout);
+            }
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
     let listen = listen.ok_or("--listen is required")?;
-    let backends = match (fastcgi.is_empty(), uwsgi.is_empty()) {
+    let mut backends = match (fastcgi.is_empty(), uwsgi.is_empty()) {
         (false, true) => {
             let root = root.ok_or("--fastcgi needs --document-root")?;
             // nginx's fastcgi.conf with `fastcgi_split_path_info ^(.+?\.php)(/.*)$` and
@@ -273,6 +294,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Parsed>, Strin
         (true, false) => return Err("--document-root and --index are for --fastcgi".into()),
         _ => return Err("give --fastcgi or --uwsgi backends (not both)".into()),
     };
+    if let Some(timeout) = delivery_timeout {
+        backends.config = backends.config.with_delivery_timeout(timeout);
+    }
     Ok(Some((listen, backends, index, threads)))
 }
 

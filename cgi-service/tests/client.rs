@@ -247,3 +247,158 @@ async fn without_pooling_each_request_has_its_own_connection() {
     let stats = client.stats()[0].1;
     assert_eq!((stats.opened, stats.open), (3, 0), "{stats:?}");
 }
+
+/// The error that cut a response body short (its length if it was read whole).
+async fn read_error(response: Response<cgi_service::client::BackendBody>) -> ClientError {
+    match read_all(response).await {
+        Ok(bytes) => panic!("the body was read whole: {} bytes", bytes.len()),
+        Err(error) => error,
+    }
+}
+
+/// Bytes of a response body read to its end, or the error that ended it.
+async fn read_all(
+    response: Response<cgi_service::client::BackendBody>,
+) -> Result<Bytes, ClientError> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_gives_its_connection_back_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(false, 1).await;
+    let config = ClientConfig::fastcgi()
+        .with_max_connections(1)
+        .with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Far more than the connection's window and the socket buffers hold.
+    let held = client.send(get("/bytes/16777216")).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(3), client.send(get("/bytes/1000")))
+        .await
+        .expect("the held call's connection was given back")
+        .unwrap();
+    assert_eq!(read_all(second).await.unwrap(), pattern(1000));
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.status_code(), 504);
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_holds_up_no_other_request_on_a_multiplexed_connection() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/bytes/16777216")).await }
+    });
+    // The slow request goes first: its answer comes first, ahead of the other's.
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let other = tokio::spawn({
+        let client = client.clone();
+        async move { read_all(client.send(get("/bytes/300000")).await?).await }
+    });
+    let other = tokio::time::timeout(Duration::from_secs(5), other)
+        .await
+        .expect("the other request was not held up by the slow reader")
+        .unwrap()
+        .unwrap();
+    assert_eq!(other, pattern(300_000));
+    let stats = client.stats()[0].1;
+    assert_eq!((stats.opened, stats.multiplexed), (1, 1), "{stats:?}");
+    // The slow caller's body ends with the reason it was cut short.
+    let slow = slow.await.unwrap().unwrap();
+    let error = read_error(slow).await;
+    assert!(
+        matches!(error, ClientError::ResponseWindowFull { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_uwsgi_caller_that_never_reads_is_cut_off_after_the_delivery_timeout() {
+    let service = service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(Response::new("u".repeat(16 << 20)))
+    });
+    let address = start(Server::uwsgi(), service).await;
+    let config = ClientConfig::uwsgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = UwsgiClient::new(address.as_str(), config);
+    let held = client.send(get("/big")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_multiplexed_caller_that_never_reads_is_aborted_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let config = ClientConfig::fastcgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Both within the window, and never ended by the backend unless aborted.
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/hold/100000")).await }
+    });
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The other caller reads all it is given, and keeps its request in flight.
+    let other = client.send(get("/hold/1000")).await.unwrap();
+    let mut other = other.into_body();
+    let mut read = 0;
+    while read < 1000 {
+        let frame = other.frame().await.unwrap().unwrap();
+        read += frame.into_data().unwrap().len();
+    }
+    let held = held.await.unwrap().unwrap();
+    // The abort reached the backend, which ended the held request; the other goes on.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        while client.stats()[0].1.in_flight > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the held request was aborted and ended");
+    let again = client.send(get("/bytes/10")).await.unwrap();
+    assert_eq!(read_all(again).await.unwrap(), pattern(10));
+    let stats = client.stats()[0].1;
+    assert_eq!(
+        (stats.opened, stats.in_flight),
+        (1, 1),
+        "the shared connection stayed, the other request on it: {stats:?}"
+    );
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    drop(other);
+}

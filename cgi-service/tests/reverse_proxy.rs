@@ -180,7 +180,14 @@ async fn get_and_post_go_through_to_fastcgi() {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_and_post_go_through_to_uwsgi_balanced() {
     let (first, second) = (backend(false).await, backend(false).await);
-    let (_running, addr) = proxy(&["--uwsgi", &first, "--uwsgi", &second]);
+    let (_running, addr) = proxy(&[
+        "--uwsgi",
+        &first,
+        "--uwsgi",
+        &second,
+        "--delivery-timeout",
+        "2.5",
+    ]);
     for _ in 0..4 {
         let (status, _, body) =
             tokio::task::spawn_blocking(move || http(addr, "GET", "/hello?x=1", ""))
@@ -226,4 +233,18 @@ fn help_exits_0_and_a_bad_command_line_2() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--delivery-timeout SECS"));
+    for secs in ["soon", "0", "-1"] {
+        let bad = Command::new(example("reverse_proxy"))
+            .args(["--listen", "127.0.0.1:0", "--uwsgi", "127.0.0.1:1"])
+            .args(["--delivery-timeout", secs])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "--delivery-timeout {secs}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("--delivery-timeout takes seconds"),
+            "{}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
+    }
 }

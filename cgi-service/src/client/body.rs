@@ -2,14 +2,14 @@
 //! back-pressure, a between-bytes timeout, and an abort when it is dropped early.
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use cgi_env::ResponseHead;
 use http_body::{Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, Sleep};
 
 use super::error::{ClientError, TimeoutKind};
@@ -17,6 +17,81 @@ use super::error::{ClientError, TimeoutKind};
 /// How many pieces of one response wait between a connection and its reader before the
 /// connection stops reading: the back-pressure window.
 pub(crate) const WINDOW: usize = 16;
+
+/// What a connection and one request's body share: how much of the response the caller
+/// has not taken yet and since when, and why the connection ended the response early
+/// (told here rather than in the channel, which may be full of what the caller never
+/// took).
+#[derive(Debug, Default)]
+pub(crate) struct Flow {
+    state: Mutex<FlowState>,
+    /// Woken when the caller takes a piece, for a connection that stopped reading until it
+    /// does.
+    taken: Notify,
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    /// Body bytes handed to the channel and not taken by the caller.
+    unread: usize,
+    /// Since when data has waited for the caller with none taken.
+    waiting_since: Option<Instant>,
+    verdict: Option<ClientError>,
+}
+
+impl Flow {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FlowState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection handed `len` body bytes to the channel; returns the bytes now unread
+    /// and whether the caller has had data waiting only from now on.
+    pub(crate) fn handed(&self, len: usize) -> (usize, bool) {
+        let mut state = self.lock();
+        state.unread = state.unread.saturating_add(len);
+        let began = state.waiting_since.is_none();
+        if began {
+            state.waiting_since = Some(Instant::now());
+        }
+        (state.unread, began)
+    }
+
+    /// The caller took `len` body bytes.
+    fn took(&self, len: usize) {
+        {
+            let mut state = self.lock();
+            state.unread = state.unread.saturating_sub(len);
+            state.waiting_since = (state.unread > 0).then(Instant::now);
+        }
+        self.taken.notify_one();
+    }
+
+    /// Body bytes handed over and not taken.
+    pub(crate) fn unread(&self) -> usize {
+        self.lock().unread
+    }
+
+    /// Since when data has waited for the caller with none taken.
+    pub(crate) fn waiting_since(&self) -> Option<Instant> {
+        self.lock().waiting_since
+    }
+
+    /// Resolves once the caller takes a piece (at once if it did since the last call).
+    pub(crate) async fn until_taken(&self) {
+        self.taken.notified().await;
+    }
+
+    /// The connection gave up on the response: the body ends with `error`. Set before the
+    /// connection drops its sender, so a body that sees the channel closed finds it.
+    pub(crate) fn end(&self, error: ClientError) {
+        self.lock().verdict.get_or_insert(error);
+    }
+
+    /// Why the connection ended the response early, once.
+    pub(crate) fn verdict(&self) -> Option<ClientError> {
+        self.lock().verdict.take()
+    }
+}
 
 /// What a connection hands one request's caller, in order: a head, data, then the end or a
 /// failure.
@@ -91,13 +166,17 @@ impl AppStatus {
 /// A response body streamed from a backend: an [`http_body::Body`] of the [`Bytes`] the
 /// codec split off the socket's buffer (no copy).
 ///
-/// The connection reads ahead at most a few chunks of it, so a reader that stops reading
-/// stops the backend (on a multiplexed FastCGI connection, every request on it: the
-/// protocol has no per-request flow control). Dropping it before its end aborts the
-/// request.
+/// The connection reads ahead a bounded window of it, so a reader that stops reading
+/// stops the backend; on a multiplexed FastCGI connection, where stopping would stop
+/// every request on it, a reader past its window is cut off instead
+/// ([`ClientConfig::response_window`](super::ClientConfig::response_window)). A reader
+/// that takes nothing for
+/// [`ClientConfig::delivery_timeout`](super::ClientConfig::delivery_timeout) while data
+/// waits is cut off too. Dropping it before its end aborts the request.
 #[derive(Debug)]
 pub struct BackendBody {
     receiver: Option<mpsc::Receiver<Delivery>>,
+    flow: Arc<Flow>,
     backend: Arc<str>,
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
@@ -108,6 +187,7 @@ pub struct BackendBody {
 impl BackendBody {
     pub(crate) fn new(
         receiver: mpsc::Receiver<Delivery>,
+        flow: Arc<Flow>,
         backend: Arc<str>,
         timeout: Duration,
         guard: AbortOnDrop,
@@ -115,6 +195,7 @@ impl BackendBody {
     ) -> Self {
         BackendBody {
             receiver: Some(receiver),
+            flow,
             backend,
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
@@ -141,8 +222,14 @@ impl http_body::Body for BackendBody {
         let Some(receiver) = this.receiver.as_mut() else {
             return Poll::Ready(None);
         };
+        // The connection gave up on this response; what is still queued is cut short.
+        if let Some(error) = this.flow.verdict() {
+            this.finish();
+            return Poll::Ready(Some(Err(error)));
+        }
         match receiver.poll_recv(cx) {
             Poll::Ready(Some(Delivery::Data(chunk))) => {
+                this.flow.took(chunk.len());
                 this.sleep.as_mut().reset(Instant::now() + this.timeout);
                 if let Some(remaining) = this.remaining.as_mut() {
                     *remaining = remaining.saturating_sub(chunk.len() as u64);
@@ -159,9 +246,10 @@ impl http_body::Body for BackendBody {
             }
             Poll::Ready(Some(Delivery::Head(_)) | None) => {
                 this.finish();
-                Poll::Ready(Some(Err(ClientError::Closed {
+                let error = this.flow.verdict().unwrap_or_else(|| ClientError::Closed {
                     backend: this.backend.to_string(),
-                })))
+                });
+                Poll::Ready(Some(Err(error)))
             }
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
@@ -203,7 +291,14 @@ mod tests {
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         let guard = AbortOnDrop::new(move |_| flag.store(true, Ordering::SeqCst));
-        let body = BackendBody::new(receiver, "b".into(), Duration::from_secs(5), guard, Some(5));
+        let body = BackendBody::new(
+            receiver,
+            Arc::default(),
+            "b".into(),
+            Duration::from_secs(5),
+            guard,
+            Some(5),
+        );
         sender
             .send(Delivery::Data(Bytes::from_static(b"hel")))
             .await
@@ -221,13 +316,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_verdict_cuts_the_body_short_ahead_of_what_is_queued() {
+        let (sender, receiver) = mpsc::channel(WINDOW);
+        let flow = Arc::new(Flow::default());
+        let guard = AbortOnDrop::new(|_| {});
+        let mut body = BackendBody::new(
+            receiver,
+            flow.clone(),
+            "b".into(),
+            Duration::from_secs(5),
+            guard,
+            None,
+        );
+        sender
+            .send(Delivery::Data(Bytes::from_static(b"abc")))
+            .await
+            .unwrap();
+        assert_eq!(flow.handed(3), (3, true));
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "abc");
+        assert_eq!((flow.unread(), flow.waiting_since()), (0, None));
+        sender
+            .send(Delivery::Data(Bytes::from_static(b"def")))
+            .await
+            .unwrap();
+        flow.end(ClientError::Timeout {
+            backend: "b".into(),
+            kind: TimeoutKind::Delivery,
+        });
+        drop(sender);
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ));
+        assert!(body.frame().await.is_none(), "the body ended");
+    }
+
+    #[tokio::test]
     async fn dropped_early_aborts_and_silence_times_out() {
         let (_sender, receiver) = mpsc::channel(WINDOW);
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         let guard = AbortOnDrop::new(move |close| flag.store(close, Ordering::SeqCst));
-        let mut body =
-            BackendBody::new(receiver, "b".into(), Duration::from_millis(20), guard, None);
+        let mut body = BackendBody::new(
+            receiver,
+            Arc::default(),
+            "b".into(),
+            Duration::from_millis(20),
+            guard,
+            None,
+        );
         let error = body.frame().await.unwrap().unwrap_err();
         assert!(matches!(
             error,
@@ -247,6 +389,7 @@ mod tests {
         let guard = AbortOnDrop::new(move |_| flag.store(true, Ordering::SeqCst));
         drop(BackendBody::new(
             receiver,
+            Arc::default(),
             "b".into(),
             Duration::from_secs(5),
             guard,

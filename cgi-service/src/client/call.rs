@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{Response, StatusCode, Version};
 use tokio::sync::mpsc;
 
-use super::body::{AbortOnDrop, BackendBody, Delivery};
+use super::body::{AbortOnDrop, BackendBody, Delivery, Flow};
 use super::config::ClientConfig;
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::Prepared;
@@ -31,6 +31,7 @@ impl CallError {
 /// reads the rest. Any other first delivery is handed back.
 pub(crate) async fn await_head(
     receiver: &mut mpsc::Receiver<Delivery>,
+    flow: Arc<Flow>,
     mut guard: AbortOnDrop,
     backend: &Arc<str>,
     config: &ClientConfig,
@@ -45,9 +46,12 @@ pub(crate) async fn await_head(
         }
         Ok(None) => {
             guard.disarm();
-            return Err(Delivery::Unanswered(ClientError::Closed {
-                backend: backend.to_string(),
-            }));
+            return Err(match flow.verdict() {
+                Some(error) => Delivery::Failed(error),
+                None => Delivery::Unanswered(ClientError::Closed {
+                    backend: backend.to_string(),
+                }),
+            });
         }
         Err(_) => {
             guard.fire(true);
@@ -66,6 +70,7 @@ pub(crate) async fn await_head(
     let receiver = std::mem::replace(receiver, mpsc::channel(1).1);
     let body = BackendBody::new(
         receiver,
+        flow,
         backend.clone(),
         config.between_bytes_timeout(),
         guard,
@@ -76,4 +81,12 @@ pub(crate) async fn await_head(
     *response.version_mut() = Version::HTTP_11;
     *response.headers_mut() = head.headers;
     Ok(response)
+}
+
+/// Sleeps until `deadline`; for ever without one (a timeout too long to be an instant).
+pub(crate) async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }

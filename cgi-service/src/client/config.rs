@@ -37,12 +37,14 @@ pub struct ClientConfig {
     first_byte_timeout: Duration,
     between_bytes_timeout: Duration,
     write_timeout: Duration,
+    delivery_timeout: Duration,
     idle_timeout: Duration,
     max_idle: usize,
     max_connections: usize,
     max_requests_in_flight: usize,
     multiplexing: bool,
     max_buffered_body: usize,
+    response_window: usize,
     response_head: ResponseHeadLimits,
     down_time: Duration,
     stderr: Option<StderrHook>,
@@ -57,12 +59,14 @@ impl fmt::Debug for ClientConfig {
             .field("first_byte_timeout", &self.first_byte_timeout)
             .field("between_bytes_timeout", &self.between_bytes_timeout)
             .field("write_timeout", &self.write_timeout)
+            .field("delivery_timeout", &self.delivery_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_idle", &self.max_idle)
             .field("max_connections", &self.max_connections)
             .field("max_requests_in_flight", &self.max_requests_in_flight)
             .field("multiplexing", &self.multiplexing)
             .field("max_buffered_body", &self.max_buffered_body)
+            .field("response_window", &self.response_window)
             .field("response_head", &self.response_head)
             .field("down_time", &self.down_time)
             .field("stderr", &self.stderr.as_ref().map(|_| "hook"))
@@ -95,12 +99,14 @@ impl ClientConfig {
             first_byte_timeout: Duration::from_secs(60),
             between_bytes_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
             max_idle: 128,
             max_connections: 256,
             max_requests_in_flight: 64,
             multiplexing: true,
             max_buffered_body: 1024 * 1024,
+            response_window: 256 * 1024,
             response_head: ResponseHeadLimits::default(),
             down_time: Duration::from_secs(10),
             stderr: None,
@@ -186,6 +192,24 @@ impl ClientConfig {
         self
     }
 
+    /// How long response body bytes that are ready may wait for the caller to take them.
+    /// A caller that holds a response without reading its body would otherwise pin the
+    /// backend connection for ever; once this runs out with data waiting and none taken,
+    /// the body ends with a [`TimeoutKind::Delivery`](super::TimeoutKind::Delivery)
+    /// timeout and the request's connection is freed: closed when the request was alone
+    /// on it, else the request is aborted (FastCGI ABORT_REQUEST) and the others go on.
+    /// Default 60 s (nginx's `send_timeout` for the same stalled client).
+    pub fn delivery_timeout(&self) -> Duration {
+        self.delivery_timeout
+    }
+
+    /// Sets [`ClientConfig::delivery_timeout`].
+    #[must_use]
+    pub fn with_delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery_timeout = timeout;
+        self
+    }
+
     /// How long an idle pooled FastCGI connection is kept. Default 30 s.
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
@@ -268,6 +292,26 @@ impl ClientConfig {
     #[must_use]
     pub fn with_max_buffered_body(mut self, max: usize) -> Self {
         self.max_buffered_body = max;
+        self
+    }
+
+    /// How many bytes of one FastCGI response may wait, read off the socket, for a caller
+    /// that has not taken them. A request alone on its connection that fills it stops the
+    /// connection reading (back-pressure reaches the backend; nobody else waits). When
+    /// the connection carries several requests, it never stops reading for one of them,
+    /// since the protocol has no per-request flow control: a request that goes past its
+    /// window is aborted (ABORT_REQUEST) and its body ends with
+    /// [`ClientError::ResponseWindowFull`](super::ClientError::ResponseWindowFull), while
+    /// the others go on. A response in many small records fills it sooner: at most one
+    /// piece per 256 bytes of window waits. Default 256 KiB.
+    pub fn response_window(&self) -> usize {
+        self.response_window
+    }
+
+    /// Sets [`ClientConfig::response_window`] (at least 1).
+    #[must_use]
+    pub fn with_response_window(mut self, bytes: usize) -> Self {
+        self.response_window = bytes.max(1);
         self
     }
 

@@ -18,6 +18,9 @@ pub enum TimeoutKind {
     BetweenBytes,
     /// Writing the request made no progress.
     Write,
+    /// Response body bytes were ready and the caller took none of them
+    /// ([`ClientConfig::delivery_timeout`](super::ClientConfig::delivery_timeout)).
+    Delivery,
 }
 
 /// Why a call to a backend failed.
@@ -86,6 +89,17 @@ pub enum ClientError {
         backend: String,
         /// The protocol status it answered.
         status: fastcgi_codec::ProtocolStatus,
+    },
+    /// More of the response waited for its caller than
+    /// [`ClientConfig::response_window`](super::ClientConfig::response_window) allows
+    /// while other requests shared its multiplexed FastCGI connection: the request was
+    /// aborted so that they could go on.
+    #[error("the caller read too slowly: over the {window}-byte response window from {backend}")]
+    ResponseWindowFull {
+        /// The backend's address.
+        backend: String,
+        /// The window, in bytes.
+        window: usize,
     },
     /// The request cannot be turned into an environ (a path that climbs above the root,
     /// a Content-Length that is not a number, ...).

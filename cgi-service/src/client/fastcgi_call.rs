@@ -8,10 +8,10 @@ use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::body::{AbortOnDrop, AppStatus, BackendBody, Delivery, WINDOW};
+use super::body::{AbortOnDrop, AppStatus, BackendBody, Delivery, Flow};
 use super::call::{CallError, await_head};
 use super::error::ClientError;
-use super::fastcgi_conn::{Begin, Command};
+use super::fastcgi_conn::{Begin, Command, channel_capacity};
 use super::pool::Pool;
 use super::prepare::{Outgoing, Prepared};
 
@@ -32,7 +32,9 @@ pub(crate) async fn call(
             Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
             Err(error) => return Err(CallError::Fatal(error)),
         };
-        let (deliveries, mut receiver) = mpsc::channel(WINDOW);
+        let (deliveries, mut receiver) =
+            mpsc::channel(channel_capacity(pool.config.response_window()));
+        let flow = Arc::new(Flow::default());
         let (started, started_receiver) = oneshot::channel();
         let app_status = AppStatus::default();
         let (whole, stream) =
@@ -54,6 +56,7 @@ pub(crate) async fn call(
             env: prepared.env.clone(),
             body: whole,
             deliveries,
+            flow: flow.clone(),
             started,
             ended,
             app_status: app_status.clone(),
@@ -91,6 +94,7 @@ pub(crate) async fn call(
         }
         match await_head(
             &mut receiver,
+            flow,
             guard,
             &pool.name,
             &pool.config,

@@ -2,7 +2,7 @@
 //! [`GatewayConnection`], takes requests from their callers, writes their records, and
 //! hands each caller its response as it arrives.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -15,7 +15,8 @@ use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::body::{AppStatus, Delivery};
+use super::body::{AppStatus, Delivery, Flow};
+use super::call::sleep_until_some;
 use super::error::{ClientError, TimeoutKind};
 use super::pool::{Pool, QUEUED_AFTER};
 use crate::listener::Stream;
@@ -27,6 +28,19 @@ const COMMAND_QUEUE: usize = 64;
 const HIGH_WATER: u64 = 256 * 1024;
 /// Bytes read from the socket at once.
 const READ_SIZE: usize = 64 * 1024;
+/// Window bytes per piece a request's channel holds: a response in tiny records fills
+/// its window by pieces before bytes, so that what waits stays bounded either way.
+const PIECE_BYTES: usize = 256;
+/// Pieces a request's channel keeps free beyond its window's: one record's head and data,
+/// its end or failure, and a request body's failure.
+const SPARE_PIECES: usize = 4;
+/// The most window pieces a request's channel holds, however large the window.
+const MAX_PIECES: usize = 1 << 16;
+
+/// How many pieces the channel of a request with a `window`-byte response window holds.
+pub(crate) fn channel_capacity(window: usize) -> usize {
+    (window / PIECE_BYTES).clamp(1, MAX_PIECES) + SPARE_PIECES
+}
 
 /// What a caller asks of the connection.
 #[derive(Debug)]
@@ -54,6 +68,8 @@ pub(crate) struct Begin {
     /// [`Command::Stdin`].
     pub(crate) body: Option<Bytes>,
     pub(crate) deliveries: mpsc::Sender<Delivery>,
+    /// Shared with the request's body: what its caller has not taken yet.
+    pub(crate) flow: Arc<Flow>,
     /// Told the request id once the request's records are queued, or dropped when the
     /// connection could not take it (nothing of it was sent).
     pub(crate) started: oneshot::Sender<RequestId>,
@@ -65,6 +81,7 @@ pub(crate) struct Begin {
 /// One request on the connection.
 struct Active {
     deliveries: Option<mpsc::Sender<Delivery>>,
+    flow: Arc<Flow>,
     reader: ResponseReader,
     app_status: AppStatus,
     ended: Option<oneshot::Sender<()>>,
@@ -104,7 +121,7 @@ pub(crate) fn spawn(
         output: Output::default(),
         commands: receiver,
         requests: HashMap::new(),
-        pending: VecDeque::new(),
+        delivery_check: None,
         pool,
         conn_id,
         retired: false,
@@ -121,11 +138,9 @@ struct Driver {
     output: Output,
     commands: mpsc::Receiver<Command>,
     requests: HashMap<RequestId, Active>,
-    /// Deliveries waiting for room in their caller's window; nothing more is read until
-    /// they are out.
-    /// Each holds its own sender: a request's last deliveries outlive its place in
-    /// `requests`.
-    pending: VecDeque<(RequestId, mpsc::Sender<Delivery>, Delivery)>,
+    /// When to look for callers that left data waiting past the delivery timeout: the
+    /// earliest such deadline, or `None` while no data waits.
+    delivery_check: Option<Instant>,
     pool: Arc<Pool>,
     conn_id: u64,
     /// Takes no new request: the driver ends once the requests in flight have.
@@ -165,7 +180,13 @@ impl Driver {
                 } else {
                     Delivery::Unanswered(copy_error(&error))
                 };
-                let _ = deliveries.try_send(delivery);
+                if let Err(mpsc::error::TrySendError::Full(
+                    Delivery::Failed(error) | Delivery::Unanswered(error),
+                )) = deliveries.try_send(delivery)
+                {
+                    // Behind what the caller has not read: told through the flow.
+                    active.flow.end(error);
+                }
             }
         }
     }
@@ -183,20 +204,22 @@ impl Driver {
             if self.retired && self.requests.is_empty() && self.output.is_empty() {
                 return Stop::Done;
             }
-            let deliver_to = self.pending.front().map(|(_, sender, _)| sender.clone());
-            let may_read = self.pending.is_empty();
+            let stalled = self.stalled();
+            let may_read = stalled.is_none();
+            let delivery_check = self.delivery_check;
             let may_command = !self.retired && self.output_queued() < HIGH_WATER;
             let idle = self.requests.is_empty();
             let writing = !self.output.is_empty();
             tokio::select! {
-                permit = async { deliver_to.as_ref()?.reserve().await.ok() }, if deliver_to.is_some() => {
-                    match (permit, self.pending.pop_front()) {
-                        (Some(permit), Some((_, _, delivery))) => permit.send(delivery),
-                        (None, Some((request_id, _, _))) => self.caller_gone(request_id),
-                        _ => {}
-                    }
+                () = async { if let Some(flow) = &stalled { flow.until_taken().await } }, if stalled.is_some() => {
+                    // The caller took some: what the buffer holds may fit now.
                     if let Err(stop) = self.process() {
                         return stop;
+                    }
+                }
+                () = sleep_until_some(delivery_check), if delivery_check.is_some() => {
+                    if self.check_deliveries() {
+                        return Stop::Done;
                     }
                 }
                 written = self.output.write_some(&mut self.writer), if writing => {
@@ -322,6 +345,7 @@ impl Driver {
                 request_id,
                 Active {
                     deliveries: None,
+                    flow: begin.flow,
                     reader: ResponseReader::default(),
                     app_status: begin.app_status,
                     ended: begin.ended,
@@ -339,6 +363,7 @@ impl Driver {
             request_id,
             Active {
                 deliveries: Some(begin.deliveries),
+                flow: begin.flow,
                 reader: ResponseReader::new(self.pool.config.response_head()),
                 app_status: begin.app_status,
                 ended: begin.ended,
@@ -356,7 +381,6 @@ impl Driver {
             }
             active.ended.take();
         }
-        self.pending.retain(|(id, _, _)| *id != request_id);
         if self.retired && self.requests.values().all(|a| a.deliveries.is_none()) {
             // Nothing anyone waits for: no reason to wait for the backend's END_REQUEST.
             self.requests.clear();
@@ -376,35 +400,122 @@ impl Driver {
         }
     }
 
-    /// Hands `delivery` to its caller now if its window has room, else queues it (and
-    /// reading stops until it is out).
+    /// The response window, in bytes.
+    fn window(&self) -> usize {
+        self.pool.config.response_window()
+    }
+
+    /// The flow of the request whose caller's window is full while it is alone on the
+    /// connection: nothing more is read until its caller takes some, which holds up no
+    /// other request. With several requests in flight nothing stalls the connection: a
+    /// request past its window is cut off instead (see `deliver`).
+    fn stalled(&self) -> Option<Arc<Flow>> {
+        if self.requests.len() != 1 {
+            return None;
+        }
+        let active = self.requests.values().next()?;
+        let deliveries = active.deliveries.as_ref()?;
+        let full = active.flow.unread() >= self.window() || deliveries.capacity() < SPARE_PIECES;
+        full.then(|| active.flow.clone())
+    }
+
+    /// Hands `delivery` to its caller's channel. A request that goes past its window while
+    /// it shares the connection is aborted, so the connection goes on reading for the
+    /// others.
     fn deliver(&mut self, request_id: RequestId, delivery: Delivery) {
-        let Some(deliveries) = self
-            .requests
-            .get(&request_id)
-            .and_then(|a| a.deliveries.as_ref())
-        else {
+        let Some(active) = self.requests.get(&request_id) else {
             return;
         };
-        if !self.pending.is_empty() {
-            self.pending
-                .push_back((request_id, deliveries.clone(), delivery));
+        let Some(deliveries) = active.deliveries.as_ref() else {
             return;
-        }
+        };
+        // Counted before it is sent: a caller on another thread may take it at once.
+        let counted = match &delivery {
+            Delivery::Data(chunk) => Some(active.flow.handed(chunk.len())),
+            _ => None,
+        };
         match deliveries.try_send(delivery) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(delivery)) => {
-                let deliveries = deliveries.clone();
-                self.pending.push_back((request_id, deliveries, delivery));
+            Ok(()) => {
+                let Some((unread, began_waiting)) = counted else {
+                    return;
+                };
+                if began_waiting && self.delivery_check.is_none() {
+                    // Later than every deadline already waiting: theirs began earlier.
+                    self.delivery_check =
+                        Instant::now().checked_add(self.pool.config.delivery_timeout());
+                }
+                if unread > self.window() && self.requests.len() > 1 {
+                    self.window_full(request_id);
+                }
             }
+            // Out of pieces: the window is full by count (never while alone: `stalled`).
+            Err(mpsc::error::TrySendError::Full(_)) => self.window_full(request_id),
             Err(mpsc::error::TrySendError::Closed(_)) => self.caller_gone(request_id),
         }
     }
 
-    /// Handles what the buffer holds, until it holds no whole record or a caller's window
-    /// is full.
+    /// `request_id` went past its response window while sharing the connection.
+    fn window_full(&mut self, request_id: RequestId) {
+        let error = ClientError::ResponseWindowFull {
+            backend: self.backend(),
+            window: self.window(),
+        };
+        self.fail_request(request_id, error);
+    }
+
+    /// Ends `request_id`'s response with `error` and aborts the request.
+    fn fail_request(&mut self, request_id: RequestId, error: ClientError) {
+        if let Some(active) = self.requests.get(&request_id) {
+            if active.deliveries.is_some() {
+                active.flow.end(error);
+            }
+        }
+        self.caller_gone(request_id);
+    }
+
+    /// Fails the requests whose callers left data waiting past the delivery timeout, and
+    /// sets when to look again. Returns true when the connection should close: a request
+    /// alone on it timed out (closing frees it whether or not the backend heeds an abort).
+    fn check_deliveries(&mut self) -> bool {
+        let now = Instant::now();
+        let timeout = self.pool.config.delivery_timeout();
+        let mut next: Option<Instant> = None;
+        let mut expired = Vec::new();
+        for (request_id, active) in &self.requests {
+            if active.deliveries.is_none() {
+                continue;
+            }
+            let Some(since) = active.flow.waiting_since() else {
+                continue;
+            };
+            match since.checked_add(timeout) {
+                Some(deadline) if deadline <= now => expired.push(*request_id),
+                Some(deadline) => next = Some(next.map_or(deadline, |n| n.min(deadline))),
+                None => {}
+            }
+        }
+        self.delivery_check = next;
+        if expired.is_empty() {
+            return false;
+        }
+        let alone = self.requests.len() == 1;
+        for request_id in expired {
+            let error = ClientError::Timeout {
+                backend: self.backend(),
+                kind: TimeoutKind::Delivery,
+            };
+            self.fail_request(request_id, error);
+        }
+        if alone {
+            self.retire();
+        }
+        alone
+    }
+
+    /// Handles what the buffer holds, until it holds no whole record or the connection
+    /// stalls on a caller's full window.
     fn process(&mut self) -> Result<(), Stop> {
-        while self.pending.is_empty() {
+        while self.stalled().is_none() {
             let event = match self.conn.receive(&mut self.buf) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Ok(()),

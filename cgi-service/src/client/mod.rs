@@ -21,10 +21,13 @@
 //! buffer, as nginx and Caddy do.
 //!
 //! # Timeouts and limits
-//! Connect, first byte, between bytes and write, each with a default (see
-//! [`ClientConfig`]); a timed-out connection is never reused. Per backend: connections
-//! open at once, idle connections kept and for how long, requests per multiplexed
-//! connection; the response head's size and field count.
+//! Connect, first byte, between bytes, write and delivery (a caller that takes none of the
+//! body waiting for it), each with a default (see [`ClientConfig`]); a timed-out
+//! connection is never reused. Per backend: connections open at once, idle connections
+//! kept and for how long, requests per multiplexed connection; the response head's size
+//! and field count; the response window, the bytes of one response read ahead of its
+//! caller. On a multiplexed FastCGI connection a caller past its window is cut off
+//! ([`ClientError::ResponseWindowFull`]) rather than stop the connection for the others.
 
 mod backend;
 mod body;

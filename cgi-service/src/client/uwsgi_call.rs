@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
 
 use super::backend::Backend;
-use super::body::{AbortOnDrop, BackendBody, Delivery, WINDOW};
-use super::call::{CallError, await_head};
+use super::body::{AbortOnDrop, BackendBody, Delivery, Flow, WINDOW};
+use super::call::{CallError, await_head, sleep_until_some};
 use super::config::ClientConfig;
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::{Outgoing, Prepared};
@@ -51,7 +51,9 @@ pub(crate) async fn call(
         .map_err(|error| CallError::Fatal(invalid_input(&target.name, error)))?;
     let (deliveries, mut receiver) = mpsc::channel(WINDOW);
     let (cancel, cancelled) = oneshot::channel::<()>();
+    let flow = Arc::new(Flow::default());
     let exchange = Exchange {
+        flow: flow.clone(),
         stream,
         encoder,
         head: head.freeze(),
@@ -68,6 +70,7 @@ pub(crate) async fn call(
     });
     await_head(
         &mut receiver,
+        flow,
         guard,
         &target.name,
         config,
@@ -96,6 +99,8 @@ struct Exchange {
     head: Bytes,
     body: Outgoing,
     deliveries: mpsc::Sender<Delivery>,
+    /// Where a delivery timeout is told to the body.
+    flow: Arc<Flow>,
     cancelled: oneshot::Receiver<()>,
     name: Arc<str>,
     config: Arc<ClientConfig>,
@@ -142,12 +147,19 @@ impl Exchange {
         let mut answered = false;
         let mut eof = false;
         let mut write_deadline = Instant::now() + self.config.write_timeout();
+        // Set when a delivery starts to wait for room: a caller that takes nothing for the
+        // delivery timeout gives the connection up.
+        let mut delivery_deadline = None;
         let backend = || self.name.to_string();
         loop {
             let writing = !output.is_empty();
             let reading_body = body.is_some() && output.queued_len() < HIGH_WATER;
             tokio::select! {
                 _ = &mut self.cancelled => return Ok(()),
+                () = sleep_until_some(delivery_deadline), if pending.is_some() && delivery_deadline.is_some() => {
+                    self.flow.end(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Delivery });
+                    return Ok(());
+                }
                 permit = self.deliveries.reserve(), if pending.is_some() => {
                     let Ok(permit) = permit else { return Ok(()) };
                     if let Some(delivery) = pending.take() {
@@ -210,6 +222,9 @@ impl Exchange {
                     decoder.decode(&mut buf)
                 };
                 pending = decoded(event, &self.name, &mut answered)?;
+                if pending.is_some() {
+                    delivery_deadline = Instant::now().checked_add(self.config.delivery_timeout());
+                }
                 if pending.is_none() {
                     if eof {
                         let error = ClientError::Closed { backend: backend() };

@@ -343,3 +343,73 @@ pub async fn uwsgi_request<IO: AsyncRead + AsyncWrite>(
         body: response_body,
     })
 }
+
+/// A FastCGI backend for client tests that answers as told whatever its caller does: a
+/// request for `/bytes/N` gets a body of N pattern bytes, one for `/hold/N` the same
+/// without an end (until it is aborted). It answers nothing on a connection until
+/// `together` requests came on it, then answers them in the order they came, writing
+/// without reading meanwhile (as a worker that writes its whole output does). It multiplexes (FCGI_MPXS_CONNS=1) when `multiplex`.
+/// Returns its address.
+pub async fn scripted_fastcgi(multiplex: bool, together: usize) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(scripted_connection(stream, multiplex, together));
+        }
+    });
+    address
+}
+
+async fn scripted_connection(mut stream: tokio::net::TcpStream, multiplex: bool, together: usize) {
+    use fastcgi_codec::{ApplicationConfig, ApplicationConnection, ApplicationEvent};
+    let config = ApplicationConfig::default()
+        .with_multiplex(multiplex)
+        .with_limits(Limits::default().with_max_requests_in_flight(64));
+    let mut conn = ApplicationConnection::new(config);
+    let mut input = BytesMut::new();
+    let mut waiting: Vec<(RequestId, usize, bool)> = Vec::new();
+    let mut came = 0;
+    loop {
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        loop {
+            let event = match conn.receive(&mut input) {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            match event {
+                ApplicationEvent::Params { request_id, params } => {
+                    let uri = params.get_str("REQUEST_URI").unwrap_or("");
+                    let (hold, size) = match uri.strip_prefix("/hold/") {
+                        Some(size) => (true, size),
+                        None => (false, uri.strip_prefix("/bytes/").unwrap_or("0")),
+                    };
+                    waiting.push((request_id, size.parse().unwrap_or(0), hold));
+                    came += 1;
+                }
+                ApplicationEvent::Abort { request_id } => {
+                    let _ = conn.end_request(request_id, 0);
+                }
+                _ => {}
+            }
+        }
+        if came >= together {
+            for (id, size, hold) in waiting.drain(..) {
+                let head = format!("Content-Type: text/plain\r\nContent-Length: {size}\r\n\r\n");
+                let _ = conn.send_stdout(id, Bytes::from(head));
+                let _ = conn.send_stdout(id, pattern(size));
+                if !hold {
+                    let _ = conn.end_request(id, 0);
+                }
+            }
+        }
+        let mut out = conn.take_output();
+        if stream.write_all_buf(&mut out).await.is_err() || conn.should_close() {
+            return;
+        }
+    }
+}
