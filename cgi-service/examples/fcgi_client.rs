@@ -1,8 +1,8 @@
 //! A command-line FastCGI client on [`FastCgiClient`], to use instead of `cgi-fcgi`: sends
 //! one request to php-fpm (or any FastCGI application) with the environ nginx's
-//! `fastcgi.conf` builds, and writes the response body to stdout, the application's STDERR
-//! to stderr. `ping` and `status` check php-fpm's health. `--help` lists the options and
-//! exit codes.
+//! `fastcgi.conf` builds, and writes the response body to stdout as it arrives, the
+//! application's STDERR to stderr. `ping` and `status` check php-fpm's health. `--help`
+//! lists the options and exit codes.
 //!
 //! ```sh
 //! cargo run -p cgi-service --example fcgi_client -- 127.0.0.1:9000 '/index.php?a=1' --document-root /srv/www

@@ -2,7 +2,11 @@
 //! service hands each request to a pooled [`FastCgiClient`] or a [`UwsgiClient`], with the
 //! connection's facts (REMOTE_ADDR, SERVER_NAME, ...) in the request's extensions. Bodies
 //! stream both ways; a failed call is answered with [`ClientError::status_code`] (502,
-//! 504, 411, 413, ...), as nginx does. Several backends are balanced.
+//! 504, 411, 413, ...), as nginx does. Several backends are balanced. A response whose
+//! body the backend cut short (closed, failed) is cut short for the client too: the
+//! connection closes before the body's end (no last chunk), so the client cannot take it
+//! for a whole one, and the proxy logs "response cut short". Backend STDERR and failures
+//! are logged to stderr.
 //!
 //! ```sh
 //! cargo run --release -p cgi-service --example reverse_proxy -- --listen 127.0.0.1:8080 \
@@ -10,6 +14,8 @@
 //! cargo run --release -p cgi-service --example reverse_proxy -- --listen 127.0.0.1:8080 \
 //!     --uwsgi 127.0.0.1:3031 --uwsgi 127.0.0.1:3032
 //! ```
+
+mod log;
 
 use std::convert::Infallible;
 use std::io;
@@ -22,6 +28,7 @@ use bytes::Bytes;
 use cgi_env::{ConnectionInfo, Gateway, Param, Preset, ScriptMapping, Var};
 use cgi_service::client::{BackendBody, ClientConfig, ClientError, FastCgiClient, UwsgiClient};
 use http::{Request, Response, header};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    log::init("reverse_proxy");
     let resolved = std::net::ToSocketAddrs::to_socket_addrs(&listen);
     let Some(address) = resolved.ok().and_then(|mut addresses| addresses.next()) else {
         eprintln!("reverse_proxy: cannot listen on {listen}: not an address");
@@ -164,7 +172,7 @@ async fn proxy(
     remote: SocketAddr,
     local: SocketAddr,
     mut request: Request<Incoming>,
-) -> Result<Response<Either<BackendBody, Full<Bytes>>>, Infallible> {
+) -> Result<Response<Either<CutShort, Full<Bytes>>>, Infallible> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -185,13 +193,13 @@ async fn proxy(
         Upstream::Uwsgi(client) => client.send(request),
     };
     Ok(match sent.await {
-        Ok(response) => response.map(Either::Left),
+        Ok(response) => response.map(|body| Either::Left(CutShort(body))),
         Err(error) => failure(&error),
     })
 }
 
 /// A short text answer for a failed call, with the status nginx would give.
-fn failure(error: &ClientError) -> Response<Either<BackendBody, Full<Bytes>>> {
+fn failure(error: &ClientError) -> Response<Either<CutShort, Full<Bytes>>> {
     eprintln!("reverse_proxy: {error}");
     let status = error.status_code();
     let text = format!("{status}\n");
@@ -201,6 +209,36 @@ fn failure(error: &ClientError) -> Response<Either<BackendBody, Full<Bytes>>> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
     response
+}
+
+/// The backend's response body, passed on as it comes; a failure in the middle of it is
+/// logged and handed to hyper as the body's error, on which hyper closes the connection
+/// without ending the body (no last chunk, or fewer bytes than the Content-Length said), so
+/// the client sees a cut response rather than a short whole one.
+struct CutShort(BackendBody);
+
+impl Body for CutShort {
+    type Data = Bytes;
+    type Error = ClientError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
+        let frame = ready!(Pin::new(&mut self.0).poll_frame(cx));
+        if let Some(Err(error)) = &frame {
+            tracing::warn!(error = %error, "response cut short");
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
 }
 
 /// `/dir/` becomes `/dir/index.php`, as nginx's `index` directive does.

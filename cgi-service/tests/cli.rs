@@ -337,3 +337,105 @@ async fn uwsgi_client_gets_and_posts() {
     assert!(out.starts_with("HTTP/1.1 201 Created\r\n"), "{out}");
     assert!(out.contains("\r\n\r\nPOST body=from a file\n"), "{out}");
 }
+
+/// Reads `stdout` until it has given `expected` (at most 5 s); what it gave.
+async fn read_until(stdout: &mut tokio::process::ChildStdout, expected: &[u8]) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let reading = async {
+        let mut buf = [0; 256];
+        while !seen.ends_with(expected) {
+            let n = stdout.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), reading).await;
+    seen
+}
+
+/// A uwsgi backend that answers one request with `first`, waits for `go`, then sends
+/// `second` and closes.
+async fn streaming_uwsgi(
+    listener: tokio::net::TcpListener,
+    go: tokio::sync::oneshot::Receiver<()>,
+) {
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut header = [0; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let mut vars = vec![0; usize::from(u16::from_le_bytes([header[1], header[2]]))];
+    stream.read_exact(&mut vars).await.unwrap();
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst chunk")
+        .await
+        .unwrap();
+    let _ = go.await;
+    stream.write_all(b", second chunk").await.unwrap();
+}
+
+/// A FastCGI backend that answers one request with `first`, waits for `go`, then sends
+/// `second`, a STDERR line without its newline, and ends the request.
+async fn streaming_fastcgi(
+    listener: tokio::net::TcpListener,
+    go: tokio::sync::oneshot::Receiver<()>,
+) {
+    use support::fake_fcgi::{self, STDERR, STDOUT, record};
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let id = fake_fcgi::read_request(&mut stream).await;
+    let head = b"Content-Type: text/plain\r\n\r\nfirst chunk";
+    fake_fcgi::send(&mut stream, &record(STDOUT, id, head)).await;
+    let _ = go.await;
+    let mut rest = record(STDOUT, id, b", second chunk");
+    rest.extend_from_slice(&record(STDERR, id, b"PHP Warning: no newline"));
+    rest.extend_from_slice(&record(STDOUT, id, b""));
+    rest.extend_from_slice(&fake_fcgi::end_request(id));
+    fake_fcgi::send(&mut stream, &rest).await;
+    let _ = stream.read(&mut [0; 64]).await;
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_printed_as_it_arrives() {
+    for name in ["fcgi_client", "uwsgi_client"] {
+        let (listener, address) = support::fake_fcgi::listen().await;
+        let (go, wait) = tokio::sync::oneshot::channel();
+        let backend = if name == "fcgi_client" {
+            tokio::spawn(streaming_fastcgi(listener, wait))
+        } else {
+            tokio::spawn(streaming_uwsgi(listener, wait))
+        };
+        let mut child = Command::new(example(name))
+            .args([address.as_str(), "/stream"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        let mut stdout = child.stdout.take().unwrap();
+        // The backend sends the rest only once the first chunk was seen.
+        let first = read_until(&mut stdout, b"first chunk").await;
+        assert_eq!(
+            text(&first),
+            "first chunk",
+            "{name}: the first chunk is on stdout before the second is sent"
+        );
+        go.send(()).unwrap();
+        let rest = read_until(&mut stdout, b", second chunk").await;
+        assert_eq!(text(&rest), ", second chunk", "{name}");
+        let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+            .await
+            .expect("the client ends")
+            .unwrap();
+        let (_, err) = expect(&output, 0);
+        if name == "fcgi_client" {
+            assert_eq!(
+                err, "PHP Warning: no newline\n",
+                "the backend's STDERR ends with a newline"
+            );
+        } else {
+            assert!(err.is_empty(), "{err}");
+        }
+        backend.abort();
+    }
+}

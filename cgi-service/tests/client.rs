@@ -402,3 +402,57 @@ async fn a_multiplexed_caller_that_never_reads_is_aborted_after_the_delivery_tim
     );
     drop(other);
 }
+
+#[tokio::test]
+async fn stderr_is_logged_line_by_line_escaped_and_the_hook_gets_it_raw() {
+    use support::fake_fcgi::{self, STDERR, STDOUT, record};
+    let capture = support::log::Capture::default();
+    let _default = tracing::subscriber::set_default(capture.clone());
+    let (listener, address) = fake_fcgi::listen().await;
+    let sent: &[&[u8]] = &[b"a\nb\r", b"\nforged: li", b"ne\x1b[31m"];
+    let backend = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let id = fake_fcgi::read_request(&mut stream).await;
+        let head = b"Content-Type: text/plain\r\n\r\nok";
+        fake_fcgi::send(&mut stream, &record(STDOUT, id, head)).await;
+        // Each piece in a record (and a write) of its own: lines span records.
+        for piece in sent {
+            fake_fcgi::send(&mut stream, &record(STDERR, id, piece)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut end = record(STDOUT, id, b"");
+        end.extend_from_slice(&fake_fcgi::end_request(id));
+        fake_fcgi::send(&mut stream, &end).await;
+        // Held open until the client is done.
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut [0; 64]).await;
+    });
+    let raw = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hooked = raw.clone();
+    let config = ClientConfig::fastcgi()
+        .with_multiplexing(false)
+        .with_stderr_hook(move |_, bytes| hooked.lock().unwrap().extend_from_slice(bytes));
+    let client = FastCgiClient::new(address.as_str(), config);
+    let response = client.send(get("/script.php?x=1")).await.unwrap();
+    assert_eq!(text(response).await, "ok");
+    drop(client);
+
+    assert_eq!(raw.lock().unwrap().as_slice(), sent.concat().as_slice());
+    let lines: Vec<_> = capture
+        .events()
+        .into_iter()
+        .filter(|event| event.message().starts_with("stderr: "))
+        .collect();
+    let messages: Vec<_> = lines.iter().map(support::log::Logged::message).collect();
+    assert_eq!(
+        messages,
+        ["stderr: a", "stderr: b", "stderr: forged: line\\u{1b}[31m"],
+        "one event per line, a line across records whole, controls escaped"
+    );
+    for line in &lines {
+        assert_eq!(line.level, tracing::Level::WARN);
+        assert_eq!(line.field("backend"), Some(address.as_str()));
+        assert_eq!(line.field("request_id"), Some("1"));
+        assert_eq!(line.field("request"), Some("GET /script.php?x=1"));
+    }
+    backend.abort();
+}

@@ -248,3 +248,138 @@ fn help_exits_0_and_a_bad_command_line_2() {
         );
     }
 }
+
+/// Starts the proxy in front of `backend` (FastCGI) with its stderr in a file; returns
+/// the file's path too.
+fn proxy_logging(backend: &str) -> (Running, SocketAddr, std::path::PathBuf) {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let log = std::env::temp_dir().join(format!(
+        "cgi-service-proxy-{}-{}.log",
+        std::process::id(),
+        addr.port()
+    ));
+    let child = Command::new(example("reverse_proxy"))
+        .args(["--listen", &addr.to_string(), "--fastcgi", backend])
+        .args(["--document-root", "/srv", "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start reverse_proxy");
+    let running = Running(child);
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            return (running, addr, log);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("reverse_proxy does not listen on {addr}");
+}
+
+/// A GET on a new connection; everything the proxy sent until it closed (a reset counts
+/// as a close).
+fn raw_get(addr: SocketAddr) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /x.php HTTP/1.1\r\nhost: example.org\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return received,
+            Err(error) => panic!("reading the answer: {error} after {received:?}"),
+        }
+    }
+}
+
+/// A FastCGI backend that answers `head` and `body` to one request, then closes without
+/// ending it.
+async fn closing_backend(head: &'static str, body: &'static str) -> String {
+    use support::fake_fcgi::{self, STDOUT, record};
+    let (listener, address) = fake_fcgi::listen().await;
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let id = fake_fcgi::read_request(&mut stream).await;
+        fake_fcgi::send(&mut stream, &record(STDOUT, id, head.as_bytes())).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fake_fcgi::send(&mut stream, &record(STDOUT, id, body.as_bytes())).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    });
+    address
+}
+
+/// Waits until the proxy's log at `path` says `what`.
+fn wait_for_log(path: &std::path::Path, what: &str) -> String {
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.contains(what) {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the proxy did not log {what:?}: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_cut_short_by_the_backend_is_cut_short_for_the_client() {
+    // Unknown length: chunked to the client, which must not get the last chunk.
+    let backend = closing_backend("Content-Type: text/plain\r\n\r\n", "partial body").await;
+    let (_running, addr, log) = proxy_logging(&backend);
+    let received = tokio::task::spawn_blocking(move || raw_get(addr))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&received).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{text}"
+    );
+    assert!(text.contains("partial body"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a cut body must not look complete: {text:?}"
+    );
+    let logged = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || wait_for_log(&log, "response cut short")
+    })
+    .await
+    .unwrap();
+    assert!(
+        logged.contains(&backend),
+        "the error names the backend: {logged}"
+    );
+    let _ = std::fs::remove_file(&log);
+
+    // A Content-Length: the connection closes before the length is reached.
+    let backend = closing_backend(
+        "Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n",
+        "only twenty bytes...",
+    )
+    .await;
+    let (_running, addr, log) = proxy_logging(&backend);
+    let received = tokio::task::spawn_blocking(move || raw_get(addr))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 100"),
+        "{head}"
+    );
+    assert_eq!(body, "only twenty bytes...", "{text}");
+    tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || wait_for_log(&log, "response cut short")
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_file(&log);
+}

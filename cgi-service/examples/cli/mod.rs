@@ -2,6 +2,7 @@
 //! make, writing the response to stdout, and the exit codes.
 
 use std::io::{ErrorKind, Read as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -250,10 +251,24 @@ pub fn config(options: &Options, base: ClientConfig) -> ClientConfig {
     }
     if !options.quiet {
         config = config.with_stderr_hook(|_, bytes| {
+            if !bytes.is_empty() {
+                STDERR_LINE_OPEN.store(!bytes.ends_with(b"\n"), Ordering::Relaxed);
+            }
             let _ = std::io::stderr().write_all(bytes);
         });
     }
     config
+}
+
+/// The backend's STDERR copied to stderr so far did not end with a newline.
+static STDERR_LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Ends the backend's STDERR copied to stderr with a newline if it did not end with one,
+/// so the shell prompt (or the next message) starts on a line of its own.
+fn end_stderr_line() {
+    if STDERR_LINE_OPEN.swap(false, Ordering::Relaxed) {
+        let _ = std::io::stderr().write_all(b"\n");
+    }
 }
 
 /// The request the options describe, for `default_path` when they name none.
@@ -344,7 +359,9 @@ pub async fn print(response: Response<BackendBody>, include: bool) -> Result<(),
     }
     while let Some(frame) = body.frame().await {
         if let Ok(chunk) = frame?.into_data() {
+            // Flushed at once (stdout is line-buffered): a streaming backend is seen live.
             stdout.write_all(&chunk).map_err(|e| stdout_error(&e))?;
+            stdout.flush().map_err(|e| stdout_error(&e))?;
         }
     }
     stdout.flush().map_err(|e| stdout_error(&e))
@@ -361,6 +378,7 @@ pub fn stdout_error(error: &std::io::Error) -> Failure {
 
 /// Ends the process as `result` says, printing a failure's message after `name: `.
 pub fn exit_code(name: &str, result: Result<u8, Failure>) -> std::process::ExitCode {
+    end_stderr_line();
     match result {
         Ok(code) => code.into(),
         Err(failure) => {

@@ -340,8 +340,12 @@ impl ClientConfig {
         self
     }
 
-    /// Calls `hook` with each piece of error output a backend sends (FastCGI STDERR), with
-    /// the backend's address. It is also logged with `tracing` at WARN either way.
+    /// Calls `hook` with each piece of error output a backend sends (FastCGI STDERR), raw
+    /// as it came, with the backend's address. Either way it is also logged with
+    /// `tracing`: one WARN event per line, with the backend and the request, each line
+    /// cut to 1 KiB and its control characters escaped (a backend cannot forge log
+    /// lines), at most 50 lines a second per connection (the count of those dropped is
+    /// in the next event).
     #[must_use]
     pub fn with_stderr_hook(mut self, hook: impl Fn(&str, &[u8]) + Send + Sync + 'static) -> Self {
         self.stderr = Some(Arc::new(hook));

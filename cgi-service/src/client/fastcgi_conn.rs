@@ -19,6 +19,7 @@ use super::body::{AppStatus, Delivery, Flow};
 use super::call::sleep_until_some;
 use super::error::{ClientError, TimeoutKind};
 use super::pool::{Pool, QUEUED_AFTER};
+use super::stderr::{LineSplitter, Source, StderrLog, escape};
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -87,6 +88,10 @@ struct Active {
     ended: Option<oneshot::Sender<()>>,
     /// Some response byte of it arrived.
     answered: bool,
+    /// Its environ, to say which request a STDERR line came from.
+    env: Arc<Environ>,
+    /// The STDERR line it has not ended yet.
+    stderr: LineSplitter,
 }
 
 /// Starts the driver of a connection just made; returns where its commands go. With `ask`
@@ -125,6 +130,7 @@ pub(crate) fn spawn(
         pool,
         conn_id,
         retired: false,
+        stderr: StderrLog::default(),
     };
     tokio::spawn(driver.run());
     commands
@@ -149,6 +155,8 @@ struct Driver {
     probing: bool,
     /// A byte came from the backend.
     accepted: bool,
+    /// The connection's STDERR log, rate-limited across its requests.
+    stderr: StderrLog,
 }
 
 /// Why the driver stops.
@@ -173,7 +181,9 @@ impl Driver {
             },
             Stop::Failed(error) => error,
         };
-        for (_, active) in self.requests.drain() {
+        let requests: Vec<_> = self.requests.drain().collect();
+        for (request_id, mut active) in requests {
+            self.stderr_ended(request_id, &mut active);
             if let Some(deliveries) = active.deliveries {
                 let delivery = if active.answered {
                     Delivery::Failed(copy_error(&error))
@@ -189,6 +199,7 @@ impl Driver {
                 }
             }
         }
+        self.stderr.end_connection(&self.pool.name);
     }
 
     async fn serve(&mut self) -> Stop {
@@ -350,6 +361,8 @@ impl Driver {
                     app_status: begin.app_status,
                     ended: begin.ended,
                     answered: false,
+                    env: begin.env.clone(),
+                    stderr: LineSplitter::default(),
                 },
             );
             return;
@@ -368,6 +381,8 @@ impl Driver {
                 app_status: begin.app_status,
                 ended: begin.ended,
                 answered: false,
+                env: begin.env.clone(),
+                stderr: LineSplitter::default(),
             },
         );
     }
@@ -383,7 +398,10 @@ impl Driver {
         }
         if self.retired && self.requests.values().all(|a| a.deliveries.is_none()) {
             // Nothing anyone waits for: no reason to wait for the backend's END_REQUEST.
-            self.requests.clear();
+            let requests: Vec<_> = self.requests.drain().collect();
+            for (request_id, mut active) in requests {
+                self.stderr_ended(request_id, &mut active);
+            }
         }
     }
 
@@ -575,15 +593,29 @@ impl Driver {
                 }
             }
             GatewayEvent::Stderr { request_id, chunk } => {
+                // Logged line by line, escaped and rate-limited; the hook gets the raw
+                // bytes.
+                let backend = &self.pool.name;
                 if let Some(active) = self.requests.get_mut(&request_id) {
                     active.answered = true;
+                    let request = describe(&active.env);
+                    let source = Source {
+                        backend,
+                        request_id: request_id.get(),
+                        request: &request,
+                    };
+                    self.stderr.chunk(source, &mut active.stderr, &chunk);
+                } else {
+                    // A request the connection no longer tracks: its lines end here.
+                    let source = Source {
+                        backend,
+                        request_id: request_id.get(),
+                        request: "-",
+                    };
+                    let mut lines = LineSplitter::default();
+                    self.stderr.chunk(source, &mut lines, &chunk);
+                    self.stderr.end_request(source, &mut lines);
                 }
-                tracing::warn!(
-                    backend = %self.pool.name,
-                    request_id = request_id.get(),
-                    "stderr: {}",
-                    String::from_utf8_lossy(&chunk).trim_end()
-                );
                 if let Some(hook) = self.pool.config.stderr_hook() {
                     hook(&self.pool.name, &chunk);
                 }
@@ -628,10 +660,34 @@ impl Driver {
     fn end_request(&mut self, request_id: RequestId) {
         // A backend that ends a request before answering GET_VALUES is not waited for.
         self.probe_over();
-        if self.requests.remove(&request_id).is_some() && !self.pool.release(self.conn_id) {
-            self.retire();
+        if let Some(mut active) = self.requests.remove(&request_id) {
+            self.stderr_ended(request_id, &mut active);
+            if !self.pool.release(self.conn_id) {
+                self.retire();
+            }
         }
     }
+
+    /// Logs the STDERR line `active` did not end.
+    fn stderr_ended(&mut self, request_id: RequestId, active: &mut Active) {
+        if active.stderr.is_empty() {
+            return;
+        }
+        let request = describe(&active.env);
+        let source = Source {
+            backend: &self.pool.name,
+            request_id: request_id.get(),
+            request: &request,
+        };
+        self.stderr.end_request(source, &mut active.stderr);
+    }
+}
+
+/// `METHOD URI` of a request, escaped for the log.
+fn describe(env: &Environ) -> String {
+    let method = env.get("REQUEST_METHOD").unwrap_or_default();
+    let uri = env.get("REQUEST_URI").unwrap_or_default();
+    format!("{} {}", escape(method), escape(uri))
 }
 
 /// The same error again, for each request a failed connection carried.

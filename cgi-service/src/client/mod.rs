@@ -6,8 +6,9 @@
 //! mapping, document root, fixed extra params), with the request's own
 //! [`cgi_env::ConnectionInfo`] when its extensions carry one. The response head is parsed
 //! by [`cgi_env::ResponseHeadParser`] (the same rules for both protocols), its body
-//! streamed with back-pressure. STDERR goes to `tracing` and to an optional hook; the
-//! FastCGI application status is an [`AppStatus`] in the response's extensions.
+//! streamed with back-pressure. STDERR goes to `tracing` (a WARN event per line, escaped
+//! and rate-limited) and, raw, to an optional hook; the FastCGI application status is an
+//! [`AppStatus`] in the response's extensions.
 //!
 //! A reverse proxy is a few lines: a hyper server whose service calls the client and
 //! answers [`ClientError::status_code`] when it fails (`examples/reverse_proxy.rs`).
@@ -40,6 +41,7 @@ mod fastcgi_call;
 mod fastcgi_conn;
 mod pool;
 mod prepare;
+mod stderr;
 mod target;
 mod uwsgi_call;
 

@@ -2,6 +2,8 @@
 #![allow(dead_code, clippy::unused_async)]
 
 pub mod example;
+pub mod fake_fcgi;
+pub mod log;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
