@@ -102,14 +102,37 @@ impl Listener {
         }
     }
 
+    /// Sets TCP_NODELAY on the listening socket, where the connections it accepts
+    /// inherit it (Linux, the BSDs): one system call for the listener instead of one per
+    /// connection. Returns whether connections must still have it set one by one.
+    pub(crate) fn prepare(&self) -> NoDelay {
+        match self {
+            Listener::Tcp(listener)
+                if INHERITS_NODELAY
+                    && socket2::SockRef::from(listener)
+                        .set_tcp_nodelay(true)
+                        .is_ok() =>
+            {
+                NoDelay::Inherited
+            }
+            Listener::Tcp(_) => NoDelay::PerConnection,
+            Listener::Unix(_) => NoDelay::Inherited,
+        }
+    }
+
     /// The next connection, and the peer's address when it is TCP.
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+    pub(crate) async fn accept(
+        &self,
+        nodelay: NoDelay,
+    ) -> io::Result<(Stream, Option<SocketAddr>)> {
         match self {
             Listener::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await?;
                 // Records and packets are written whole; waiting to coalesce them only
                 // adds latency.
-                let _ = stream.set_nodelay(true);
+                if nodelay == NoDelay::PerConnection {
+                    let _ = stream.set_nodelay(true);
+                }
                 Ok((Stream::Tcp(stream), Some(peer)))
             }
             Listener::Unix(listener) => {
@@ -118,6 +141,26 @@ impl Listener {
             }
         }
     }
+}
+
+/// Whether accepted TCP connections inherit TCP_NODELAY from their listening socket.
+const INHERITS_NODELAY: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    target_os = "macos",
+));
+
+/// Where accepted TCP connections get TCP_NODELAY from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoDelay {
+    /// From the listening socket, set once.
+    Inherited,
+    /// Set on each connection.
+    PerConnection,
 }
 
 /// A listening socket between runtimes: registered with none, duplicated for each

@@ -201,6 +201,10 @@ impl Server {
     }
 }
 
+/// How often the accept loop's timer fires: shorter than any timeout worth saving a
+/// system call for, long enough to cost nothing (one wake-up a second per thread).
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Accepts connections and serves each in a task of its own until `signal` completes;
 /// returns the connections' tasks.
 pub(crate) async fn accept_loop<S, B>(
@@ -218,16 +222,27 @@ where
     let mut tasks = JoinSet::new();
     let mut signal = std::pin::pin!(signal);
     let mut delay = None;
+    let nodelay = listener.prepare();
+    // A timer that is always the runtime's next: a connection setting its own timer (a
+    // timeout of seconds) then never finds it the earliest, which would make the runtime
+    // write to its wake-up descriptor to re-arm its sleep, once per connection.
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit,
             () = &mut signal => break,
+            _ = tick.tick() => continue,
         };
         let Ok(permit) = permit else { break };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut signal => break,
+        let accepted = loop {
+            tokio::select! {
+                accepted = listener.accept(nodelay) => break Some(accepted),
+                () = &mut signal => break None,
+                _ = tick.tick() => {}
+            }
         };
+        let Some(accepted) = accepted else { break };
         while tasks.try_join_next().is_some() {}
         match accepted {
             Ok((stream, peer)) => {
