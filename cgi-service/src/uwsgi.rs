@@ -103,7 +103,7 @@ impl<S> Driver<S> {
         let mut timer = std::pin::pin!(Deadline::timer());
         let mut deadline = Deadline::default();
         let mut since = Instant::now();
-        let mut timed = self.timeout();
+        let mut current_wait = self.timeout();
         let mut request: Option<RequestFuture> = None;
         loop {
             if let Some(started) = self.request.take() {
@@ -124,11 +124,11 @@ impl<S> Driver<S> {
                 return Ok(());
             }
             let timeout = self.timeout();
-            if timeout != timed {
-                timed = timeout;
+            if timeout != current_wait {
+                current_wait = timeout;
                 since = Instant::now();
             }
-            deadline.set(timed.map(|(_, timeout)| since + timeout));
+            deadline.set(current_wait.map(|(_, timeout)| since + timeout));
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
             let purpose = crate::receive::purpose(&budgets, self.stage == Stage::Serving);
@@ -168,8 +168,8 @@ impl<S> Driver<S> {
                     since = Instant::now();
                 }
                 () = deadline.expired(timer.as_mut()) => {
-                    let what = timed.map_or("", |(what, _)| what);
-                    return Err(format!("timed out waiting for {what}"));
+                    let what = current_wait.map_or("", |(what, _)| what);
+                    return Err(format!("current_wait out waiting for {what}"));
                 }
                 // A shutdown began (checked above), or the server is gone without one.
                 _ = &mut stopped, if stop_pending => stop_pending = false,
