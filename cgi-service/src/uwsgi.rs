@@ -169,7 +169,7 @@ impl<S> Driver<S> {
                 }
                 () = deadline.expired(timer.as_mut()) => {
                     let what = current_wait.map_or("", |(what, _)| what);
-                    return Err(format!("current_wait out waiting for {what}"));
+                    return Err(format!("timed out waiting for {what}"));
                 }
                 // A shutdown began (checked above), or the server is gone without one.
                 _ = &mut stopped, if stop_pending => stop_pending = false,
