@@ -93,7 +93,7 @@ impl Receive {
             if !reclaimed {
                 let size = len + read;
                 let reservation = budgets.reserve_for(size, purpose).await;
-                let mut fresh = BytesMut::with_capacity(size);
+                let mut fresh = spare::take(size).unwrap_or_else(|| BytesMut::with_capacity(size));
                 fresh.extend_from_slice(&self.input);
                 self.input = fresh;
                 self.adopt(reservation);
@@ -124,6 +124,63 @@ impl Receive {
     fn adopt(&mut self, reservation: Reservation) {
         self.block = Some(Arc::new(reservation));
         self.end = allocation_end(&self.input);
+    }
+}
+
+impl Drop for Receive {
+    fn drop(&mut self) {
+        // A connection's first buffer goes to the next connection when nothing cut from
+        // it is still alive: most connections read one request into it and end.
+        if let Some(block) = self.block.take()
+            && block.bytes() == FIRST_READ
+            && Arc::strong_count(&block) == 1
+        {
+            let mut buffer = std::mem::take(&mut self.input);
+            buffer.clear();
+            // Room for the whole allocation again only when no other handle shares it.
+            if buffer.try_reclaim(FIRST_READ) && buffer.capacity() == FIRST_READ {
+                spare::put(buffer);
+            }
+        }
+    }
+}
+
+/// First-read buffers of ended connections, kept per thread for the next ones, so that a
+/// short connection allocates nothing for its reads.
+mod spare {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    use super::FIRST_READ;
+
+    /// Buffers kept per thread: 256 KiB.
+    const KEPT: usize = 32;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A spare empty buffer of exactly `size` bytes, if one is kept.
+    pub(super) fn take(size: usize) -> Option<BytesMut> {
+        if size != FIRST_READ {
+            return None;
+        }
+        SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps an empty `FIRST_READ`-byte buffer, unless enough are kept.
+    pub(super) fn put(buffer: BytesMut) {
+        debug_assert!(buffer.is_empty() && buffer.capacity() == FIRST_READ);
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < KEPT {
+                spare.push(buffer);
+            }
+        });
     }
 }
 
@@ -191,5 +248,36 @@ mod tests {
         assert_eq!(process.held(), receive.input.capacity());
         drop(receive);
         assert_eq!(process.held(), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_reads_into_the_first_buffer_of_one_that_ended() {
+        let budgets = Budgets::new(1 << 20, Budget::new(1 << 20));
+        let (mut near, mut far) = tokio::io::duplex(1024);
+        let mut first_read = async |receive: &mut Receive| {
+            tokio::io::AsyncWriteExt::write_all(&mut near, b"request")
+                .await
+                .unwrap();
+            receive
+                .read(&mut far, &budgets, Use::Progress)
+                .await
+                .unwrap();
+            receive.input.as_ptr() as usize
+        };
+        let mut ended = Receive::default();
+        let address = first_read(&mut ended).await;
+        drop(ended);
+        let mut next = Receive::default();
+        assert_eq!(
+            first_read(&mut next).await,
+            address,
+            "the buffer was reused"
+        );
+        // One whose bytes are still held elsewhere is not.
+        let held = next.input.split_to(3).freeze();
+        drop(next);
+        let mut third = Receive::default();
+        assert_ne!(first_read(&mut third).await, address);
+        drop(held);
     }
 }

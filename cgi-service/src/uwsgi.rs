@@ -283,8 +283,13 @@ impl<S> Driver<S> {
         match event {
             RequestEvent::Head(head) => {
                 self.response = Some(ResponseWriter::new(&head.environ));
-                let length = Some(head.content_length);
-                let (sender, body) = Body::channel(length);
+                // A request without a body (most are) needs no channel.
+                let (sender, body) = if head.content_length > 0 {
+                    let (sender, body) = Body::channel(Some(head.content_length));
+                    (Some(sender), body)
+                } else {
+                    (None, Body::empty())
+                };
                 match crate::request::build(
                     head.environ,
                     body,
@@ -292,7 +297,7 @@ impl<S> Driver<S> {
                     crate::request::next_connection(),
                 ) {
                     Ok(request) => {
-                        self.body = (head.content_length > 0).then_some(sender);
+                        self.body = sender;
                         self.stage = Stage::Serving;
                         let permit = self.shared.requests.clone().acquire_owned();
                         self.request = Some(Box::pin(respond::run(
