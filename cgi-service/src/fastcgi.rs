@@ -32,6 +32,7 @@ use crate::output::Output;
 use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
+use crate::shutdown_wait::ShutdownWait;
 
 /// One request on the connection, as the driver tracks it.
 #[derive(Debug, Default)]
@@ -211,8 +212,9 @@ impl<S> Driver<S> {
         let mut read_open = true;
         // Registered once for the connection, not once per turn of the loop.
         let mut shutdown = self.shared.shutdown.clone();
-        let mut stopped = std::pin::pin!(shutdown.changed());
-        let mut stop_pending = true;
+        let shared = self.shared.clone();
+        let changed = std::pin::pin!(shutdown.changed());
+        let mut stopped = ShutdownWait::new(&shared, changed);
         let mut timer = std::pin::pin!(Deadline::timer());
         let mut deadline = Deadline::default();
         let mut waiting = self.waiting_for(false);
@@ -287,7 +289,7 @@ impl<S> Driver<S> {
                 }
                 // A shutdown began (checked above), or the server is gone without one,
                 // which leaves its connections serving.
-                _ = &mut stopped, if stop_pending => stop_pending = false,
+                () = stopped.wait(), if stopped.is_pending() => {}
             }
         }
     }
@@ -410,7 +412,7 @@ impl<S> Driver<S> {
         };
         slot.body = Some(sender);
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
-        let permit = self.shared.requests.clone().acquire_owned();
+        let permit = self.shared.requests.clone().acquire();
         let future = Box::pin(respond::run(
             self.service.clone(),
             request,
@@ -418,7 +420,7 @@ impl<S> Driver<S> {
             self.outbound.clone(),
             self.budgets.clone(),
             async move {
-                let permit = permit.await.ok();
+                let permit = permit.await;
                 // The service has its environ now: its memory is the service's.
                 drop(params);
                 permit

@@ -45,6 +45,7 @@ mod deadline;
 mod fastcgi;
 #[cfg(feature = "hyper")]
 mod hyper_service;
+mod limit;
 mod linger;
 mod listener;
 mod output;
@@ -53,6 +54,7 @@ mod receive;
 mod request;
 mod respond;
 mod server;
+mod shutdown_wait;
 mod uwsgi;
 
 pub use body::{Body, BodyError};

@@ -11,8 +11,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
+use crate::limit::Limit;
 use crate::listener::StdListener;
 use crate::respond::{CgiService, ResponseBody};
 use crate::server::{Protocol, Server, Shared, accept_loop, drain};
@@ -30,7 +31,7 @@ pub(crate) async fn serve<S, B>(
     B: ResponseBody,
 {
     let (stop, shared) = server.shared();
-    let connections = Arc::new(Semaphore::new(server.config().max_connections()));
+    let connections = Limit::new(server.config().max_connections());
     // Each thread holds a sender until its runtime is gone: `recv` answers `None` then.
     let (ended, mut all_ended) = mpsc::channel::<()>(1);
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
@@ -74,7 +75,7 @@ fn serve_thread<S, B>(
     listener: StdListener,
     service: S,
     shared: Arc<Shared>,
-    connections: Arc<Semaphore>,
+    connections: Arc<Limit>,
 ) where
     S: CgiService<B>,
     B: ResponseBody,

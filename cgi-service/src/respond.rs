@@ -15,7 +15,7 @@ use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 use tower_service::Service;
 
 use crate::body::Body;
@@ -89,14 +89,12 @@ pub(crate) async fn run<S, B>(
     key: u16,
     out: OutboundSender,
     budgets: Budgets,
-    permit: impl Future<Output = Option<OwnedSemaphorePermit>>,
+    permit: impl Future<Output = crate::limit::Permit>,
 ) where
     S: CgiService<B>,
     B: ResponseBody,
 {
-    let Some(_permit) = permit.await else {
-        return;
-    };
+    let _permit = permit.await;
     let response = AssertUnwindSafe(async {
         poll_fn(|cx| service.poll_ready(cx))
             .await

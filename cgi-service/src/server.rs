@@ -5,11 +5,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
+use crate::limit::Limit;
 use crate::listener::{AcceptError, Listener, backoff};
 use crate::respond::{CgiService, ResponseBody, Transport};
 
@@ -29,7 +30,7 @@ pub enum Protocol {
 pub(crate) struct Shared {
     pub(crate) config: ServeConfig,
     pub(crate) process_buffer: Arc<Budget>,
-    pub(crate) requests: Arc<Semaphore>,
+    pub(crate) requests: Arc<Limit>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -72,7 +73,7 @@ pub struct Server {
     protocol: Protocol,
     config: ServeConfig,
     process_buffer: Arc<Budget>,
-    requests: Arc<Semaphore>,
+    requests: Arc<Limit>,
 }
 
 impl Server {
@@ -92,7 +93,7 @@ impl Server {
         Server {
             protocol,
             process_buffer: Budget::process(config.process_buffer()),
-            requests: Arc::new(Semaphore::new(config.max_requests())),
+            requests: Limit::new(config.max_requests()),
             config,
         }
     }
@@ -111,7 +112,7 @@ impl Server {
     #[must_use]
     pub fn with_config(mut self, config: ServeConfig) -> Server {
         self.process_buffer = Budget::process(config.process_buffer());
-        self.requests = Arc::new(Semaphore::new(config.max_requests()));
+        self.requests = Limit::new(config.max_requests());
         self.config = config;
         self
     }
@@ -162,7 +163,7 @@ impl Server {
             }
         }
         let (stop, shared) = self.shared();
-        let connections = Arc::new(Semaphore::new(self.config.max_connections()));
+        let connections = Limit::new(self.config.max_connections());
         let tasks = accept_loop(
             self.protocol,
             &listener,
@@ -212,7 +213,7 @@ pub(crate) async fn accept_loop<S, B>(
     listener: &Listener,
     service: S,
     shared: &Arc<Shared>,
-    connections: &Arc<Semaphore>,
+    connections: &Arc<Limit>,
     signal: impl Future<Output = ()>,
 ) -> JoinSet<()>
 where
@@ -230,11 +231,10 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => permit,
+            permit = connections.clone().acquire() => permit,
             () = &mut signal => break,
             _ = tick.tick() => continue,
         };
-        let Ok(permit) = permit else { break };
         let accepted = loop {
             tokio::select! {
                 accepted = listener.accept(nodelay) => break Some(accepted),

@@ -17,6 +17,7 @@ use crate::output::Output;
 use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
 use crate::server::Shared;
+use crate::shutdown_wait::ShutdownWait;
 
 /// Where the one request of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +99,9 @@ impl<S> Driver<S> {
         let mut read_open = true;
         // Registered once for the connection, not once per turn of the loop.
         let mut shutdown = self.shared.shutdown.clone();
-        let mut stopped = std::pin::pin!(shutdown.changed());
-        let mut stop_pending = true;
+        let shared = self.shared.clone();
+        let changed = std::pin::pin!(shutdown.changed());
+        let mut stopped = ShutdownWait::new(&shared, changed);
         let mut timer = std::pin::pin!(Deadline::timer());
         let mut deadline = Deadline::default();
         let mut since = Instant::now();
@@ -172,7 +174,7 @@ impl<S> Driver<S> {
                     return Err(format!("timed out waiting for {what}"));
                 }
                 // A shutdown began (checked above), or the server is gone without one.
-                _ = &mut stopped, if stop_pending => stop_pending = false,
+                () = stopped.wait(), if stopped.is_pending() => {}
             }
         }
     }
@@ -299,14 +301,14 @@ impl<S> Driver<S> {
                     Ok(request) => {
                         self.body = sender;
                         self.stage = Stage::Serving;
-                        let permit = self.shared.requests.clone().acquire_owned();
+                        let permit = self.shared.requests.clone().acquire();
                         self.request = Some(Box::pin(respond::run(
                             self.service.clone(),
                             request,
                             0,
                             outbound.clone(),
                             self.budgets.clone(),
-                            async move { permit.await.ok() },
+                            permit,
                         )));
                     }
                     Err(error) => {
