@@ -18,14 +18,17 @@ use std::process::ExitCode;
 
 use cgi_service::Server;
 
-#[tokio::main]
+// The server serves on threads of its own (one per CPU): this runtime only waits for
+// the shutdown signal.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let listener = match common::listener("fcgi_server", "127.0.0.1:9000").await {
-        Ok(listener) => listener,
+    let (listener, config) = match common::command_line("fcgi_server", "127.0.0.1:9000").await {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
     let app = axum::Router::new().fallback(common::environ_json::<axum::body::Body>);
     Server::fastcgi()
+        .with_config(config)
         .serve_with_shutdown(listener, app, common::shutdown_signal())
         .await;
     ExitCode::SUCCESS

@@ -15,16 +15,19 @@ use std::process::ExitCode;
 
 use cgi_service::Server;
 
-#[tokio::main]
+// The server serves on threads of its own (one per CPU): this runtime only waits for
+// the shutdown signal.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let listener = match common::listener("uwsgi_server", "127.0.0.1:3031").await {
-        Ok(listener) => listener,
+    let (listener, config) = match common::command_line("uwsgi_server", "127.0.0.1:3031").await {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
     let app = cgi_service::HyperService(hyper::service::service_fn(
         common::environ_json::<cgi_service::Body>,
     ));
     Server::uwsgi()
+        .with_config(config)
         .serve_with_shutdown(listener, app, common::shutdown_signal())
         .await;
     ExitCode::SUCCESS

@@ -29,6 +29,7 @@ pub struct ServeConfig {
     process_buffer: usize,
     multiplex: bool,
     threads: usize,
+    route_path: crate::RoutePath,
     fastcgi_limits: fastcgi_codec::Limits,
     uwsgi_limits: uwsgi_codec::Limits,
 }
@@ -47,6 +48,7 @@ impl Default for ServeConfig {
             process_buffer: 512 << 20,
             multiplex: true,
             threads: 0,
+            route_path: crate::RoutePath::RequestUri,
             fastcgi_limits: fastcgi_codec::Limits::default(),
             // Front servers send every header as a var: uWSGI's 4 KiB default refuses
             // large cookies, so take what the 16-bit datasize can say.
@@ -161,6 +163,29 @@ impl ServeConfig {
     pub fn with_thread_per_core(self) -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         self.with_threads(cpus)
+    }
+
+    /// Which part of the environ becomes the request's URI path, the one a service routes
+    /// on: REQUEST_URI (the default), SCRIPT_NAME and PATH_INFO, or PATH_INFO under
+    /// SCRIPT_NAME as the mount point. See [`RoutePath`](crate::RoutePath), with
+    /// the front servers' configurations for an application under a prefix.
+    pub fn route_path(&self) -> crate::RoutePath {
+        self.route_path
+    }
+
+    /// Sets [`ServeConfig::route_path`].
+    ///
+    /// ```
+    /// use cgi_service::{RoutePath, ServeConfig};
+    ///
+    /// // Mounted under a prefix the front server sends as SCRIPT_NAME.
+    /// let config = ServeConfig::default().with_route_path(RoutePath::PathInfo);
+    /// assert_eq!(config.route_path(), RoutePath::PathInfo);
+    /// ```
+    #[must_use]
+    pub fn with_route_path(mut self, route: crate::RoutePath) -> Self {
+        self.route_path = route;
+        self
     }
 
     /// What a FastCGI connection accepts of its peer: params size, requests in flight per

@@ -395,7 +395,13 @@ impl<S> Driver<S> {
         B: ResponseBody,
     {
         let (sender, body) = Body::channel(None);
-        let request = match crate::request::build(params, body, true, self.connection) {
+        let request = match crate::request::build(
+            params,
+            body,
+            true,
+            self.connection,
+            self.shared.config.route_path(),
+        ) {
             Ok(request) => request,
             Err(error) => {
                 tracing::debug!(%error, "FastCGI request with an unusable environ; answering 400");

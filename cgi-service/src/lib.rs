@@ -29,7 +29,7 @@
 //! Beside the sans-IO codecs, as quinn is beside quinn-proto: a connection driver owns the
 //! socket and one sans-IO connection ([`fastcgi_codec`]'s application side, or
 //! [`uwsgi_codec`]'s request decoder and response writer) and only moves bytes; each
-//! request runs in its own task. Every timeout, limit and budget is in [`ServeConfig`],
+//! request's future runs inside its connection's task, so nothing a connection started outlives it. Every timeout, limit and budget is in [`ServeConfig`],
 //! with defaults meant for the internet behind a front server.
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -53,6 +53,7 @@ mod per_core;
 mod receive;
 mod request;
 mod respond;
+mod route;
 mod server;
 mod shutdown_wait;
 mod uwsgi;
@@ -64,4 +65,5 @@ pub use hyper_service::HyperService;
 pub use listener::Listener;
 pub use request::CgiFacts;
 pub use respond::{BoxError, CgiService, ResponseBody, Transport};
+pub use route::RoutePath;
 pub use server::{Protocol, Server, serve_fastcgi, serve_uwsgi};

@@ -53,6 +53,7 @@ pub(crate) fn build(
     body: Body,
     body_framed_by_protocol: bool,
     connection: u64,
+    route: crate::RoutePath,
 ) -> Result<Request<Body>, RequestError> {
     if body_framed_by_protocol
         && environ
@@ -61,7 +62,11 @@ pub(crate) fn build(
     {
         environ.remove("CONTENT_LENGTH");
     }
-    let cgi = CgiRequest::from_environ(&environ)?;
+    let mut cgi = CgiRequest::from_environ(&environ)?;
+    if route != crate::RoutePath::RequestUri {
+        cgi.parts.uri =
+            crate::route::route_uri(std::mem::take(&mut cgi.parts.uri), &environ, route)?;
+    }
     let mut request = Request::from_parts(cgi.parts, body);
     request.extensions_mut().insert(CgiFacts {
         remote_addr: cgi.remote_addr,
@@ -94,13 +99,36 @@ mod tests {
     #[test]
     fn a_chunked_upload_is_not_refused_over_fastcgi() {
         for odd in ["", "-1", "chunked"] {
-            let request = build(environ(odd), Body::empty(), true, 1).unwrap();
+            let request = build(
+                environ(odd),
+                Body::empty(),
+                true,
+                1,
+                crate::RoutePath::RequestUri,
+            )
+            .unwrap();
             assert!(!request.headers().contains_key("content-length"), "{odd:?}");
             let facts = request.extensions().get::<CgiFacts>().unwrap();
             assert_eq!(facts.remote_addr, Some("192.0.2.9".parse().unwrap()));
         }
-        let request = build(environ("12"), Body::empty(), true, 1).unwrap();
+        let request = build(
+            environ("12"),
+            Body::empty(),
+            true,
+            1,
+            crate::RoutePath::RequestUri,
+        )
+        .unwrap();
         assert_eq!(request.headers()["content-length"], "12");
-        assert!(build(environ("-1"), Body::empty(), false, 1).is_err());
+        assert!(
+            build(
+                environ("-1"),
+                Body::empty(),
+                false,
+                1,
+                crate::RoutePath::RequestUri
+            )
+            .is_err()
+        );
     }
 }

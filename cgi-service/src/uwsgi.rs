@@ -297,6 +297,7 @@ impl<S> Driver<S> {
                     body,
                     false,
                     crate::request::next_connection(),
+                    self.shared.config.route_path(),
                 ) {
                     Ok(request) => {
                         self.body = sender;

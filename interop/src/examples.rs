@@ -31,10 +31,10 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
-fn spawn_example(dir: &ScratchDir, name: &str) -> (Peer, u16) {
+fn spawn_example(dir: &ScratchDir, name: &str, args: &[&str]) -> (Peer, u16) {
     let port = free_port();
     let mut command = Command::new(example(name));
-    command.arg(format!("127.0.0.1:{port}"));
+    command.args(args).arg(format!("127.0.0.1:{port}"));
     let peer = Peer::spawn(
         name,
         command,
@@ -49,7 +49,15 @@ fn spawn_example(dir: &ScratchDir, name: &str) -> (Peer, u16) {
 /// # Panics
 /// When it does not start.
 pub fn start_fcgi_server(dir: &ScratchDir) -> (Peer, u16) {
-    let (mut peer, port) = spawn_example(dir, "fcgi_server");
+    start_fcgi_server_with(dir, &[])
+}
+
+/// `fcgi_server` with `args` before its address, as [`start_fcgi_server`].
+///
+/// # Panics
+/// When it does not start.
+pub fn start_fcgi_server_with(dir: &ScratchDir, args: &[&str]) -> (Peer, u16) {
+    let (mut peer, port) = spawn_example(dir, "fcgi_server", args);
     peer.wait_ready(Duration::from_secs(10), || {
         let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
         FcgiConn::connect(port)
@@ -65,7 +73,15 @@ pub fn start_fcgi_server(dir: &ScratchDir) -> (Peer, u16) {
 /// # Panics
 /// When it does not start.
 pub fn start_uwsgi_server(dir: &ScratchDir) -> (Peer, u16) {
-    let (mut peer, port) = spawn_example(dir, "uwsgi_server");
+    start_uwsgi_server_with(dir, &[])
+}
+
+/// `uwsgi_server` with `args` before its address, as [`start_uwsgi_server`].
+///
+/// # Panics
+/// When it does not start.
+pub fn start_uwsgi_server_with(dir: &ScratchDir, args: &[&str]) -> (Peer, u16) {
+    let (mut peer, port) = spawn_example(dir, "uwsgi_server", args);
     peer.wait_ready(Duration::from_secs(10), || {
         let env: cgi_env::Environ = [("REQUEST_METHOD", "GET")].into_iter().collect();
         uwsgi_client::request(port, &env, Bytes::new()).map(drop)

@@ -6,24 +6,43 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use cgi_service::{CgiFacts, Listener};
+use cgi_service::{CgiFacts, Listener, RoutePath, ServeConfig};
 use http_body_util::{BodyExt, Full};
 
-/// Parses `[ADDRESS | --fd0]` (`--help` prints the usage and exits 0) and opens the
-/// listener. With no argument the listening socket inherited as standard input is served,
-/// as lighttpd's `bin-path` and spawn-fcgi start an application; when standard input is
-/// not a listening socket, the usage goes to standard error and the exit code is 2.
-pub async fn listener(name: &str, example: &str) -> Result<Listener, ExitCode> {
+/// Parses `[--route-path WHICH] [ADDRESS | --fd0]` (`--help` prints the usage and exits
+/// 0), opens the listener and makes the configuration: one serving thread per CPU. With no
+/// address the listening socket inherited as standard input is served, as lighttpd's
+/// `bin-path` and spawn-fcgi start an application; when standard input is not a listening
+/// socket, the usage goes to standard error and the exit code is 2.
+pub async fn command_line(name: &str, example: &str) -> Result<(Listener, ServeConfig), ExitCode> {
     let usage = format!(
-        "usage: {name} [ADDRESS | --fd0]\n\n\
+        "usage: {name} [--route-path request-uri|script-name|path-info] [ADDRESS | --fd0]\n\n\
          ADDRESS is host:port or a Unix socket path (unix:PATH, /PATH or ./PATH), e.g.\n\
          {example}. With no ADDRESS (or with --fd0), the listening socket inherited as\n\
-         standard input is served (spawn-fcgi, lighttpd's bin-path, Apache mod_fcgid).\n"
+         standard input is served (spawn-fcgi, lighttpd's bin-path, Apache mod_fcgid).\n\
+         --route-path: the path the application routes on and answers as \"path\":\n\
+         REQUEST_URI (the default), SCRIPT_NAME and PATH_INFO, or PATH_INFO alone.\n"
     );
     let mut address = None;
     let mut inherited = false;
-    for arg in std::env::args().skip(1) {
+    let mut config = ServeConfig::default().with_thread_per_core();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--route-path" => {
+                let route = match args.next().as_deref() {
+                    Some("request-uri") => RoutePath::RequestUri,
+                    Some("script-name") => RoutePath::ScriptNameAndPathInfo,
+                    Some("path-info") => RoutePath::PathInfo,
+                    other => {
+                        eprint!(
+                            "{name}: --route-path takes request-uri, script-name or path-info, not {other:?}\n\n{usage}"
+                        );
+                        return Err(ExitCode::from(2));
+                    }
+                };
+                config = config.with_route_path(route);
+            }
             "-h" | "--help" => {
                 print!("{usage}");
                 return Err(ExitCode::SUCCESS);
@@ -55,14 +74,17 @@ pub async fn listener(name: &str, example: &str) -> Result<Listener, ExitCode> {
             }
         },
     };
-    listener.map_err(|error| {
-        eprintln!("{name}: {error}");
-        ExitCode::FAILURE
-    })
+    match listener {
+        Ok(listener) => Ok((listener, config)),
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
-/// Answers with `{"environ": {...}, "body_length": N, "connection": C}`: every variable
-/// the front server sent, how many body bytes arrived (read as they stream in, never
+/// Answers with `{"path": P, "environ": {...}, "body_length": N, "connection": C}`: the
+/// path and query the application routes on, every variable the front server sent, how many body bytes arrived (read as they stream in, never
 /// buffered whole), and which connection from the front server carried the request. A
 /// path ending in `/echo` gets its body back instead; one ending in `/early` a 413 before
 /// its body is read; one ending in `/sleep` is answered after a second.
@@ -74,6 +96,11 @@ where
     B::Error: std::fmt::Display,
 {
     let facts = request.extensions().get::<CgiFacts>().cloned();
+    let routed = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str)
+        .to_owned();
     match request.uri().path().rsplit('/').next() {
         Some("echo") => return Ok(echo(request).await),
         Some("early") => {
@@ -97,7 +124,9 @@ where
             }
         }
     }
-    let mut out = String::from("{\"environ\": {");
+    let mut out = String::from("{\"path\": \"");
+    json_escape(routed.as_bytes(), &mut out);
+    out.push_str("\", \"environ\": {");
     if let Some(facts) = &facts {
         for (i, (name, value)) in facts.environ.iter().enumerate() {
             if i > 0 {
