@@ -83,22 +83,21 @@ pub(crate) fn route_uri(
             cgi_env::percent_encode_path(script_name, &mut path);
             cgi_env::percent_encode_path(path_info.unwrap_or_default(), &mut path);
         }
-        RoutePath::PathInfo => match path_info {
-            Some(info) => cgi_env::percent_encode_path(info, &mut path),
-            None => {
+        RoutePath::PathInfo => {
+            if let Some(info) = path_info {
+                cgi_env::percent_encode_path(info, &mut path);
+            } else {
                 let full = uri.path().as_bytes();
+                let mount = script_name.strip_suffix(b"/").unwrap_or(script_name);
                 let mut prefix = Vec::new();
-                cgi_env::percent_encode_path(
-                    script_name.strip_suffix(b"/").unwrap_or(script_name),
-                    &mut prefix,
-                );
+                cgi_env::percent_encode_path(mount, &mut prefix);
                 let rest = full
                     .strip_prefix(prefix.as_slice())
                     .filter(|rest| rest.is_empty() || rest.starts_with(b"/"))
                     .unwrap_or(full);
                 path.extend_from_slice(rest);
             }
-        },
+        }
     }
     if path.first() != Some(&b'/') {
         path.insert(0, b'/');
