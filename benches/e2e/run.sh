@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end comparison: wrk -> nginx -> a hello-world application server, one row per
 # server and connection mode, all on 127.0.0.1; and wrk -> our reverse_proxy example
-# (cgi-service's FastCgiClient / UwsgiClient) -> php-fpm and uWSGI next to nginx in front
+# (fastcgi-uwsgi's FastCgiClient / UwsgiClient) -> php-fpm and uWSGI next to nginx in front
 # of the same backends. Prints a Markdown table of requests/s, p50/p99 latency, and the CPU
 # time per request of the server the row is about (the application server behind nginx;
 # the proxy in the nginx vs reverse_proxy rows), with its child processes, read from /proc
@@ -82,9 +82,9 @@ free_port() {
 
 # --- build -------------------------------------------------------------------------------
 log "building the Rust servers (release)"
-(cd "$ROOT" && cargo build --release --quiet -p benches --example e2e_cgi_service \
+(cd "$ROOT" && cargo build --release --quiet -p benches --example e2e_fastcgi_uwsgi \
     --example e2e_tokio_fastcgi --example e2e_cegla_fcgi) >&2
-(cd "$ROOT" && cargo build --release --quiet -p cgi-service --example reverse_proxy) >&2
+(cd "$ROOT" && cargo build --release --quiet -p fastcgi-uwsgi --example reverse_proxy) >&2
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 EXAMPLES=$TARGET/release/examples
@@ -108,8 +108,8 @@ P_PHP_KEEP=$(free_port)
 P_PROXY_PHP=$(free_port)
 P_PROXY_UWSGI=$(free_port)
 
-start ours-fcgi "$EXAMPLES/e2e_cgi_service" fastcgi "127.0.0.1:$P_OURS_FCGI"
-start ours-uwsgi "$EXAMPLES/e2e_cgi_service" uwsgi "127.0.0.1:$P_OURS_UWSGI"
+start ours-fcgi "$EXAMPLES/e2e_fastcgi_uwsgi" fastcgi "127.0.0.1:$P_OURS_FCGI"
+start ours-uwsgi "$EXAMPLES/e2e_fastcgi_uwsgi" uwsgi "127.0.0.1:$P_OURS_UWSGI"
 start go env GOMAXPROCS="$CORES" "$TMP/go_fcgi" "127.0.0.1:$P_GO"
 start tokio-fastcgi "$EXAMPLES/e2e_tokio_fastcgi" "127.0.0.1:$P_TOKIO"
 start cegla-fcgi "$EXAMPLES/e2e_cegla_fcgi" "127.0.0.1:$P_CEGLA"
@@ -185,9 +185,9 @@ add_row() { # add_row LABEL PROTOCOL(fastcgi|uwsgi) BACKEND_PORT KEEP(yes|no) [E
 # every child and the other connections wait in the backlog until fastcgi_read_timeout.
 # The kept-connection php-fpm rows below use the [kept] pool, a child per connection.
 PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NAME /hello.php;"
-add_row "cgi-service, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes "" ours-fcgi
-add_row "cgi-service, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no "" ours-fcgi
-add_row "cgi-service, uwsgi" uwsgi "$P_OURS_UWSGI" no "" ours-uwsgi
+add_row "fastcgi-uwsgi, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes "" ours-fcgi
+add_row "fastcgi-uwsgi, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no "" ours-fcgi
+add_row "fastcgi-uwsgi, uwsgi" uwsgi "$P_OURS_UWSGI" no "" ours-uwsgi
 add_row "Go net/http/fcgi, keep-conn" fastcgi "$P_GO" yes "" go
 add_row "Go net/http/fcgi, new connection per request" fastcgi "$P_GO" no "" go
 add_row "tokio-fastcgi 1.3, keep-conn" fastcgi "$P_TOKIO" yes "" tokio-fastcgi

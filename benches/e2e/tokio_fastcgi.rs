@@ -16,7 +16,7 @@ async fn main() -> std::io::Result<()> {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        // As cgi-service and Go do: without it, a response written in several records
+        // As fastcgi-uwsgi and Go do: without it, a response written in several records
         // waits for the delayed ACK (40 ms) on a kept connection.
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {

@@ -1,4 +1,4 @@
-//! The example servers of `cgi-service`, run as the binaries a user runs.
+//! The example servers of `fastcgi-uwsgi`, run as the binaries a user runs.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,7 +25,7 @@ pub fn example(name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: build the examples first (`cargo test --workspace` does, or \
-         `cargo build -p cgi-service --examples`)",
+         `cargo build -p fastcgi-uwsgi --examples`)",
         path.display()
     );
     path

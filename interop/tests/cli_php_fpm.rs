@@ -1,4 +1,4 @@
-//! `cgi-service`'s command-line FastCGI client (`examples/fcgi_client.rs`) against a real
+//! `fastcgi-uwsgi`'s command-line FastCGI client (`examples/fcgi_client.rs`) against a real
 //! php-fpm, as an operator runs it instead of `cgi-fcgi`: the ping and status health
 //! checks, a script with a body, and the script's STDERR on our stderr. The binary is the
 //! one `cargo test --workspace` builds next to this test.

@@ -1,4 +1,4 @@
-//! `cgi_service::client` against real php-fpm and uWSGI: the scripts of `interop/assets/`
+//! `fastcgi_uwsgi::client` against real php-fpm and uWSGI: the scripts of `interop/assets/`
 //! through the pooled FastCGI client, the WSGI test application through both clients,
 //! recycling workers, timeouts, a backend that is down, two pools balanced.
 #![cfg_attr(skip_interop, allow(unused))]
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cgi_env::{Gateway, Preset};
-use cgi_service::client::{
+use fastcgi_uwsgi::client::{
     BackendBody, ClientConfig, ClientError, FastCgiClient, TimeoutKind, UwsgiClient,
 };
 use http::{Request, Response, StatusCode};

@@ -1,4 +1,4 @@
-//! The fixtures the `cgi_service::client` tests use answer as documented: php-fpm started
+//! The fixtures the `fastcgi_uwsgi::client` tests use answer as documented: php-fpm started
 //! with options (two pools side by side, stop and kill, recycling, terminate timeout), the
 //! scripts of `interop/assets/` it serves, and the uWSGI application reached through its
 //! uwsgi and FastCGI sockets. Checked with the harness's own blocking clients.

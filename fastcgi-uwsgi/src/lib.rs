@@ -1,0 +1,69 @@
+//! Serve any [`tower`](https://docs.rs/tower) `Service` over FastCGI or uwsgi, behind
+//! nginx, HAProxy or Apache, on tokio.
+//!
+//! An axum `Router` works unchanged (and a hyper `service_fn`, wrapped in
+//! `HyperService`, with the feature `hyper`):
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
+//! fastcgi_uwsgi::serve_fastcgi(fastcgi_uwsgi::Listener::bind("127.0.0.1:9000").await?, app).await;
+//! # Ok(()) }
+//! ```
+//!
+//! and nginx in front: `location / { include fastcgi_params; fastcgi_pass 127.0.0.1:9000; }`
+//! (or `uwsgi_pass` with [`serve_uwsgi`]).
+//!
+//! # What a service sees
+//!
+//! The request's method, URI, version and headers come from the environ the front server
+//! sent ([`cgi_env::CgiRequest`]); its body is a streaming [`Body`] of the `Bytes` chunks
+//! the codec split off the socket's buffer, not a copy; the CGI facts (client address,
+//! SCRIPT_NAME, PATH_INFO, the whole environ) are a [`CgiFacts`] in its extensions. The
+//! response's status and headers are written as a CGI head (FastCGI) or an HTTP/1.x head
+//! (uwsgi), its body streamed with back-pressure. Trailers are dropped: neither protocol
+//! carries them. A service error or panic becomes a 500 for that request only.
+//!
+//! # Shape
+//!
+//! Beside the sans-IO codecs, as quinn is beside quinn-proto: a connection driver owns the
+//! socket and one sans-IO connection ([`fastcgi_codec`]'s application side, or
+//! [`uwsgi_codec`]'s request decoder and response writer) and only moves bytes; each
+//! request's future runs inside its connection's task, so nothing a connection started outlives it. Every timeout, limit and budget is in [`ServeConfig`],
+//! with defaults meant for the internet behind a front server.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod body;
+mod budget;
+pub mod client;
+mod config;
+mod deadline;
+mod fastcgi;
+#[cfg(feature = "hyper")]
+mod hyper_service;
+mod limit;
+mod linger;
+mod listener;
+mod output;
+mod per_core;
+mod receive;
+mod request;
+mod respond;
+mod route;
+mod server;
+mod shutdown_wait;
+mod uwsgi;
+
+pub use body::{Body, BodyError};
+pub use config::ServeConfig;
+#[cfg(feature = "hyper")]
+pub use hyper_service::HyperService;
+pub use listener::Listener;
+pub use request::CgiFacts;
+pub use respond::{BoxError, CgiService, ResponseBody, Transport};
+pub use route::RoutePath;
+pub use server::{Protocol, Server, serve_fastcgi, serve_uwsgi};

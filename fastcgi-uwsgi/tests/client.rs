@@ -1,0 +1,458 @@
+//! The clients against our own `serve`, over real loopback sockets: both protocols,
+//! multiplexing, large bodies both ways, timeouts, balancing over a dead backend.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastcgi_uwsgi::client::{ClientConfig, ClientError, FastCgiClient, TimeoutKind, UwsgiClient};
+use fastcgi_uwsgi::{Body, Listener, Server};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use support::{echo, pattern};
+use tower::service_fn;
+
+async fn start<S, B>(server: Server, service: S) -> String
+where
+    S: fastcgi_uwsgi::CgiService<B>,
+    B: fastcgi_uwsgi::ResponseBody,
+{
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let Listener::Tcp(tcp) = &listener else {
+        unreachable!()
+    };
+    let address = tcp.local_addr().unwrap().to_string();
+    tokio::spawn(async move { server.serve(listener, service).await });
+    address
+}
+
+async fn describe(request: Request<Body>) -> Result<Response<String>, std::convert::Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let text = format!(
+        "{} {} {} ct={:?} len={}",
+        parts.method,
+        parts.uri.path_and_query().map_or("", |p| p.as_str()),
+        parts
+            .headers
+            .get("x-test")
+            .map_or("-", |v| v.to_str().unwrap_or("?")),
+        parts.headers.get("content-type"),
+        body.len()
+    );
+    Ok(Response::builder()
+        .status(201)
+        .header("x-answer", "yes")
+        .body(text)
+        .unwrap())
+}
+
+fn get(uri: &str) -> Request<Empty<Bytes>> {
+    Request::get(uri)
+        .header("host", "example.org")
+        .header("x-test", "t1")
+        .body(Empty::new())
+        .unwrap()
+}
+
+async fn text(response: Response<fastcgi_uwsgi::client::BackendBody>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn the_same_answer_through_both_clients() {
+    let fcgi = start(Server::fastcgi(), service_fn(describe)).await;
+    let uwsgi = start(Server::uwsgi(), service_fn(describe)).await;
+    let fcgi = FastCgiClient::new(fcgi.as_str(), ClientConfig::fastcgi());
+    let uwsgi = UwsgiClient::new(uwsgi.as_str(), ClientConfig::uwsgi());
+    for _ in 0..3 {
+        let a = fcgi.send(get("/some/path?q=1")).await.unwrap();
+        let b = uwsgi.send(get("/some/path?q=1")).await.unwrap();
+        assert_eq!(a.status(), 201);
+        assert_eq!(b.status(), 201);
+        assert_eq!(a.headers()["x-answer"], "yes");
+        assert_eq!(b.headers()["x-answer"], "yes");
+        let (a, b) = (text(a).await, text(b).await);
+        assert_eq!(a, "GET /some/path?q=1 t1 ct=None len=0");
+        assert_eq!(a, b);
+    }
+    let stats = fcgi.stats();
+    assert_eq!(
+        stats[0].1.opened, 1,
+        "keep-conn reuses one connection: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn sixty_four_requests_in_flight_on_one_connection() {
+    let inside = Arc::new(AtomicUsize::new(0));
+    let seen = inside.clone();
+    let gate = Arc::new(tokio::sync::Barrier::new(64));
+    let service = service_fn(move |_: Request<Body>| {
+        let (seen, gate) = (seen.clone(), gate.clone());
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            // Nobody answers until all 64 are inside the service at once.
+            gate.wait().await;
+            Ok::<_, std::convert::Infallible>(Response::new(String::from("together")))
+        }
+    });
+    let address = start(Server::fastcgi(), service).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(get(&format!("/r{i}"))).await })
+        })
+        .collect();
+    for call in calls {
+        let response = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("all 64 were in flight together")
+            .unwrap()
+            .unwrap();
+        assert_eq!(text(response).await, "together");
+    }
+    let stats = client.stats()[0].1;
+    assert_eq!(inside.load(Ordering::SeqCst), 64);
+    assert!(stats.multiplexed >= 1, "{stats:?}");
+    assert_eq!(stats.opened, 1, "all 64 on one connection: {stats:?}");
+}
+
+#[tokio::test]
+async fn ten_megabyte_echo_through_both_clients() {
+    let body = pattern(10 << 20);
+    for fastcgi in [true, false] {
+        let server = if fastcgi {
+            Server::fastcgi()
+        } else {
+            Server::uwsgi()
+        };
+        let address = start(server, service_fn(echo)).await;
+        let request = Request::post("/echo")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let response = if fastcgi {
+            FastCgiClient::new(address.as_str(), ClientConfig::fastcgi())
+                .send(request)
+                .await
+        } else {
+            UwsgiClient::new(address.as_str(), ClientConfig::uwsgi())
+                .send(request)
+                .await
+        }
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        let echoed = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(echoed.len(), body.len());
+        assert!(echoed == body, "echo differs (fastcgi: {fastcgi})");
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_upload_is_measured_before_it_is_sent() {
+    let address = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let frames: Vec<Result<_, std::convert::Infallible>> = ["ab", "cde", "f"]
+        .into_iter()
+        .map(|s| Ok(http_body::Frame::data(Bytes::from(s))))
+        .collect();
+    let request = Request::post("/up")
+        .header("content-type", "text/plain")
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(
+        text(response).await,
+        "POST /up - ct=Some(\"text/plain\") len=6"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_its_connection_is_not_reused() {
+    let service = service_fn(|request: Request<Body>| async move {
+        if request.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        Ok::<_, std::convert::Infallible>(Response::new(String::from("done")))
+    });
+    let address = start(Server::fastcgi(), service).await;
+    let config = ClientConfig::fastcgi()
+        .with_first_byte_timeout(Duration::from_millis(300))
+        .with_multiplexing(false);
+    let client = FastCgiClient::new(address.as_str(), config);
+    assert_eq!(text(client.send(get("/fast")).await.unwrap()).await, "done");
+    let error = client.send(get("/slow")).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::FirstByte,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.status_code(), 504);
+    assert_eq!(text(client.send(get("/fast")).await.unwrap()).await, "done");
+    assert_eq!(
+        client.stats()[0].1.opened,
+        2,
+        "the timed-out connection was replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_backend_is_typed_and_a_balanced_client_goes_around_it() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let error = FastCgiClient::new(dead.as_str(), ClientConfig::fastcgi())
+        .send(get("/"))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
+    assert!(error.to_string().contains(&dead), "{error}");
+    assert_eq!(error.status_code(), 502);
+
+    let live = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::balanced([dead.as_str(), live.as_str()], ClientConfig::fastcgi());
+    for _ in 0..20 {
+        let response = client.send(get("/spread")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        text(response).await;
+    }
+}
+
+#[tokio::test]
+async fn without_pooling_each_request_has_its_own_connection() {
+    let address = start(Server::fastcgi(), service_fn(describe)).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi().with_max_idle(0));
+    for _ in 0..3 {
+        let response = client.send(get("/one")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        text(response).await;
+    }
+    // The server closes each connection (no FCGI_KEEP_CONN); none is left open.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = client.stats()[0].1;
+    assert_eq!((stats.opened, stats.open), (3, 0), "{stats:?}");
+}
+
+/// The error that cut a response body short (its length if it was read whole).
+async fn read_error(response: Response<fastcgi_uwsgi::client::BackendBody>) -> ClientError {
+    match read_all(response).await {
+        Ok(bytes) => panic!("the body was read whole: {} bytes", bytes.len()),
+        Err(error) => error,
+    }
+}
+
+/// Bytes of a response body read to its end, or the error that ended it.
+async fn read_all(
+    response: Response<fastcgi_uwsgi::client::BackendBody>,
+) -> Result<Bytes, ClientError> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_gives_its_connection_back_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(false, 1).await;
+    let config = ClientConfig::fastcgi()
+        .with_max_connections(1)
+        .with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Far more than the connection's window and the socket buffers hold.
+    let held = client.send(get("/bytes/16777216")).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(3), client.send(get("/bytes/1000")))
+        .await
+        .expect("the held call's connection was given back")
+        .unwrap();
+    assert_eq!(read_all(second).await.unwrap(), pattern(1000));
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.status_code(), 504);
+}
+
+#[tokio::test]
+async fn a_caller_that_never_reads_holds_up_no_other_request_on_a_multiplexed_connection() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/bytes/16777216")).await }
+    });
+    // The slow request goes first: its answer comes first, ahead of the other's.
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let other = tokio::spawn({
+        let client = client.clone();
+        async move { read_all(client.send(get("/bytes/300000")).await?).await }
+    });
+    let other = tokio::time::timeout(Duration::from_secs(5), other)
+        .await
+        .expect("the other request was not held up by the slow reader")
+        .unwrap()
+        .unwrap();
+    assert_eq!(other, pattern(300_000));
+    let stats = client.stats()[0].1;
+    assert_eq!((stats.opened, stats.multiplexed), (1, 1), "{stats:?}");
+    // The slow caller's body ends with the reason it was cut short.
+    let slow = slow.await.unwrap().unwrap();
+    let error = read_error(slow).await;
+    assert!(
+        matches!(error, ClientError::ResponseWindowFull { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_uwsgi_caller_that_never_reads_is_cut_off_after_the_delivery_timeout() {
+    let service = service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(Response::new("u".repeat(16 << 20)))
+    });
+    let address = start(Server::uwsgi(), service).await;
+    let config = ClientConfig::uwsgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = UwsgiClient::new(address.as_str(), config);
+    let held = client.send(get("/big")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_multiplexed_caller_that_never_reads_is_aborted_after_the_delivery_timeout() {
+    let address = support::scripted_fastcgi(true, 2).await;
+    let config = ClientConfig::fastcgi().with_delivery_timeout(Duration::from_millis(300));
+    let client = FastCgiClient::new(address.as_str(), config);
+    // Both within the window, and never ended by the backend unless aborted.
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move { client.send(get("/hold/100000")).await }
+    });
+    while client.stats()[0].1.in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The other caller reads all it is given, and keeps its request in flight.
+    let other = client.send(get("/hold/1000")).await.unwrap();
+    let mut other = other.into_body();
+    let mut read = 0;
+    while read < 1000 {
+        let frame = other.frame().await.unwrap().unwrap();
+        read += frame.into_data().unwrap().len();
+    }
+    let held = held.await.unwrap().unwrap();
+    // The abort reached the backend, which ended the held request; the other goes on.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        while client.stats()[0].1.in_flight > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the held request was aborted and ended");
+    let again = client.send(get("/bytes/10")).await.unwrap();
+    assert_eq!(read_all(again).await.unwrap(), pattern(10));
+    let stats = client.stats()[0].1;
+    assert_eq!(
+        (stats.opened, stats.in_flight),
+        (1, 1),
+        "the shared connection stayed, the other request on it: {stats:?}"
+    );
+    let error = read_error(held).await;
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::Delivery,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    drop(other);
+}
+
+#[tokio::test]
+async fn stderr_is_logged_line_by_line_escaped_and_the_hook_gets_it_raw() {
+    use support::fake_fcgi::{self, STDERR, STDOUT, record};
+    let capture = support::log::Capture::default();
+    let _default = tracing::subscriber::set_default(capture.clone());
+    let (listener, address) = fake_fcgi::listen().await;
+    let sent: &[&[u8]] = &[b"a\nb\r", b"\nforged: li", b"ne\x1b[31m"];
+    let backend = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let id = fake_fcgi::read_request(&mut stream).await;
+        let head = b"Content-Type: text/plain\r\n\r\nok";
+        fake_fcgi::send(&mut stream, &record(STDOUT, id, head)).await;
+        // Each piece in a record (and a write) of its own: lines span records.
+        for piece in sent {
+            fake_fcgi::send(&mut stream, &record(STDERR, id, piece)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut end = record(STDOUT, id, b"");
+        end.extend_from_slice(&fake_fcgi::end_request(id));
+        fake_fcgi::send(&mut stream, &end).await;
+        // Held open until the client is done.
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut [0; 64]).await;
+    });
+    let raw = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hooked = raw.clone();
+    let config = ClientConfig::fastcgi()
+        .with_multiplexing(false)
+        .with_stderr_hook(move |_, bytes| hooked.lock().unwrap().extend_from_slice(bytes));
+    let client = FastCgiClient::new(address.as_str(), config);
+    let response = client.send(get("/script.php?x=1")).await.unwrap();
+    assert_eq!(text(response).await, "ok");
+    drop(client);
+
+    assert_eq!(raw.lock().unwrap().as_slice(), sent.concat().as_slice());
+    let lines: Vec<_> = capture
+        .events()
+        .into_iter()
+        .filter(|event| event.message().starts_with("stderr: "))
+        .collect();
+    let messages: Vec<_> = lines.iter().map(support::log::Logged::message).collect();
+    assert_eq!(
+        messages,
+        ["stderr: a", "stderr: b", "stderr: forged: line\\u{1b}[31m"],
+        "one event per line, a line across records whole, controls escaped"
+    );
+    for line in &lines {
+        assert_eq!(line.level, tracing::Level::WARN);
+        assert_eq!(line.field("backend"), Some(address.as_str()));
+        assert_eq!(line.field("request_id"), Some("1"));
+        assert_eq!(line.field("request"), Some("GET /script.php?x=1"));
+    }
+    backend.abort();
+}
