@@ -13,6 +13,7 @@
 //! and exits with 2.
 
 mod common;
+mod log;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ use fastcgi_uwsgi::Server;
 // the shutdown signal.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Backend STDERR, failures and warnings are logged through tracing.
+    log::init("fcgi_server");
     let (listener, config) = match common::command_line("fcgi_server", "127.0.0.1:9000").await {
         Ok(parsed) => parsed,
         Err(code) => return code,

@@ -10,6 +10,7 @@
 //! one either, it prints its usage and exits with 2.
 
 mod common;
+mod log;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ use fastcgi_uwsgi::Server;
 // the shutdown signal.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Backend STDERR, failures and warnings are logged through tracing.
+    log::init("uwsgi_server");
     let (listener, config) = match common::command_line("uwsgi_server", "127.0.0.1:3031").await {
         Ok(parsed) => parsed,
         Err(code) => return code,

@@ -10,6 +10,21 @@
 //! and rate-limited) and, raw, to an optional hook; the FastCGI application status is an
 //! [`AppStatus`] in the response's extensions.
 //!
+//! In an axum app, [`PhpService`] and [`UwsgiService`] mount a PHP application (as
+//! Caddy's `php_fastcgi` does) and a uWSGI one under prefixes:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use fastcgi_uwsgi::client::{PhpService, UwsgiService};
+//!
+//! let app = axum::Router::new()
+//!     .nest_service("/blog", PhpService::new("127.0.0.1:9000", "/srv/blog").mounted_at("/blog"))
+//!     .nest_service("/api", UwsgiService::new("127.0.0.1:3031").mounted_at("/api"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+//! # }
+//! ```
+//!
 //! A reverse proxy is a few lines: a hyper server whose service calls the client and
 //! answers [`ClientError::status_code`] when it fails (`examples/reverse_proxy.rs`).
 //!
@@ -39,15 +54,21 @@ mod config;
 mod error;
 mod fastcgi_call;
 mod fastcgi_conn;
+mod mounted;
+mod php_service;
 mod pool;
 mod prepare;
 mod stderr;
 mod target;
 mod uwsgi_call;
+mod uwsgi_service;
 
 pub use backend::Backend;
 pub use body::{AppStatus, BackendBody};
 pub use client::{FastCgiClient, ResponseFuture, UwsgiClient};
 pub use config::{ClientConfig, StderrHook};
 pub use error::{ClientError, TimeoutKind};
+pub use mounted::{GatewayBody, GatewayFuture};
+pub use php_service::PhpService;
 pub use pool::PoolStats;
+pub use uwsgi_service::UwsgiService;

@@ -29,6 +29,11 @@ pub(crate) enum Outgoing {
     },
 }
 
+/// Variables a mounted service sets over what the gateway built (keeping their places):
+/// the client's REQUEST_URI, SCRIPT_NAME under the mount point.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvironOverrides(pub(crate) Vec<(&'static str, Vec<u8>)>);
+
 /// A request ready to be sent.
 pub(crate) struct Prepared {
     /// Shared with each connection it is offered to, so a retry copies nothing.
@@ -57,6 +62,11 @@ where
         .get::<ConnectionInfo>()
         .unwrap_or(config.connection_info());
     let mut env = config.gateway().build(&parts, info)?;
+    if let Some(EnvironOverrides(vars)) = parts.extensions.get::<EnvironOverrides>() {
+        for (name, value) in vars {
+            env.insert(name, value);
+        }
+    }
     let idempotent = matches!(
         parts.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
