@@ -336,3 +336,45 @@ where
 {
     Server::uwsgi().serve(listener, service).await;
 }
+
+/// As [`serve_fastcgi`], until `signal` completes; then shuts down gracefully as
+/// [`Server::serve_with_shutdown`] does (the requests in flight finish within
+/// [`ServeConfig::shutdown_timeout`]).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
+/// let listener = fastcgi_uwsgi::Listener::bind("127.0.0.1:9000").await?;
+/// fastcgi_uwsgi::serve_fastcgi_with_shutdown(listener, app, async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_fastcgi_with_shutdown<S, B>(
+    listener: Listener,
+    service: S,
+    signal: impl Future<Output = ()>,
+) where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    Server::fastcgi()
+        .serve_with_shutdown(listener, service, signal)
+        .await;
+}
+
+/// As [`serve_uwsgi`], until `signal` completes; then shuts down gracefully as
+/// [`Server::serve_with_shutdown`] does.
+pub async fn serve_uwsgi_with_shutdown<S, B>(
+    listener: Listener,
+    service: S,
+    signal: impl Future<Output = ()>,
+) where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    Server::uwsgi()
+        .serve_with_shutdown(listener, service, signal)
+        .await;
+}
