@@ -28,9 +28,10 @@ use tokio::time::Instant;
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
 use crate::deadline::Deadline;
+use crate::halves::Halves;
 use crate::output::Output;
 use crate::receive::{Block, Receive};
-use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
+use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
 use crate::shutdown_wait::ShutdownWait;
 
@@ -66,7 +67,7 @@ pub(crate) async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: Transport,
+    IO: Halves,
     S: CgiService<B>,
     B: ResponseBody,
 {
@@ -201,11 +202,12 @@ impl<S> Driver<S> {
 impl<S> Driver<S> {
     async fn run<IO, B>(&mut self, io: IO) -> Outcome
     where
-        IO: Transport,
+        IO: Halves,
         S: CgiService<B>,
         B: ResponseBody,
     {
-        let (mut reader, mut writer) = tokio::io::split(io);
+        let mut io = io;
+        let (mut reader, mut writer) = io.halves();
         let budgets = self.budgets.clone();
         // The receive buffer, counted as the allocations it reads into.
         let mut receive = Receive::default();

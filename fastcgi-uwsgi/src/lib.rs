@@ -73,6 +73,7 @@ pub mod client;
 mod config;
 mod deadline;
 mod fastcgi;
+mod halves;
 #[cfg(feature = "hyper")]
 mod hyper_service;
 mod limit;

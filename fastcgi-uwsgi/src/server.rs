@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
+use crate::halves::Halves;
 use crate::limit::Limit;
 use crate::listener::{AcceptError, Listener, backoff};
 use crate::respond::{CgiService, ResponseBody, Transport};
@@ -187,7 +188,14 @@ impl Server {
         B: ResponseBody,
     {
         let (_stop, shared) = self.shared();
-        drive(self.protocol, io, peer, service, shared).await;
+        drive(
+            self.protocol,
+            crate::halves::Locked::new(io),
+            peer,
+            service,
+            shared,
+        )
+        .await;
     }
 
     pub(crate) fn shared(&self) -> (watch::Sender<bool>, Arc<Shared>) {
@@ -293,7 +301,7 @@ async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: Transport,
+    IO: Halves,
     S: CgiService<B>,
     B: ResponseBody,
 {

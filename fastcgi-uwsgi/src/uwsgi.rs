@@ -13,9 +13,10 @@ use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::deadline::Deadline;
+use crate::halves::Halves;
 use crate::output::Output;
 use crate::receive::{Block, Receive};
-use crate::respond::{self, CgiService, Outbound, ResponseBody, Transport};
+use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
 use crate::shutdown_wait::ShutdownWait;
 
@@ -38,7 +39,7 @@ pub(crate) async fn drive<IO, S, B>(
     service: S,
     shared: Arc<Shared>,
 ) where
-    IO: Transport,
+    IO: Halves,
     S: CgiService<B>,
     B: ResponseBody,
 {
@@ -87,11 +88,12 @@ struct Driver<S> {
 impl<S> Driver<S> {
     async fn run<IO, B>(&mut self, io: IO) -> Result<(), String>
     where
-        IO: Transport,
+        IO: Halves,
         S: CgiService<B>,
         B: ResponseBody,
     {
-        let (mut reader, mut writer) = tokio::io::split(io);
+        let mut io = io;
+        let (mut reader, mut writer) = io.halves();
         let (outbound, mut inbound) = mpsc::unbounded_channel();
         let budgets = self.budgets.clone();
         // The receive buffer, counted as the allocations it reads into.
