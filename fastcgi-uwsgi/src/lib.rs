@@ -89,6 +89,12 @@ mod server;
 mod shutdown_wait;
 mod uwsgi;
 
+/// The CGI/1.1 and WSGI environ crate this one is built on, re-exported so that one
+/// dependency suffices: [`cgi_env::Gateway`] and [`cgi_env::Preset`] for a
+/// [`client::ClientConfig`], [`cgi_env::ConnectionInfo`] for a client call, the
+/// [`cgi_env::Environ`] in a served request's [`CgiFacts`].
+pub use cgi_env;
+
 pub use body::{Body, BodyError};
 pub use config::ServeConfig;
 #[cfg(feature = "hyper")]

@@ -28,3 +28,13 @@ pub mod uwsgi_client;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `cgi-env`'s README (its page on crates.io), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../cgi-env/README.md")]
+pub struct CgiEnvReadmeDoctests;
+
+/// The examples of `fastcgi-uwsgi`'s README (its page on crates.io), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../fastcgi-uwsgi/README.md")]
+pub struct FastcgiUwsgiReadmeDoctests;
