@@ -69,16 +69,17 @@ impl ResponseReader {
                 body: chunk,
             });
         }
-        if self.partial.is_empty() {
-            if let Some(head) = self.parser.parse(&chunk)? {
-                self.head_done = true;
-                let body = chunk.slice(head.body_offset..);
-                return Ok(ResponseRead {
-                    head: Some(head),
-                    body,
-                });
-            }
-            // The parser keeps its scanning progress for the same bytes in `partial`.
+        // When this does not complete the head, the parser keeps its scanning progress for
+        // the same bytes in `partial`.
+        if self.partial.is_empty()
+            && let Some(head) = self.parser.parse(&chunk)?
+        {
+            self.head_done = true;
+            let body = chunk.slice(head.body_offset..);
+            return Ok(ResponseRead {
+                head: Some(head),
+                body,
+            });
         }
         self.partial.extend_from_slice(&chunk);
         match self.parser.decode(&mut self.partial)? {

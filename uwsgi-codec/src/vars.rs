@@ -201,10 +201,10 @@ fn field(
 pub fn encoded_vars_len(env: &Environ) -> Result<u16, MisuseError> {
     // The environ keeps its size and whether a name is empty: a block that fits has no
     // var too large either, so the usual case needs no pass at all.
-    if let Ok(len) = u16::try_from(env.uwsgi_encoded_len()) {
-        if !env.has_empty_name() {
-            return Ok(len);
-        }
+    if let Ok(len) = u16::try_from(env.uwsgi_encoded_len())
+        && !env.has_empty_name()
+    {
+        return Ok(len);
     }
     // One pass over the lengths alone, without a branch per var: the bytes are not needed
     // to size or check a block, and which var is wrong is looked up only when one is.

@@ -204,10 +204,10 @@ pub fn parse(
     }
     let mut positional = positional.into_iter();
     options.address = positional.next().ok_or("missing ADDRESS")?;
-    if let Some(path) = positional.next() {
-        if options.path.replace(path).is_some() {
-            return Err("PATH given twice (argument and --path)".to_owned());
-        }
+    if let Some(path) = positional.next()
+        && options.path.replace(path).is_some()
+    {
+        return Err("PATH given twice (argument and --path)".to_owned());
     }
     if let Some(extra) = positional.next() {
         return Err(format!("unexpected argument {extra:?}"));

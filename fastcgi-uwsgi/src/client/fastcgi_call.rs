@@ -131,10 +131,10 @@ pub(crate) async fn call(
 fn abort_guard(commands: mpsc::Sender<Command>, request_id: RequestId) -> AbortOnDrop {
     AbortOnDrop::new(move |close| {
         let abort = Command::Abort { request_id, close };
-        if let Err(mpsc::error::TrySendError::Full(abort)) = commands.try_send(abort) {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move { commands.send(abort).await });
-            }
+        if let Err(mpsc::error::TrySendError::Full(abort)) = commands.try_send(abort)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { commands.send(abort).await });
         }
     })
 }

@@ -483,10 +483,10 @@ impl Driver {
 
     /// Ends `request_id`'s response with `error` and aborts the request.
     fn fail_request(&mut self, request_id: RequestId, error: ClientError) {
-        if let Some(active) = self.requests.get(&request_id) {
-            if active.deliveries.is_some() {
-                active.flow.end(error);
-            }
+        if let Some(active) = self.requests.get(&request_id)
+            && active.deliveries.is_some()
+        {
+            active.flow.end(error);
         }
         self.caller_gone(request_id);
     }
