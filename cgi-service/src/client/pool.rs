@@ -30,14 +30,21 @@ struct Entry {
     /// GET_VALUES was asked and not answered yet: until it is, requests wait for its
     /// answer rather than open connections it may make needless.
     probing: bool,
-    /// A byte came from the backend on it: a worker took it. Until then it may be waiting
-    /// in the backend's listen queue.
-    accepted: bool,
-    /// It takes requests: opened with one, or opened with GET_VALUES alone and answered
-    /// (a worker took it).
-    ready: bool,
+    /// Whether a worker took it.
+    taken: Taken,
     opened_at: Instant,
     idle_since: Instant,
+}
+
+/// Whether the backend took a connection off its listen queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Opened with a request, no byte back yet: it may be waiting in the listen queue.
+    Unknown,
+    /// Opened with GET_VALUES alone, not answered yet: it takes no request until it is.
+    Pending,
+    /// A byte came from the backend on it: a worker took it.
+    Yes,
 }
 
 /// How long a connection may go without a byte from the backend before it is taken to be
@@ -47,16 +54,18 @@ pub(crate) const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_m
 
 impl Entry {
     fn queued(&self) -> bool {
-        !self.accepted && self.in_flight > 0 && self.opened_at.elapsed() >= QUEUED_AFTER
+        self.taken == Taken::Unknown
+            && self.in_flight > 0
+            && self.opened_at.elapsed() >= QUEUED_AFTER
     }
 
     fn has_room(&self) -> bool {
-        self.usable && self.ready && self.in_flight < self.capacity
+        self.usable && self.taken != Taken::Pending && self.in_flight < self.capacity
     }
 
     /// Opened with GET_VALUES alone and not answered yet: likely in the listen queue.
     fn pending(&self) -> bool {
-        self.usable && !self.ready
+        self.usable && self.taken == Taken::Pending
     }
 }
 
@@ -384,8 +393,7 @@ impl Pool {
             usable: true,
             served: 1,
             probing: ask,
-            accepted: false,
-            ready: true,
+            taken: Taken::Unknown,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
         });
@@ -421,8 +429,7 @@ impl Pool {
             usable: true,
             served: 0,
             probing: true,
-            accepted: false,
-            ready: false,
+            taken: Taken::Pending,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
         });
@@ -436,7 +443,7 @@ impl Pool {
         let idle = state
             .entries
             .iter()
-            .filter(|e| e.usable && e.ready && e.in_flight == 0)
+            .filter(|e| e.usable && e.taken != Taken::Pending && e.in_flight == 0)
             .count();
         let max_idle = self.config.max_idle();
         let queued_elsewhere = state.entries.iter().any(|e| e.id != conn_id && e.queued());
@@ -504,8 +511,7 @@ impl Pool {
         let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
             return;
         };
-        entry.accepted = true;
-        if !std::mem::replace(&mut entry.ready, true) {
+        if std::mem::replace(&mut entry.taken, Taken::Yes) == Taken::Pending {
             state.hand_off();
             drop(state);
             // One fewer connection waits to be taken: another may be opened.
@@ -520,7 +526,11 @@ impl Pool {
         let idle = {
             let mut state = self.lock();
             let idle = state.entries.iter_mut().find(|e| {
-                e.id != conn_id && e.usable && e.accepted && e.in_flight == 0 && e.capacity == 1
+                e.id != conn_id
+                    && e.usable
+                    && e.taken == Taken::Yes
+                    && e.in_flight == 0
+                    && e.capacity == 1
             });
             idle.map(|entry| {
                 entry.usable = false;
