@@ -45,12 +45,12 @@ Serves HTTP/1.1 on --listen and passes every request to php-fpm (--fastcgi, with
 fastcgi.conf variables, SCRIPT_FILENAME under --document-root, PATH_INFO split after
 \".php\", a path ending in / served by --index) or to uWSGI (--uwsgi, with uwsgi_params).
 A backend is host:port or a Unix socket (unix:PATH); several are balanced. It runs
---threads threads (default: one per CPU), each with its own connection pools. A client
+--threads threads (default: one per CPU), sharing one pool per backend. A client
 that takes none of a response's body for --delivery-timeout seconds (default 60) while
 some waits for it is cut off, and its backend connection freed.
 ";
 
-/// The backends and how to call them; each thread makes its own client of them.
+/// The backends and how to call them; the threads share the one client made of them.
 #[derive(Clone)]
 struct Backends {
     fastcgi: bool,
@@ -94,19 +94,22 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     // As nginx's workers: each thread a single-threaded runtime with its own listening
-    // socket (SO_REUSEPORT: the kernel spreads connections over them) and its own client
-    // (so its own pools). A request then never wakes another thread on its way to the
-    // backend and back.
+    // socket (SO_REUSEPORT: the kernel spreads connections over them). Unlike nginx's
+    // workers, the threads share one client (so one pool per backend): php-fpm's children
+    // each serve one kept connection until it closes, and pools of their own would split
+    // the children unevenly among the threads, or leave a thread with none while its
+    // connections wait in php-fpm's listen queue.
+    let client = backends.client();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (backends, index) = (backends.clone(), index.clone());
+            let (client, index) = (client.clone(), index.clone());
             std::thread::spawn(move || -> io::Result<()> {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
                 runtime.block_on(async {
                     let listener = listen_shared(address)?;
-                    serve(listener, backends.client(), index).await
+                    serve(listener, client, index).await
                 })
             })
         })

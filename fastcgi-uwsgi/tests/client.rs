@@ -456,3 +456,31 @@ async fn stderr_is_logged_line_by_line_escaped_and_the_hook_gets_it_raw() {
     }
     backend.abort();
 }
+
+/// php-fpm's children each serve one kept connection until it closes; the connections
+/// beyond them wait in its listen queue. A request must wait for the connection a child
+/// holds to be free, not sit on a connection no child has taken.
+#[tokio::test]
+async fn requests_wait_for_a_connection_the_backend_took_not_one_in_its_listen_queue() {
+    let address = support::fake_fcgi::workers(1).await;
+    let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi());
+    let first = client.send(get("/")).await.unwrap();
+    assert_eq!(text(first).await, "conn=1");
+    let started = std::time::Instant::now();
+    for round in 0..5 {
+        // Two at once: one finds the kept connection busy.
+        let (a, b) = tokio::join!(client.send(get("/")), client.send(get("/")));
+        let (a, b) = (text(a.unwrap()).await, text(b.unwrap()).await);
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            ("conn=1", "conn=1"),
+            "round {round}: every request is served on the connection the worker took"
+        );
+    }
+    // Each round used to wait 100 ms for the queued connection's rule; together far less.
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "ten requests took {:?}",
+        started.elapsed()
+    );
+}

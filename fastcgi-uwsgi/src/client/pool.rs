@@ -1,13 +1,14 @@
 //! The FastCGI connections to one backend: reused while they live, shared by several
 //! requests once the backend said it multiplexes, bounded in number.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 #[cfg(test)]
 use std::time::Duration;
 use std::time::Instant;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::backend::Backend;
 use super::config::ClientConfig;
@@ -29,11 +30,21 @@ struct Entry {
     /// GET_VALUES was asked and not answered yet: until it is, requests wait for its
     /// answer rather than open connections it may make needless.
     probing: bool,
-    /// A byte came from the backend on it: a worker took it. Until then it may be waiting
-    /// in the backend's listen queue.
-    accepted: bool,
+    /// Whether a worker took it.
+    taken: Taken,
     opened_at: Instant,
     idle_since: Instant,
+}
+
+/// Whether the backend took a connection off its listen queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Opened with a request, no byte back yet: it may be waiting in the listen queue.
+    Unknown,
+    /// Opened with GET_VALUES alone, not answered yet: it takes no request until it is.
+    Pending,
+    /// A byte came from the backend on it: a worker took it.
+    Yes,
 }
 
 /// How long a connection may go without a byte from the backend before it is taken to be
@@ -43,8 +54,38 @@ pub(crate) const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_m
 
 impl Entry {
     fn queued(&self) -> bool {
-        !self.accepted && self.in_flight > 0 && self.opened_at.elapsed() >= QUEUED_AFTER
+        self.taken == Taken::Unknown
+            && self.in_flight > 0
+            && self.opened_at.elapsed() >= QUEUED_AFTER
     }
+
+    fn has_room(&self) -> bool {
+        self.usable && self.taken != Taken::Pending && self.in_flight < self.capacity
+    }
+
+    /// Opened with GET_VALUES alone and not answered yet: likely in the listen queue.
+    fn pending(&self) -> bool {
+        self.usable && self.taken == Taken::Pending
+    }
+}
+
+/// Connections opened with GET_VALUES alone that may wait unanswered at once: a backend
+/// whose workers are all taken leaves them in its listen queue, where they cost nothing
+/// but a descriptor, and more would be no sooner taken.
+const MAX_PENDING: usize = 4;
+
+/// A connection's slot given to a waiting request: where its commands go, and its id.
+#[derive(Debug)]
+struct Grant {
+    commands: mpsc::Sender<Command>,
+    conn_id: u64,
+}
+
+/// A request waiting for a connection, first come first served.
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    grant: oneshot::Sender<Grant>,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +96,54 @@ struct State {
     /// What the backend answered to GET_VALUES (FCGI_MPXS_CONNS), once it has: later
     /// connections neither ask again nor make requests wait for the answer.
     multiplexes: Option<bool>,
+    /// The backend answered GET_VALUES: a new connection is opened with GET_VALUES alone
+    /// and takes requests once answered, so that no request waits on a connection in the
+    /// backend's listen queue while one a worker holds frees up.
+    answers_probes: bool,
+    /// Requests waiting for a slot, oldest first.
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
+}
+
+impl State {
+    /// The connection a request should take: the most recently used idle one, or the
+    /// least loaded multiplexed one.
+    fn best(&mut self) -> Option<&mut Entry> {
+        self.entries
+            .iter_mut()
+            .filter(|e| e.has_room())
+            .min_by_key(|e| (e.in_flight, std::cmp::Reverse(e.idle_since)))
+    }
+
+    /// Gives free slots to waiting requests, oldest first.
+    fn hand_off(&mut self) {
+        while !self.waiters.is_empty() {
+            let Some(entry) = self.best() else {
+                return;
+            };
+            let grant = Grant {
+                commands: entry.commands.clone(),
+                conn_id: entry.id,
+            };
+            entry.in_flight += 1;
+            entry.served += 1;
+            let conn_id = entry.id;
+            let Some(waiter) = self.waiters.pop_front() else {
+                return;
+            };
+            if waiter.grant.send(grant).is_err() {
+                // It left meanwhile: the slot goes to the next.
+                if let Some(entry) = self.entries.iter_mut().find(|e| e.id == conn_id) {
+                    entry.in_flight -= 1;
+                    entry.served -= 1;
+                }
+            }
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.entries.iter().filter(|e| e.pending()).count() + self.connecting
+    }
 }
 
 /// Counters of one backend's pool, for health pages and tests.
@@ -107,6 +196,54 @@ impl Drop for Lease {
     }
 }
 
+/// What a request does next in [`Pool::acquire`].
+enum Step {
+    /// Open a connection carrying it.
+    Open,
+    /// Wait for a slot, having opened a connection that asks GET_VALUES first with `open`.
+    Wait { open: bool },
+}
+
+/// A request's place in the pool's queue of waiters; leaves it on drop, giving back a slot
+/// granted and not taken.
+struct Queued<'a> {
+    pool: &'a Pool,
+    waiter: Option<(u64, oneshot::Receiver<Grant>)>,
+}
+
+impl Queued<'_> {
+    fn enqueue(&mut self, state: &mut State) {
+        if self.waiter.is_none() {
+            let (grant, receiver) = oneshot::channel();
+            let id = state.next_waiter;
+            state.next_waiter += 1;
+            state.waiters.push_back(Waiter { id, grant });
+            self.waiter = Some((id, receiver));
+        }
+    }
+
+    /// Leaves the queue; returns the slot granted meanwhile, if one was.
+    fn leave(&mut self, state: &mut State) -> Option<Grant> {
+        let (id, mut receiver) = self.waiter.take()?;
+        state.waiters.retain(|w| w.id != id);
+        receiver.try_recv().ok()
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if self.waiter.is_some() {
+            let mut state = self.pool.lock();
+            if let Some(grant) = self.leave(&mut state) {
+                if let Some(entry) = state.entries.iter_mut().find(|e| e.id == grant.conn_id) {
+                    entry.in_flight = entry.in_flight.saturating_sub(1);
+                }
+                state.hand_off();
+            }
+        }
+    }
+}
+
 /// Counts a connection being opened; uncounted on drop, also when the caller is dropped
 /// while it connects.
 struct Connecting<'a>(&'a Pool);
@@ -135,29 +272,36 @@ impl Pool {
     }
 
     /// A connection with room for one more request: a pooled one (the most recently used
-    /// idle one, or the least loaded multiplexed one), else a new one while under the
-    /// connection limit, else the first to free up within the connect timeout.
+    /// idle one, or the least loaded multiplexed one) when no request waits before this
+    /// one, else the first slot to free up within the connect timeout, oldest waiter
+    /// first. Meanwhile, while under the connection limit, a new connection is opened:
+    /// with this request on it while the backend is not known to answer GET_VALUES; with
+    /// GET_VALUES alone once it is, the connection taking requests when the answer comes
+    /// (a worker took it), so that no request waits in the backend's listen queue while
+    /// a connection a worker holds frees up (php-fpm's workers each serve one connection
+    /// until it closes).
     pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Lease, ClientError> {
         let deadline = tokio::time::Instant::now() + self.config.connect_timeout();
+        let mut queued = Queued {
+            pool: self,
+            waiter: None,
+        };
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let open_one = {
+            let step = {
                 let mut state = self.lock();
-                let best = state
-                    .entries
-                    .iter_mut()
-                    .filter(|e| e.usable && e.in_flight < e.capacity)
-                    .min_by_key(|e| (e.in_flight, std::cmp::Reverse(e.idle_since)));
-                if let Some(entry) = best {
-                    entry.in_flight += 1;
-                    entry.served += 1;
-                    return Ok(Lease {
-                        commands: entry.commands.clone(),
-                        conn_id: entry.id,
-                        pool: Some(self.clone()),
-                    });
+                if queued.waiter.is_none() && state.waiters.is_empty() {
+                    if let Some(entry) = state.best() {
+                        entry.in_flight += 1;
+                        entry.served += 1;
+                        return Ok(Lease {
+                            commands: entry.commands.clone(),
+                            conn_id: entry.id,
+                            pool: Some(self.clone()),
+                        });
+                    }
                 }
                 // A connection on its way will soon say whether it multiplexes.
                 let probing = state.multiplexes.is_none()
@@ -165,20 +309,63 @@ impl Pool {
                         || (self.config.multiplexing() && state.connecting > 0));
                 let room = !probing
                     && state.entries.len() + state.connecting < self.config.max_connections();
-                if room {
+                if state.answers_probes {
+                    let waiting = state.waiters.len() + usize::from(queued.waiter.is_none());
+                    let open = room && state.pending() < MAX_PENDING.min(waiting);
+                    if open {
+                        state.connecting += 1;
+                    }
+                    queued.enqueue(&mut state);
+                    Step::Wait { open }
+                } else if room {
                     state.connecting += 1;
+                    if let Some(grant) = queued.leave(&mut state) {
+                        // A slot came meanwhile: take it, open nothing.
+                        state.connecting -= 1;
+                        return Ok(self.lease(grant));
+                    }
+                    Step::Open
+                } else {
+                    queued.enqueue(&mut state);
+                    Step::Wait { open: false }
                 }
-                room
             };
-            if open_one {
-                return self.open().await;
+            match step {
+                Step::Open => return self.open().await,
+                Step::Wait { open: true } => self.open_pending().await?,
+                Step::Wait { open: false } => {}
             }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(ClientError::Timeout {
-                    backend: self.name.to_string(),
-                    kind: TimeoutKind::Connect,
-                });
+            let granted = async {
+                match queued.waiter.as_mut() {
+                    Some((_, receiver)) => receiver.await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                grant = granted => match grant {
+                    Some(grant) => {
+                        queued.waiter = None;
+                        return Ok(self.lease(grant));
+                    }
+                    // Dropped from the queue without a slot: queue again.
+                    None => queued.waiter = None,
+                },
+                () = &mut changed => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(ClientError::Timeout {
+                        backend: self.name.to_string(),
+                        kind: TimeoutKind::Connect,
+                    });
+                }
             }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, grant: Grant) -> Lease {
+        Lease {
+            commands: grant.commands,
+            conn_id: grant.conn_id,
+            pool: Some(self.clone()),
         }
     }
 
@@ -206,15 +393,47 @@ impl Pool {
             usable: true,
             served: 1,
             probing: ask,
-            accepted: false,
+            taken: Taken::Unknown,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
         });
+        state.hand_off();
         Ok(Lease {
             commands,
             conn_id: id,
             pool: Some(self.clone()),
         })
+    }
+
+    /// Opens a connection that asks GET_VALUES and takes requests once answered.
+    async fn open_pending(self: &Arc<Self>) -> Result<(), ClientError> {
+        let connecting = Connecting(self);
+        let stream = self.backend.connect(self.config.connect_timeout()).await?;
+        drop(connecting);
+        let mut state = self.lock();
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        let id = state.next_id;
+        state.next_id += 1;
+        let multiplexes = state.multiplexes == Some(true);
+        let capacity = if multiplexes {
+            self.config.max_requests_in_flight()
+        } else {
+            1
+        };
+        let commands = fastcgi_conn::spawn(stream, self.clone(), id, true, multiplexes);
+        state.entries.push(Entry {
+            id,
+            commands,
+            in_flight: 0,
+            capacity,
+            usable: true,
+            served: 0,
+            probing: true,
+            taken: Taken::Pending,
+            opened_at: Instant::now(),
+            idle_since: Instant::now(),
+        });
+        Ok(())
     }
 
     /// A request on `conn_id` ended. Returns false when the connection should close now
@@ -224,7 +443,7 @@ impl Pool {
         let idle = state
             .entries
             .iter()
-            .filter(|e| e.usable && e.in_flight == 0)
+            .filter(|e| e.usable && e.taken != Taken::Pending && e.in_flight == 0)
             .count();
         let max_idle = self.config.max_idle();
         let queued_elsewhere = state.entries.iter().any(|e| e.id != conn_id && e.queued());
@@ -240,11 +459,11 @@ impl Pool {
             // not taken yet.
             entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
         };
-        if !keep {
+        if keep {
+            state.hand_off();
+        } else {
             entry.usable = false;
         }
-        drop(state);
-        self.changed.notify_waiters();
         keep
     }
 
@@ -254,6 +473,7 @@ impl Pool {
         if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
         }
+        state.hand_off();
         drop(state);
         self.changed.notify_waiters();
     }
@@ -262,6 +482,7 @@ impl Pool {
     pub(crate) fn learnt(&self, conn_id: u64, multiplexes: bool) {
         let mut state = self.lock();
         state.multiplexes = Some(multiplexes);
+        state.answers_probes = true;
         let capacity = if multiplexes {
             self.config.max_requests_in_flight()
         } else {
@@ -270,6 +491,7 @@ impl Pool {
         if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
             entry.capacity = capacity;
         }
+        state.hand_off();
         drop(state);
         self.changed.notify_waiters();
     }
@@ -282,10 +504,18 @@ impl Pool {
         self.changed.notify_waiters();
     }
 
-    /// A first byte came on `conn_id`: the backend took the connection.
+    /// A first byte came on `conn_id`: the backend took the connection, which takes
+    /// requests from now on.
     pub(crate) fn accepted(&self, conn_id: u64) {
-        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
-            entry.accepted = true;
+        let mut state = self.lock();
+        let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
+            return;
+        };
+        if std::mem::replace(&mut entry.taken, Taken::Yes) == Taken::Pending {
+            state.hand_off();
+            drop(state);
+            // One fewer connection waits to be taken: another may be opened.
+            self.changed.notify_waiters();
         }
     }
 
@@ -296,7 +526,11 @@ impl Pool {
         let idle = {
             let mut state = self.lock();
             let idle = state.entries.iter_mut().find(|e| {
-                e.id != conn_id && e.usable && e.accepted && e.in_flight == 0 && e.capacity == 1
+                e.id != conn_id
+                    && e.usable
+                    && e.taken == Taken::Yes
+                    && e.in_flight == 0
+                    && e.capacity == 1
             });
             idle.map(|entry| {
                 entry.usable = false;

@@ -57,3 +57,58 @@ pub async fn send(stream: &mut TcpStream, bytes: &[u8]) {
     stream.write_all(bytes).await.expect("write");
     stream.flush().await.expect("flush");
 }
+
+/// A php-fpm-like backend with `workers` workers: each takes one connection off the listen
+/// queue and serves it (GET_VALUES answered with FCGI_MPXS_CONNS 0, every request answered
+/// `conn=N`, N counting connections from 1 in the order they were taken) until the client
+/// closes it; connections beyond the workers wait in the listen queue. Returns its address.
+pub async fn workers(workers: usize) -> String {
+    let (listener, address) = listen().await;
+    let listener = std::sync::Arc::new(listener);
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..workers {
+        let (listener, taken) = (listener.clone(), taken.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let conn = taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                serve_kept(&mut stream, conn).await;
+            }
+        });
+    }
+    address
+}
+
+/// Serves one kept connection as [`workers`] does, until it closes.
+async fn serve_kept(stream: &mut TcpStream, conn: usize) {
+    let mut request_id = 0;
+    loop {
+        let mut header = [0; 8];
+        if stream.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let mut content = vec![0; length + usize::from(header[6])];
+        if stream.read_exact(&mut content).await.is_err() {
+            return;
+        }
+        let mut answer = Vec::new();
+        match header[1] {
+            1 => request_id = u16::from_be_bytes([header[2], header[3]]),
+            // GET_VALUES: FCGI_MPXS_CONNS is 0.
+            9 => {
+                let mut pair = vec![15, 1];
+                pair.extend_from_slice(b"FCGI_MPXS_CONNS0");
+                answer = record(10, 0, &pair);
+            }
+            5 if length == 0 => {
+                let body = format!("Content-Type: text/plain\r\n\r\nconn={conn}");
+                answer = record(STDOUT, request_id, body.as_bytes());
+                answer.extend(end_request(request_id));
+            }
+            _ => {}
+        }
+        if !answer.is_empty() && stream.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
