@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tail latency of our reverse_proxy example (cgi-service's pooled FastCgiClient /
+# Tail latency of our reverse_proxy example (fastcgi-uwsgi's pooled FastCgiClient /
 # UwsgiClient) next to nginx, in front of the same backends, all on 127.0.0.1:
 #
 # Every row has its own php-fpm pool or uWSGI:
@@ -70,7 +70,7 @@ free_port() {
 }
 
 log "building reverse_proxy (release)"
-(cd "$ROOT" && cargo build --release --quiet -p cgi-service --example reverse_proxy) >&2
+(cd "$ROOT" && cargo build --release --quiet -p fastcgi-uwsgi --example reverse_proxy) >&2
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 PROXY=$TARGET/release/examples/reverse_proxy
