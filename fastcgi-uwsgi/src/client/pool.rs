@@ -292,16 +292,17 @@ impl Pool {
             changed.as_mut().enable();
             let step = {
                 let mut state = self.lock();
-                if queued.waiter.is_none() && state.waiters.is_empty() {
-                    if let Some(entry) = state.best() {
-                        entry.in_flight += 1;
-                        entry.served += 1;
-                        return Ok(Lease {
-                            commands: entry.commands.clone(),
-                            conn_id: entry.id,
-                            pool: Some(self.clone()),
-                        });
-                    }
+                if queued.waiter.is_none()
+                    && state.waiters.is_empty()
+                    && let Some(entry) = state.best()
+                {
+                    entry.in_flight += 1;
+                    entry.served += 1;
+                    return Ok(Lease {
+                        commands: entry.commands.clone(),
+                        conn_id: entry.id,
+                        pool: Some(self.clone()),
+                    });
                 }
                 // A connection on its way will soon say whether it multiplexes.
                 let probing = state.multiplexes.is_none()
