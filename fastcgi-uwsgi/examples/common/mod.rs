@@ -36,7 +36,8 @@ pub async fn command_line(name: &str, example: &str) -> Result<(Listener, ServeC
                     Some("path-info") => RoutePath::PathInfo,
                     other => {
                         eprint!(
-                            "{name}: --route-path takes request-uri, script-name or path-info, not {other:?}\n\n{usage}"
+                            "{name}: --route-path takes request-uri, script-name or path-info, not {}\n\n{usage}",
+                            other.unwrap_or("nothing")
                         );
                         return Err(ExitCode::from(2));
                     }
