@@ -25,11 +25,8 @@ CORES=$(nproc)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source=common.sh
+source "$HERE/common.sh"
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -50,35 +47,7 @@ for tool in "$NGINX" "$PHP_FPM" "$UWSGI" curl wrk go cargo python3; do
     [[ -n $tool ]] && command -v "$tool" >/dev/null || die "missing tool: ${tool:-php-fpm or uwsgi}"
 done
 
-# --- temp dir and cleanup ----------------------------------------------------------------
-TMP=$(mktemp -d /tmp/e2e-bench.XXXXXX)
-chmod 755 "$TMP" # nginx workers and php-fpm children may run as nobody
-PIDS=()
-declare -A PID_OF
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # start NAME COMMAND...: runs in the background, logs to $TMP/NAME.log
-    local name=$1
-    shift
-    "$@" >"$TMP/$name.log" 2>&1 &
-    PIDS+=($!)
-    PID_OF[$name]=$!
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+make_tmp e2e-bench
 
 # --- build -------------------------------------------------------------------------------
 log "building the Rust servers (release)"
@@ -251,39 +220,10 @@ row_url() { # row_url ROW: the URL wrk and the readiness check ask
     echo "http://127.0.0.1:$port$path"
 }
 for row in "${ROWS[@]}"; do
-    label=${row%%|*}
-    url=$(row_url "$row")
-    ok=""
-    for _ in $(seq 100); do
-        if body=$(curl -sf "$url" 2>/dev/null) && [[ $body == hello ]]; then
-            ok=1
-            break
-        fi
-        sleep 0.1
-    done
-    if [[ -z $ok ]]; then
-        tail -n 20 "$TMP"/*.log >&2 || true
-        die "$label does not answer hello on $url"
-    fi
+    wait_hello "${row%%|*}" "$(row_url "$row")"
 done
 
 # --- measure -------------------------------------------------------------------------
-# wrk --latency output on stdin -> "requests/s p50_ms p99_ms errors"; errors are
-# non-2xx/3xx responses plus socket errors (connect, read, write, timeout).
-PARSE='
-import re, sys
-out = sys.stdin.read()
-unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-def pct(p):
-    m = re.search(r"^\s*%d%%\s+([0-9.]+)(us|ms|s|m)\s*$" % p, out, re.M)
-    return "%.2f" % (float(m[1]) * unit[m[2]])
-rps = float(re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)[1])
-errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors += int(m[1]) if m else 0
-requests = int(re.search(r"^\s*(\d+) requests in", out, re.M)[1])
-print("%.0f" % rps, pct(50), pct(99), errors, requests)
-'
 
 # cpu_ticks [PID]: the CPU time (clock ticks) of PID and every process below it, with what
 # its ended children used; without PID, of the whole machine (all but idle and iowait).
@@ -326,7 +266,7 @@ for row in "${ROWS[@]}"; do
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
     server_after=$(cpu_ticks "$measured")
     machine_after=$(cpu_ticks)
-    parsed=$(python3 -c "$PARSE" <<<"$out" 2>/dev/null || echo "0 n/a n/a n/a 0")
+    parsed=$(python3 -c "$WRK_PARSE" <<<"$out" 2>/dev/null || echo "0 n/a n/a n/a 0")
     read -r rps p50 p99 errors requests <<<"$parsed"
     server_us=n/a
     machine_us=n/a

@@ -29,11 +29,8 @@ MANY=${TAIL_MANY_CHILDREN:-128}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source=common.sh
+source "$HERE/common.sh"
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PHP_FPM=$(command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -1 || true)
@@ -42,32 +39,7 @@ for tool in "$NGINX" "$PHP_FPM" "$UWSGI" curl wrk cargo python3; do
     [[ -n $tool ]] && command -v "$tool" >/dev/null || die "missing tool: ${tool:-php-fpm or uwsgi}"
 done
 
-TMP=$(mktemp -d /tmp/e2e-tail.XXXXXX)
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # start NAME COMMAND...: runs in the background, logs to $TMP/NAME.log
-    local name=$1
-    shift
-    "$@" >"$TMP/$name.log" 2>&1 &
-    PIDS+=($!)
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+make_tmp e2e-tail
 
 log "building reverse_proxy (release)"
 (cd "$ROOT" && cargo build --release --quiet -p fastcgi-uwsgi --example reverse_proxy) >&2
@@ -189,36 +161,9 @@ row_url() { # row_url ROW
     echo "http://127.0.0.1:${rest%%|*}${rest#*|}"
 }
 for row in "${ROWS[@]}"; do
-    url=$(row_url "$row")
-    ok=""
-    for _ in $(seq 100); do
-        if body=$(curl -sf "$url" 2>/dev/null) && [[ $body == hello ]]; then
-            ok=1
-            break
-        fi
-        sleep 0.1
-    done
-    if [[ -z $ok ]]; then
-        tail -n 20 "$TMP"/*.log >&2 || true
-        die "${row%%|*} does not answer hello on $url"
-    fi
+    wait_hello "${row%%|*}" "$(row_url "$row")"
 done
 
-# wrk --latency output on stdin -> "requests/s p50_ms p99_ms errors"; errors are
-# non-2xx/3xx responses plus socket errors (connect, read, write, timeout).
-PARSE='
-import re, sys
-out = sys.stdin.read()
-unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-def pct(p):
-    m = re.search(r"^\s*%d%%\s+([0-9.]+)(us|ms|s|m)\s*$" % p, out, re.M)
-    return "%.2f" % (float(m[1]) * unit[m[2]])
-rps = float(re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)[1])
-errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors += int(m[1]) if m else 0
-print("%.0f" % rps, pct(50), pct(99), errors)
-'
 MEDIAN='
 import statistics, sys
 runs = [line.split() for line in sys.stdin if line.strip()]
@@ -238,7 +183,7 @@ for row in "${ROWS[@]}"; do
         log "run $run/$RUNS: $label"
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
-        parsed=$(python3 -c "$PARSE" <<<"$out" 2>/dev/null || echo "0 0 0 0")
+        parsed=$(python3 -c "$WRK_PARSE" <<<"$out" 2>/dev/null || echo "0 0 0 0 0")
         log "  $parsed"
         runs+="$parsed"$'\n'
     done
