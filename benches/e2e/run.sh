@@ -52,7 +52,7 @@ make_tmp e2e-bench
 # --- build -------------------------------------------------------------------------------
 log "building the Rust servers (release)"
 (cd "$ROOT" && cargo build --release --quiet -p benches --example e2e_fastcgi_uwsgi \
-    --example e2e_tokio_fastcgi --example e2e_cegla_fcgi) >&2
+    --example e2e_tokio_fastcgi --example e2e_cegla_fcgi --example e2e_floor) >&2
 (cd "$ROOT" && cargo build --release --quiet -p fastcgi-uwsgi --example reverse_proxy) >&2
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
@@ -79,6 +79,10 @@ P_PROXY_UWSGI=$(free_port)
 
 start ours-fcgi "$EXAMPLES/e2e_fastcgi_uwsgi" fastcgi "127.0.0.1:$P_OURS_FCGI"
 start ours-uwsgi "$EXAMPLES/e2e_fastcgi_uwsgi" uwsgi "127.0.0.1:$P_OURS_UWSGI"
+P_FLOOR_FCGI=$(free_port)
+P_FLOOR_UWSGI=$(free_port)
+start floor-fcgi "$EXAMPLES/e2e_floor" fastcgi "127.0.0.1:$P_FLOOR_FCGI"
+start floor-uwsgi "$EXAMPLES/e2e_floor" uwsgi "127.0.0.1:$P_FLOOR_UWSGI"
 start go env GOMAXPROCS="$CORES" "$TMP/go_fcgi" "127.0.0.1:$P_GO"
 start tokio-fastcgi "$EXAMPLES/e2e_tokio_fastcgi" "127.0.0.1:$P_TOKIO"
 start cegla-fcgi "$EXAMPLES/e2e_cegla_fcgi" "127.0.0.1:$P_CEGLA"
@@ -157,6 +161,12 @@ PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NA
 add_row "fastcgi-uwsgi, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes "" ours-fcgi
 add_row "fastcgi-uwsgi, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no "" ours-fcgi
 add_row "fastcgi-uwsgi, uwsgi" uwsgi "$P_OURS_UWSGI" no "" ours-uwsgi
+# The least a server can spend per request here (e2e/floor.rs: one epoll loop answering
+# every read with fixed bytes, nothing parsed): what the rows above spend beyond it is
+# their own work.
+add_row "floor: epoll loop, fixed answer, FastCGI, keep-conn" fastcgi "$P_FLOOR_FCGI" yes "" floor-fcgi
+add_row "floor: epoll loop, fixed answer, FastCGI, new connection per request" fastcgi "$P_FLOOR_FCGI" no "" floor-fcgi
+add_row "floor: epoll loop, fixed answer, uwsgi" uwsgi "$P_FLOOR_UWSGI" no "" floor-uwsgi
 add_row "Go net/http/fcgi, keep-conn" fastcgi "$P_GO" yes "" go
 add_row "Go net/http/fcgi, new connection per request" fastcgi "$P_GO" no "" go
 add_row "tokio-fastcgi 1.3, keep-conn" fastcgi "$P_TOKIO" yes "" tokio-fastcgi
