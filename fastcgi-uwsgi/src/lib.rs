@@ -72,22 +72,15 @@ mod budget;
 pub mod client;
 mod config;
 mod deadline;
-mod fastcgi;
-mod halves;
 #[cfg(feature = "hyper")]
 mod hyper_service;
 mod limit;
-mod linger;
 mod listener;
 mod output;
-mod per_core;
-mod receive;
 mod request;
 mod respond;
 mod route;
 mod server;
-mod shutdown_wait;
-mod uwsgi;
 
 /// The CGI/1.1 and WSGI environ crate this one is built on, re-exported so that one
 /// dependency suffices: [`cgi_env::Gateway`] and [`cgi_env::Preset`] for a

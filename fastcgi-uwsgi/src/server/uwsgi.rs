@@ -13,12 +13,12 @@ use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::deadline::Deadline;
-use crate::halves::Halves;
 use crate::output::Output;
-use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
-use crate::shutdown_wait::ShutdownWait;
+use crate::server::halves::Halves;
+use crate::server::receive::{Block, Receive};
+use crate::server::shutdown_wait::ShutdownWait;
 
 /// Where the one request of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,8 @@ impl<S> Driver<S> {
                     !self.unread_input && self.decoder.is_done() && receive.input.is_empty();
                 if read_open && !whole {
                     receive.release();
-                    crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
+                    crate::server::linger::close(&mut reader, &mut writer, &mut receive.input)
+                        .await;
                 }
                 return Ok(());
             }
@@ -135,7 +136,7 @@ impl<S> Driver<S> {
             deadline.set(current_wait.map(|(_, timeout)| since + timeout));
             let reading = read_open
                 && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
-            let purpose = crate::receive::purpose(&budgets, self.stage == Stage::Serving);
+            let purpose = crate::server::receive::purpose(&budgets, self.stage == Stage::Serving);
             tokio::select! {
                 read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
                     Ok(0) => {

@@ -28,12 +28,12 @@ use tokio::time::Instant;
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
 use crate::deadline::Deadline;
-use crate::halves::Halves;
 use crate::output::Output;
-use crate::receive::{Block, Receive};
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
-use crate::shutdown_wait::ShutdownWait;
+use crate::server::halves::Halves;
+use crate::server::receive::{Block, Receive};
+use crate::server::shutdown_wait::ShutdownWait;
 
 /// One request on the connection, as the driver tracks it.
 #[derive(Debug, Default)]
@@ -235,7 +235,8 @@ impl<S> Driver<S> {
                     && (self.unread_input || !receive.input.is_empty())
                 {
                     receive.release();
-                    crate::linger::close(&mut reader, &mut writer, &mut receive.input).await;
+                    crate::server::linger::close(&mut reader, &mut writer, &mut receive.input)
+                        .await;
                 }
                 return match self.conn.failure() {
                     Some(error) => Outcome::Protocol(error.clone()),
@@ -250,7 +251,7 @@ impl<S> Driver<S> {
             deadline.set(waiting.map(|wait| since + self.timeout(wait)));
             let reading = read_open && self.conn.failure().is_none();
             let body_open = self.slots.values().any(|slot| slot.body.is_some());
-            let purpose = crate::receive::purpose(&budgets, body_open);
+            let purpose = crate::server::receive::purpose(&budgets, body_open);
             tokio::select! {
                 read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
                     Ok(0) => {

@@ -1,6 +1,14 @@
 //! The accept loop both protocols share: connection limit, accept errors, graceful
 //! shutdown.
 
+pub(crate) mod fastcgi;
+pub(crate) mod halves;
+pub(crate) mod linger;
+pub(crate) mod per_core;
+pub(crate) mod receive;
+pub(crate) mod shutdown_wait;
+pub(crate) mod uwsgi;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,10 +18,10 @@ use tokio::task::JoinSet;
 
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
-use crate::halves::Halves;
 use crate::limit::Limit;
 use crate::listener::{AcceptError, Listener, backoff};
 use crate::respond::{CgiService, ResponseBody, Transport};
+use crate::server::halves::Halves;
 
 /// The protocol a [`Server`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +162,7 @@ impl Server {
         if self.config.threads() > 0 {
             match listener.into_std() {
                 Ok(listener) => {
-                    crate::per_core::serve(self, listener, service, signal).await;
+                    crate::server::per_core::serve(self, listener, service, signal).await;
                     return;
                 }
                 Err(error) => {
@@ -190,7 +198,7 @@ impl Server {
         let (_stop, shared) = self.shared();
         drive(
             self.protocol,
-            crate::halves::Locked::new(io),
+            crate::server::halves::Locked::new(io),
             peer,
             service,
             shared,
@@ -306,8 +314,8 @@ async fn drive<IO, S, B>(
     B: ResponseBody,
 {
     match protocol {
-        Protocol::FastCgi => crate::fastcgi::drive(io, peer, service, shared).await,
-        Protocol::Uwsgi => crate::uwsgi::drive(io, peer, service, shared).await,
+        Protocol::FastCgi => crate::server::fastcgi::drive(io, peer, service, shared).await,
+        Protocol::Uwsgi => crate::server::uwsgi::drive(io, peer, service, shared).await,
     }
 }
 
