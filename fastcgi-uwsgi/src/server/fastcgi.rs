@@ -1,6 +1,6 @@
-//! The FastCGI connection driver: owns the socket and one sans-IO application connection,
-//! moves bytes between them, and runs each request's service inside the connection's own
-//! task: nothing of a request outlives its connection, and no request wakes another task.
+//! The FastCGI side of a connection ([`driver::Session`]): one sans-IO application
+//! connection, fed what the driver reads; each request's service runs inside the
+//! connection's own task, so nothing of a request outlives its connection.
 //!
 //! Requests multiplexed on the connection run at once, up to the codec's limit per
 //! connection and the server's limit per process. Request bodies are read ahead of their
@@ -11,6 +11,7 @@
 //! whole body before reading (Apache), within that budget.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,21 +20,17 @@ use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
     FAILED_REQUEST_APP_STATUS, RecordEncoder, RecordType, RequestId, Violation,
 };
-use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
-use crate::deadline::Deadline;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
+use crate::server::driver::{self, Closing, Outcome, Parts, Session, Wait};
 use crate::server::halves::Halves;
-use crate::server::receive::{Block, Receive};
-use crate::server::shutdown_wait::ShutdownWait;
+use crate::server::receive::Block;
 
 /// One request on the connection, as the driver tracks it.
 #[derive(Debug, Default)]
@@ -52,15 +49,6 @@ struct Slot {
     params_bytes: Option<Reservation>,
 }
 
-/// What the driver waits for next, and until when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Idle,
-    Params,
-    Body,
-    Write,
-}
-
 pub(crate) async fn drive<IO, S, B>(
     io: IO,
     peer: Option<SocketAddr>,
@@ -71,26 +59,30 @@ pub(crate) async fn drive<IO, S, B>(
     S: CgiService<B>,
     B: ResponseBody,
 {
-    let mut driver = Driver::new(service, shared);
-    let outcome = driver.run(io).await;
-    driver.close(outcome, peer);
+    let config = ApplicationConfig::default()
+        .with_multiplex(shared.config.multiplex())
+        .with_limits(shared.config.fastcgi_limits());
+    let session = FastCgiSession {
+        service,
+        conn: ApplicationConnection::new(config),
+        slots: HashMap::new(),
+        request_errors: 0,
+        first_request_error: None,
+        connection: crate::request::next_connection(),
+        unread_input: false,
+        _body: PhantomData,
+    };
+    driver::drive(io, peer, session, shared).await;
 }
 
-/// A request's future (service call and response streaming), boxed to be held beside the
-/// connection's other requests.
-type RequestFuture = Abortable<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+/// A request's future (service call and response streaming), which its connection can
+/// stop.
+type RequestFuture = Abortable<driver::RequestFuture>;
 
-struct Driver<S> {
+struct FastCgiSession<S, B> {
     service: S,
-    /// The requests' futures, polled by the connection's task.
-    requests: FuturesUnordered<RequestFuture>,
-    shared: Arc<Shared>,
     conn: ApplicationConnection,
-    budgets: crate::budget::Budgets,
     slots: HashMap<RequestId, Slot>,
-    output: Output,
-    outbound: mpsc::UnboundedSender<(u16, Outbound)>,
-    inbound: mpsc::UnboundedReceiver<(u16, Outbound)>,
     /// Request-level protocol errors seen, and the first, for the one log line at the end.
     request_errors: usize,
     first_request_error: Option<fastcgi_codec::ProtocolError>,
@@ -99,43 +91,97 @@ struct Driver<S> {
     /// Whether a request was forgotten before the peer sent all of it: the peer may still
     /// be sending, so closing must linger.
     unread_input: bool,
+    _body: PhantomData<fn() -> B>,
 }
 
-/// Why a connection ended.
-#[derive(Debug)]
-enum Outcome {
-    /// Closed as the protocol says (no keep-conn, peer closed with nothing in flight,
-    /// shutdown).
-    Done,
-    TimedOut(Wait),
-    Protocol(fastcgi_codec::ProtocolError),
-    Io(std::io::Error),
-}
+impl<S, B> Session for FastCgiSession<S, B>
+where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    type Requests = FuturesUnordered<RequestFuture>;
+    type Error = fastcgi_codec::ProtocolError;
 
-impl<S> Driver<S> {
-    fn new(service: S, shared: Arc<Shared>) -> Self {
-        let config = ApplicationConfig::default()
-            .with_multiplex(shared.config.multiplex())
-            .with_limits(shared.config.fastcgi_limits());
-        let (outbound, inbound) = mpsc::unbounded_channel();
-        Driver {
-            service,
-            requests: FuturesUnordered::new(),
-            budgets: shared.budgets(),
-            shared,
-            conn: ApplicationConnection::new(config),
-            slots: HashMap::new(),
-            output: Output::default(),
-            outbound,
-            inbound,
-            request_errors: 0,
-            first_request_error: None,
-            connection: crate::request::next_connection(),
-            unread_input: false,
+    fn queue(&mut self, output: &mut Output) {
+        output.push_buf(self.conn.take_output());
+    }
+
+    fn closing(&self, read_open: bool, buffered: bool, shutting_down: bool) -> Option<Closing> {
+        let should_close = self.conn.should_close();
+        if !should_close && !(self.slots.is_empty() && (!read_open || shutting_down)) {
+            return None;
+        }
+        // Linger only where an answer went out that the peer may still be sending toward;
+        // an idle connection closed for a shutdown has none, nor one whose requests all
+        // arrived whole (closing it sends no reset: nothing is unread).
+        Some(if should_close && (self.unread_input || buffered) {
+            Closing::Linger
+        } else {
+            Closing::Now
+        })
+    }
+
+    fn result(&self) -> Result<(), fastcgi_codec::ProtocolError> {
+        match self.conn.failure() {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
         }
     }
 
-    fn close(&mut self, outcome: Outcome, peer: Option<SocketAddr>) {
+    fn waiting_for(&self, buffered: bool) -> Option<Wait> {
+        if self.slots.is_empty() {
+            return Some(if buffered { Wait::Head } else { Wait::Idle });
+        }
+        if self.slots.values().any(|slot| slot.task.is_none()) {
+            return Some(Wait::Head);
+        }
+        if self.slots.values().any(|slot| slot.body.is_some()) {
+            return Some(Wait::Body);
+        }
+        // Services are working: how long they take is theirs to bound.
+        None
+    }
+
+    fn reading(&self) -> bool {
+        self.conn.failure().is_none()
+    }
+
+    fn body_open(&self) -> bool {
+        self.slots.values().any(|slot| slot.body.is_some())
+    }
+
+    fn receive(
+        &mut self,
+        parts: &mut Parts<Self::Requests>,
+        input: &mut BytesMut,
+        block: Option<&Block>,
+        eof: bool,
+    ) -> Result<(), fastcgi_codec::ProtocolError> {
+        if eof {
+            self.peer_closed();
+        } else {
+            self.records(parts, input, block);
+        }
+        // A connection error is the connection's failure, which closes it.
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        parts: &mut Parts<Self::Requests>,
+        key: u16,
+        message: Outbound,
+    ) -> Result<(), fastcgi_codec::ProtocolError> {
+        self.answer(&mut parts.output, RequestId::new(key), message);
+        Ok(())
+    }
+
+    fn end(
+        &mut self,
+        _parts: &mut Parts<Self::Requests>,
+        outcome: Outcome<fastcgi_codec::ProtocolError>,
+        peer: Option<SocketAddr>,
+    ) {
         for (_, slot) in self.slots.drain() {
             if let Some(task) = slot.task {
                 task.abort();
@@ -165,155 +211,29 @@ impl<S> Driver<S> {
     }
 }
 
-impl<S> Driver<S> {
-    /// What the connection waits for now.
-    fn waiting_for(&self, partial_input: bool) -> Option<Wait> {
-        if !self.output.is_empty() {
-            return Some(Wait::Write);
-        }
-        if self.slots.is_empty() {
-            return Some(if partial_input {
-                Wait::Params
-            } else {
-                Wait::Idle
-            });
-        }
-        if self.slots.values().any(|slot| slot.task.is_none()) {
-            return Some(Wait::Params);
-        }
-        if self.slots.values().any(|slot| slot.body.is_some()) {
-            return Some(Wait::Body);
-        }
-        // Services are working: how long they take is theirs to bound.
-        None
-    }
-
-    fn timeout(&self, wait: Wait) -> std::time::Duration {
-        let config = &self.shared.config;
-        match wait {
-            Wait::Idle => config.idle_timeout(),
-            Wait::Params => config.params_timeout(),
-            Wait::Body => config.body_timeout(),
-            Wait::Write => config.write_timeout(),
-        }
-    }
-}
-
-impl<S> Driver<S> {
-    async fn run<IO, B>(&mut self, io: IO) -> Outcome
-    where
-        IO: Halves,
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
-        let mut io = io;
-        let (mut reader, mut writer) = io.halves();
-        let budgets = self.budgets.clone();
-        // The receive buffer, counted as the allocations it reads into.
-        let mut receive = Receive::default();
-        let mut read_open = true;
-        // Registered once for the connection, not once per turn of the loop.
-        let mut shutdown = self.shared.shutdown.clone();
-        let shared = self.shared.clone();
-        let changed = std::pin::pin!(shutdown.changed());
-        let mut stopped = ShutdownWait::new(&shared, changed);
-        let mut timer = std::pin::pin!(Deadline::timer());
-        let mut deadline = Deadline::default();
-        let mut waiting = self.waiting_for(false);
-        let mut since = Instant::now();
-        loop {
-            self.output.push_buf(self.conn.take_output());
-            if self.output.is_empty()
-                && (self.conn.should_close()
-                    || (self.slots.is_empty() && (!read_open || self.shared.shutting_down())))
-            {
-                // Linger only where an answer went out that the peer may still be sending
-                // toward; an idle connection closed for a shutdown has none, nor one whose
-                // requests all arrived whole (closing it sends no reset: nothing is unread).
-                if read_open
-                    && self.conn.should_close()
-                    && (self.unread_input || !receive.input.is_empty())
-                {
-                    receive.release();
-                    crate::server::linger::close(&mut reader, &mut writer, &mut receive.input)
-                        .await;
-                }
-                return match self.conn.failure() {
-                    Some(error) => Outcome::Protocol(error.clone()),
-                    None => Outcome::Done,
-                };
-            }
-            let now_waiting = self.waiting_for(!receive.input.is_empty());
-            if now_waiting != waiting {
-                waiting = now_waiting;
-                since = Instant::now();
-            }
-            deadline.set(waiting.map(|wait| since + self.timeout(wait)));
-            let reading = read_open && self.conn.failure().is_none();
-            let body_open = self.slots.values().any(|slot| slot.body.is_some());
-            let purpose = crate::server::receive::purpose(&budgets, body_open);
-            tokio::select! {
-                read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
-                    Ok(0) => {
-                        read_open = false;
-                        self.peer_closed();
-                    }
-                    Ok(_) => {
-                        if waiting != Some(Wait::Idle) {
-                            since = Instant::now();
-                        }
-                        let block = receive.block();
-                        self.receive(&mut receive.input, block.as_ref());
-                        receive.settle(&budgets);
-                    }
-                    Err(error) => return Outcome::Io(error),
-                },
-                message = self.inbound.recv() => {
-                    if let Some((key, message)) = message {
-                        self.apply(key, message);
-                        // Take what else is ready, so that a head, its body and its end
-                        // go out in one write.
-                        while let Ok((key, message)) = self.inbound.try_recv() {
-                            self.apply(key, message);
-                        }
-                    }
-                }
-                written = self.output.write_some(&mut writer), if !self.output.is_empty() => {
-                    match written {
-                        Ok(_) => since = Instant::now(),
-                        Err(error) => return Outcome::Io(error),
-                    }
-                }
-                // A request's future ended (answered, or aborted); what it sent is applied
-                // above.
-                Some(_) = self.requests.next(), if !self.requests.is_empty() => {}
-                () = deadline.expired(timer.as_mut()) => {
-                    return Outcome::TimedOut(waiting.unwrap_or(Wait::Idle));
-                }
-                // A shutdown began (checked above), or the server is gone without one,
-                // which leaves its connections serving.
-                () = stopped.wait(), if stopped.is_pending() => {}
-            }
-        }
-    }
-
+impl<S, B> FastCgiSession<S, B>
+where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
     /// Feeds what arrived to the connection and acts on every event.
-    fn receive<B>(&mut self, input: &mut BytesMut, block: Option<&Block>)
-    where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
+    fn records(
+        &mut self,
+        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        input: &mut BytesMut,
+        block: Option<&Block>,
+    ) {
         loop {
             // What the connection queued so far goes out first: a refused request's head
             // (below) must come before the records the connection ends it with.
-            self.output.push_buf(self.conn.take_output());
+            parts.output.push_buf(self.conn.take_output());
             match self.conn.receive(input) {
-                Ok(Some(event)) => self.event(event, block),
+                Ok(Some(event)) => self.event(parts, event, block),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     // Counted and reported once when the connection ends, never per record.
                     self.request_errors += 1;
                     if let Some(request_id) = error.request_id {
-                        self.refuse(request_id, &error.violation);
+                        self.refuse(&mut parts.output, request_id, &error.violation);
                         self.drop_request(request_id, BodyError::ConnectionLost);
                     }
                     self.first_request_error.get_or_insert(error);
@@ -338,17 +258,18 @@ impl<S> Driver<S> {
             }
             if let Some(received) = self.conn.params_received(request_id) {
                 slot.params_bytes
-                    .get_or_insert_with(|| self.budgets.none())
+                    .get_or_insert_with(|| parts.budgets.none())
                     .grow_to(received);
             }
         }
     }
 
-    fn event<B>(&mut self, event: ApplicationEvent, block: Option<&Block>)
-    where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
+    fn event(
+        &mut self,
+        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        event: ApplicationEvent,
+        block: Option<&Block>,
+    ) {
         match event {
             ApplicationEvent::RequestBegun { request_id, .. } => {
                 let params = block.into_iter().cloned().collect();
@@ -360,7 +281,9 @@ impl<S> Driver<S> {
                     },
                 );
             }
-            ApplicationEvent::Params { request_id, params } => self.start(request_id, params),
+            ApplicationEvent::Params { request_id, params } => {
+                self.start(parts, request_id, params);
+            }
             ApplicationEvent::Stdin { request_id, chunk } => {
                 let Some(slot) = self.slots.get_mut(&request_id) else {
                     return;
@@ -369,7 +292,7 @@ impl<S> Driver<S> {
                     // The chunk holds the allocation it was cut from.
                     let block = block
                         .cloned()
-                        .unwrap_or_else(|| Arc::new(self.budgets.none()));
+                        .unwrap_or_else(|| Arc::new(parts.budgets.none()));
                     if !body.send(chunk, block) {
                         // The service dropped its body: the rest is read and dropped.
                         slot.body = None;
@@ -392,18 +315,19 @@ impl<S> Driver<S> {
     }
 
     /// Starts a request's task once its params are complete.
-    fn start<B>(&mut self, request_id: RequestId, params: cgi_env::Environ)
-    where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
+    fn start(
+        &mut self,
+        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        request_id: RequestId,
+        params: cgi_env::Environ,
+    ) {
         let (sender, body) = Body::channel(None);
         let request = match crate::request::build(
             params,
             body,
             true,
             self.connection,
-            self.shared.config.route_path(),
+            parts.shared.config.route_path(),
         ) {
             Ok(request) => request,
             Err(error) => {
@@ -421,13 +345,13 @@ impl<S> Driver<S> {
         };
         slot.body = Some(sender);
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
-        let permit = self.shared.requests.clone().acquire();
-        let future = Box::pin(respond::run(
+        let permit = parts.shared.requests.clone().acquire();
+        let future: driver::RequestFuture = Box::pin(respond::run(
             self.service.clone(),
             request,
             request_id.get(),
-            self.outbound.clone(),
-            self.budgets.clone(),
+            parts.outbound.clone(),
+            parts.budgets.clone(),
             async move {
                 let permit = permit.await;
                 // The service has its environ now: its memory is the service's.
@@ -436,13 +360,12 @@ impl<S> Driver<S> {
             },
         ));
         let (abort, registration) = AbortHandle::new_pair();
-        self.requests.push(Abortable::new(future, registration));
+        parts.requests.push(Abortable::new(future, registration));
         slot.task = Some(abort);
     }
 
-    /// Applies what a request's task sent.
-    fn apply(&mut self, key: u16, message: Outbound) {
-        let request_id = RequestId::new(key);
+    /// Applies what a request's future sent.
+    fn answer(&mut self, output: &mut Output, request_id: RequestId, message: Outbound) {
         if !self.slots.contains_key(&request_id) {
             // Aborted or refused meanwhile.
             return;
@@ -458,8 +381,8 @@ impl<S> Driver<S> {
             }
             Outbound::Data(data, reservation) => {
                 let _ = self.conn.send_stdout(request_id, data);
-                self.output.push_buf(self.conn.take_output());
-                self.output.hold(reservation);
+                output.push_buf(self.conn.take_output());
+                output.hold(reservation);
             }
             Outbound::End { complete } => {
                 let status = if complete {
@@ -478,7 +401,7 @@ impl<S> Driver<S> {
     /// params over the limit, 400 for malformed ones) ahead of the END_REQUEST the
     /// connection already queued. A request whose service runs already has its own head
     /// on the way: it only ends.
-    fn refuse(&mut self, request_id: RequestId, violation: &Violation) {
+    fn refuse(&mut self, output: &mut Output, request_id: RequestId, violation: &Violation) {
         let started = self
             .slots
             .get(&request_id)
@@ -501,7 +424,7 @@ impl<S> Driver<S> {
             Bytes::from_static(head),
             &mut records,
         );
-        self.output.push_buf(records);
+        output.push_buf(records);
     }
 
     /// Removes a request's slot, noting whether its body may still be on the way.

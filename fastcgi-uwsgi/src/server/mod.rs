@@ -1,6 +1,7 @@
 //! The accept loop both protocols share: connection limit, accept errors, graceful
 //! shutdown.
 
+pub(crate) mod driver;
 pub(crate) mod fastcgi;
 pub(crate) mod halves;
 pub(crate) mod linger;

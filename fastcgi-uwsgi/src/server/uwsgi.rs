@@ -1,24 +1,22 @@
-//! The uwsgi connection driver: one request per connection, as uwsgi has it. The vars
+//! The uwsgi side of a connection ([`driver::Session`]): one request per connection, as uwsgi has it. The vars
 //! block becomes the request, the body streams to the service as it arrives, the
 //! response goes out as an HTTP/1.x head and raw body bytes, and the connection closes.
 //! A ping is answered with a pong.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
-use crate::deadline::Deadline;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::Shared;
+use crate::server::driver::{self, Closing, OneRequest, Outcome, Parts, Session, Wait};
 use crate::server::halves::Halves;
-use crate::server::receive::{Block, Receive};
-use crate::server::shutdown_wait::ShutdownWait;
+use crate::server::receive::Block;
 
 /// Where the one request of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,174 +41,178 @@ pub(crate) async fn drive<IO, S, B>(
     S: CgiService<B>,
     B: ResponseBody,
 {
-    let mut driver = Driver {
-        budgets: shared.budgets(),
+    let session = UwsgiSession {
         decoder: RequestDecoder::new(shared.config.uwsgi_limits()),
         stage: Stage::Idle,
         body: None,
-        request: None,
         response: None,
-        output: Output::default(),
         unread_input: false,
         service,
-        shared,
+        _body: PhantomData,
     };
-    let result = driver.run(io).await;
-    if let Some(body) = driver.body.take() {
-        body.fail(BodyError::ConnectionLost);
-    }
-    if let Err(problem) = result {
-        tracing::debug!(?peer, %problem, "uwsgi connection closed early");
-    }
+    driver::drive(io, peer, session, shared).await;
 }
 
-/// A request's future, boxed to be held beside the connection's other work.
-type RequestFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// Why a uwsgi connection could not go on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UwsgiError {
+    /// The request (past its vars block) broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] uwsgi_codec::ProtocolError),
+    /// The service's answer could not be written as a response (a second head).
+    #[error(transparent)]
+    Response(#[from] uwsgi_codec::MisuseError),
+    /// The service's response body failed part way: the response ends cut short.
+    #[error("the response body failed part way")]
+    BodyFailed,
+}
 
-struct Driver<S> {
+struct UwsgiSession<S, B> {
     service: S,
-    shared: Arc<Shared>,
-    budgets: crate::budget::Budgets,
     decoder: RequestDecoder,
     stage: Stage,
     body: Option<BodySender>,
-    /// The request's future (service call and response streaming), run inside this
-    /// connection's task: one request per connection needs no task of its own. Taken by
-    /// the run loop as soon as it is set.
-    request: Option<RequestFuture>,
     /// The response writer, from the request's SERVER_PROTOCOL.
     response: Option<ResponseWriter>,
-    output: Output,
     /// Whether the peer may still be sending: closing must then linger.
     unread_input: bool,
+    _body: PhantomData<fn() -> B>,
 }
 
-impl<S> Driver<S> {
-    async fn run<IO, B>(&mut self, io: IO) -> Result<(), String>
-    where
-        IO: Halves,
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
-        let mut io = io;
-        let (mut reader, mut writer) = io.halves();
-        let (outbound, mut inbound) = mpsc::unbounded_channel();
-        let budgets = self.budgets.clone();
-        // The receive buffer, counted as the allocations it reads into.
-        let mut receive = Receive::default();
-        let mut read_open = true;
-        // Registered once for the connection, not once per turn of the loop.
-        let mut shutdown = self.shared.shutdown.clone();
-        let shared = self.shared.clone();
-        let changed = std::pin::pin!(shutdown.changed());
-        let mut stopped = ShutdownWait::new(&shared, changed);
-        let mut timer = std::pin::pin!(Deadline::timer());
-        let mut deadline = Deadline::default();
-        let mut since = Instant::now();
-        let mut current_wait = self.timeout();
-        let mut request: Option<RequestFuture> = None;
-        loop {
-            if let Some(started) = self.request.take() {
-                request = Some(started);
-            }
-            if self.stage == Stage::Closing && self.output.is_empty() {
-                // A request that arrived whole leaves nothing unread: closing sends no
-                // reset, and needs no lingering.
-                let whole =
-                    !self.unread_input && self.decoder.is_done() && receive.input.is_empty();
-                if read_open && !whole {
-                    receive.release();
-                    crate::server::linger::close(&mut reader, &mut writer, &mut receive.input)
-                        .await;
-                }
-                return Ok(());
-            }
-            if self.stage == Stage::Idle && self.shared.shutting_down() {
-                return Ok(());
-            }
-            let timeout = self.timeout();
-            if timeout != current_wait {
-                current_wait = timeout;
-                since = Instant::now();
-            }
-            deadline.set(current_wait.map(|(_, timeout)| since + timeout));
-            let reading = read_open
-                && (matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some());
-            let purpose = crate::server::receive::purpose(&budgets, self.stage == Stage::Serving);
-            tokio::select! {
-                read = receive.read(&mut reader, &budgets, purpose), if reading => match read {
-                    Ok(0) => {
-                        read_open = false;
-                        let block = receive.block();
-                        self.receive(&mut receive.input, block.as_ref(), &outbound, true)?;
-                    }
-                    Ok(_) => {
-                        since = Instant::now();
-                        let block = receive.block();
-                        self.receive(&mut receive.input, block.as_ref(), &outbound, false)?;
-                        receive.settle(&budgets);
-                    }
-                    Err(error) => return Err(error.to_string()),
+impl<S, B> Session for UwsgiSession<S, B>
+where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    type Requests = OneRequest;
+    type Error = UwsgiError;
+
+    fn queue(&mut self, _output: &mut Output) {}
+
+    fn closing(&self, _read_open: bool, buffered: bool, shutting_down: bool) -> Option<Closing> {
+        match self.stage {
+            // A request that arrived whole leaves nothing unread: closing sends no reset,
+            // and needs no lingering.
+            Stage::Closing => Some(
+                if !self.unread_input && self.decoder.is_done() && !buffered {
+                    Closing::Now
+                } else {
+                    Closing::Linger
                 },
-                () = async {
-                    match request.as_mut() {
-                        Some(future) => future.await,
-                        None => std::future::pending().await,
-                    }
-                }, if request.is_some() => request = None,
-                message = inbound.recv() => {
-                    if let Some((_, message)) = message {
-                        self.apply(message)?;
-                        // Take what else is ready, so that the head, the body and the end
-                        // go out in one write.
-                        while let Ok((_, message)) = inbound.try_recv() {
-                            self.apply(message)?;
-                        }
-                    }
-                }
-                written = self.output.write_some(&mut writer), if !self.output.is_empty() => {
-                    written.map_err(|error| error.to_string())?;
-                    since = Instant::now();
-                }
-                () = deadline.expired(timer.as_mut()) => {
-                    let what = current_wait.map_or("", |(what, _)| what);
-                    return Err(format!("timed out waiting for {what}"));
-                }
-                // A shutdown began (checked above), or the server is gone without one.
-                () = stopped.wait(), if stopped.is_pending() => {}
-            }
+            ),
+            Stage::Idle if shutting_down => Some(Closing::Now),
+            _ => None,
         }
     }
 
-    /// What the connection waits for, and for how long.
-    fn timeout(&self) -> Option<(&'static str, std::time::Duration)> {
-        let config = &self.shared.config;
-        if !self.output.is_empty() {
-            return Some(("the peer to read", config.write_timeout()));
-        }
+    fn result(&self) -> Result<(), UwsgiError> {
+        Ok(())
+    }
+
+    fn waiting_for(&self, _buffered: bool) -> Option<Wait> {
         match self.stage {
-            Stage::Idle => Some(("a request", config.idle_timeout())),
-            Stage::Vars => Some(("the vars block", config.params_timeout())),
-            Stage::Serving if self.body.is_some() => {
-                Some(("the request body", config.body_timeout()))
-            }
+            Stage::Idle => Some(Wait::Idle),
+            Stage::Vars => Some(Wait::Head),
+            Stage::Serving if self.body.is_some() => Some(Wait::Body),
             Stage::Serving | Stage::Closing => None,
         }
     }
 
-    /// Feeds what arrived to the decoder and acts on every event; `eof` when the peer has
-    /// closed its side (a body cut short is then an error).
-    fn receive<B>(
+    fn reading(&self) -> bool {
+        matches!(self.stage, Stage::Idle | Stage::Vars) || self.body.is_some()
+    }
+
+    fn body_open(&self) -> bool {
+        self.stage == Stage::Serving
+    }
+
+    fn receive(
         &mut self,
+        parts: &mut Parts<OneRequest>,
         input: &mut BytesMut,
         block: Option<&Block>,
-        outbound: &respond::OutboundSender,
         eof: bool,
-    ) -> Result<(), String>
-    where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
+    ) -> Result<(), UwsgiError> {
+        let received = self.decode(parts, input, block, eof);
+        if received.is_err()
+            && let Some(body) = self.body.take()
+        {
+            body.fail(BodyError::ConnectionLost);
+        }
+        received
+    }
+
+    fn apply(
+        &mut self,
+        parts: &mut Parts<OneRequest>,
+        _key: u16,
+        message: Outbound,
+    ) -> Result<(), UwsgiError> {
+        let Some(writer) = self.response.as_mut() else {
+            return Ok(());
+        };
+        match message {
+            Outbound::Head(head) => {
+                let mut bytes = BytesMut::new();
+                let headers = head
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_bytes()));
+                writer.write_head(head.status, headers, &mut bytes)?;
+                parts.output.push(bytes.freeze());
+            }
+            Outbound::Data(data, reservation) => {
+                let data = writer.body_chunk(data)?;
+                parts.output.push(data);
+                parts.output.hold(reservation);
+            }
+            Outbound::End { complete } => {
+                self.stage = Stage::Closing;
+                if !complete {
+                    return Err(UwsgiError::BodyFailed);
+                }
+                writer.finish()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end(
+        &mut self,
+        _parts: &mut Parts<OneRequest>,
+        outcome: Outcome<UwsgiError>,
+        peer: Option<SocketAddr>,
+    ) {
+        if let Some(body) = self.body.take() {
+            body.fail(BodyError::ConnectionLost);
+        }
+        match outcome {
+            Outcome::Done => {}
+            Outcome::TimedOut(wait) => {
+                tracing::debug!(?peer, ?wait, "uwsgi connection timed out");
+            }
+            Outcome::Protocol(error) => {
+                tracing::debug!(?peer, %error, "uwsgi connection closed early");
+            }
+            Outcome::Io(error) => tracing::debug!(?peer, %error, "uwsgi connection failed"),
+        }
+    }
+}
+
+impl<S, B> UwsgiSession<S, B>
+where
+    S: CgiService<B>,
+    B: ResponseBody,
+{
+    /// Feeds what arrived to the decoder and acts on every event; `eof` when the peer has
+    /// closed its side (a body cut short is then an error).
+    fn decode(
+        &mut self,
+        parts: &mut Parts<OneRequest>,
+        input: &mut BytesMut,
+        block: Option<&Block>,
+        eof: bool,
+    ) -> Result<(), UwsgiError> {
         if self.stage == Stage::Idle {
             // Closed before a request: nothing to answer.
             self.stage = if eof { Stage::Closing } else { Stage::Vars };
@@ -230,16 +232,16 @@ impl<S> Driver<S> {
                 self.decoder.decode(input)
             };
             match event {
-                Ok(Some(event)) => self.event(event, block, outbound),
+                Ok(Some(event)) => self.event(parts, event, block),
                 Ok(None) => return Ok(()),
                 Err(error) if self.stage == Stage::Vars && !eof => {
                     // The request packet itself is refused: answered, then closed.
                     tracing::debug!(%error, "uwsgi request refused");
-                    self.refuse(refusal_status(&error.violation));
+                    self.refuse(&mut parts.output, refusal_status(&error.violation));
                     input.clear();
                     return Ok(());
                 }
-                Err(error) => return Err(self.fail(&error.to_string())),
+                Err(error) => return Err(error.into()),
             }
         }
         Ok(())
@@ -247,7 +249,7 @@ impl<S> Driver<S> {
 
     /// Answers a request whose packet was refused with `status` and a one-line body, and
     /// closes the connection once that is written.
-    fn refuse(&mut self, status: http::StatusCode) {
+    fn refuse(&mut self, output: &mut Output, status: http::StatusCode) {
         let text = format!("{}\n", status.canonical_reason().unwrap_or("refused"));
         let length = text.len().to_string();
         let mut head = BytesMut::new();
@@ -262,29 +264,12 @@ impl<S> Driver<S> {
         );
         if written.is_ok() {
             head.extend_from_slice(text.as_bytes());
-            self.output.push(head.freeze());
+            output.push(head.freeze());
         }
         self.stage = Stage::Closing;
     }
 
-    /// A request that cannot go on: its body fails, and the connection closes once what
-    /// is queued is written.
-    fn fail(&mut self, problem: &str) -> String {
-        if let Some(body) = self.body.take() {
-            body.fail(BodyError::ConnectionLost);
-        }
-        problem.to_owned()
-    }
-
-    fn event<B>(
-        &mut self,
-        event: RequestEvent,
-        block: Option<&Block>,
-        outbound: &respond::OutboundSender,
-    ) where
-        S: CgiService<B>,
-        B: ResponseBody,
-    {
+    fn event(&mut self, parts: &mut Parts<OneRequest>, event: RequestEvent, block: Option<&Block>) {
         match event {
             RequestEvent::Head(head) => {
                 self.response = Some(ResponseWriter::new(&head.environ));
@@ -300,18 +285,18 @@ impl<S> Driver<S> {
                     body,
                     false,
                     crate::request::next_connection(),
-                    self.shared.config.route_path(),
+                    parts.shared.config.route_path(),
                 ) {
                     Ok(request) => {
                         self.body = sender;
                         self.stage = Stage::Serving;
-                        let permit = self.shared.requests.clone().acquire();
-                        self.request = Some(Box::pin(respond::run(
+                        let permit = parts.shared.requests.clone().acquire();
+                        parts.requests.start(Box::pin(respond::run(
                             self.service.clone(),
                             request,
                             0,
-                            outbound.clone(),
-                            self.budgets.clone(),
+                            parts.outbound.clone(),
+                            parts.budgets.clone(),
                             permit,
                         )));
                     }
@@ -326,7 +311,7 @@ impl<S> Driver<S> {
                             );
                         }
                         head.extend_from_slice(b"bad request\n");
-                        self.output.push(head.freeze());
+                        parts.output.push(head.freeze());
                         self.stage = Stage::Closing;
                     }
                 }
@@ -336,7 +321,7 @@ impl<S> Driver<S> {
                     // The chunk holds the allocation it was cut from.
                     let block = block
                         .cloned()
-                        .unwrap_or_else(|| std::sync::Arc::new(self.budgets.none()));
+                        .unwrap_or_else(|| Arc::new(parts.budgets.none()));
                     if !body.send(chunk, block) {
                         // The service dropped its body; the rest is read and dropped.
                         self.body = None;
@@ -345,44 +330,12 @@ impl<S> Driver<S> {
             }
             RequestEvent::End => self.body = None,
             RequestEvent::Ping => {
-                self.output.push(uwsgi_codec::wire::pong_bytes());
+                parts.output.push(uwsgi_codec::wire::pong_bytes());
                 self.stage = Stage::Closing;
             }
             // Signals, and packets that are not requests, are not this server's to answer.
             _ => self.stage = Stage::Closing,
         }
-    }
-
-    fn apply(&mut self, message: Outbound) -> Result<(), String> {
-        let Some(writer) = self.response.as_mut() else {
-            return Ok(());
-        };
-        match message {
-            Outbound::Head(parts) => {
-                let mut head = BytesMut::new();
-                let headers = parts
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.as_bytes()));
-                writer
-                    .write_head(parts.status, headers, &mut head)
-                    .map_err(|error| error.to_string())?;
-                self.output.push(head.freeze());
-            }
-            Outbound::Data(data, reservation) => {
-                let data = writer.body_chunk(data).map_err(|error| error.to_string())?;
-                self.output.push(data);
-                self.output.hold(reservation);
-            }
-            Outbound::End { complete } => {
-                self.stage = Stage::Closing;
-                if !complete {
-                    return Err("the response body failed part way".to_owned());
-                }
-                writer.finish().map_err(|error| error.to_string())?;
-            }
-        }
-        Ok(())
     }
 }
 
