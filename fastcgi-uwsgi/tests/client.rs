@@ -484,3 +484,38 @@ async fn requests_wait_for_a_connection_the_backend_took_not_one_in_its_listen_q
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_uwsgi_answer_after_an_interim_head_in_the_same_read_is_delivered_at_once() {
+    // A backend that writes a 100 head, then the final head and part of the body, and
+    // keeps the connection open: the final head is in the buffer already and must not
+    // wait for another read.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let backend = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0; 4096];
+        let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+        tokio::io::AsyncWriteExt::write_all(
+            &mut socket,
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let client = UwsgiClient::new(address.as_str(), ClientConfig::uwsgi());
+    let response = tokio::time::timeout(Duration::from_secs(5), client.send(get("/")))
+        .await
+        .expect("the final head was delivered")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the body bytes were delivered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.into_data().unwrap(), "hello");
+    backend.abort();
+}

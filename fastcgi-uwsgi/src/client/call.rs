@@ -82,11 +82,3 @@ pub(crate) async fn await_head(
     *response.headers_mut() = head.headers;
     Ok(response)
 }
-
-/// Sleeps until `deadline`; for ever without one (a timeout too long to be an instant).
-pub(crate) async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}

@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::body::{AppStatus, Delivery, Flow};
-use super::call::sleep_until_some;
 use super::error::{ClientError, TimeoutKind};
 use super::pool::{Pool, QUEUED_AFTER};
 use super::stderr::{LineSplitter, Source, StderrLog, escape};
+use crate::deadline::Deadline;
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -210,6 +210,9 @@ impl Driver {
         let queued_deadline = Instant::now() + QUEUED_AFTER;
         let mut queue_reported = false;
         let mut write_deadline = Instant::now() + config.write_timeout();
+        // One timer for every wait of the connection, set to the earliest.
+        let mut timer = std::pin::pin!(Deadline::timer());
+        let mut deadline = Deadline::default();
         loop {
             self.output.push_buf(self.conn.take_output());
             if self.retired && self.requests.is_empty() && self.output.is_empty() {
@@ -217,10 +220,21 @@ impl Driver {
             }
             let stalled = self.stalled();
             let may_read = stalled.is_none();
-            let delivery_check = self.delivery_check;
             let may_command = !self.retired && self.output_queued() < HIGH_WATER;
             let idle = self.requests.is_empty();
             let writing = !self.output.is_empty();
+            let queue_watch = !self.accepted && !idle && !queue_reported;
+            deadline.set(
+                [
+                    writing.then_some(write_deadline),
+                    self.delivery_check,
+                    queue_watch.then_some(queued_deadline),
+                    idle.then_some(idle_deadline),
+                ]
+                .into_iter()
+                .flatten()
+                .min(),
+            );
             tokio::select! {
                 () = async { if let Some(flow) = &stalled { flow.until_taken().await } }, if stalled.is_some() => {
                     // The caller took some: what the buffer holds may fit now.
@@ -228,9 +242,23 @@ impl Driver {
                         return stop;
                     }
                 }
-                () = sleep_until_some(delivery_check), if delivery_check.is_some() => {
-                    if self.check_deliveries() {
+                () = deadline.expired(timer.as_mut()) => {
+                    let now = Instant::now();
+                    if writing && write_deadline <= now {
+                        return Stop::Failed(ClientError::Timeout { backend: self.backend(), kind: TimeoutKind::Write });
+                    }
+                    if self.delivery_check.is_some_and(|check| check <= now) && self.check_deliveries() {
                         return Stop::Done;
+                    }
+                    if queue_watch && queued_deadline <= now {
+                        queue_reported = true;
+                        self.pool.relieve(self.conn_id);
+                    }
+                    if idle && idle_deadline <= now {
+                        if self.pool.remove_if_idle(self.conn_id) {
+                            return Stop::Done;
+                        }
+                        idle_deadline = now + config.idle_timeout();
                     }
                 }
                 written = self.output.write_some(&mut self.writer), if writing => {
@@ -238,9 +266,6 @@ impl Driver {
                         return Stop::Failed(self.io_error(source));
                     }
                     write_deadline = Instant::now() + config.write_timeout();
-                }
-                () = tokio::time::sleep_until(write_deadline), if writing => {
-                    return Stop::Failed(ClientError::Timeout { backend: self.backend(), kind: TimeoutKind::Write });
                 }
                 read = self.reader.read_buf(&mut self.buf), if may_read => {
                     match read {
@@ -276,18 +301,9 @@ impl Driver {
                     }
                     self.command(command);
                 }
-                () = tokio::time::sleep_until(queued_deadline), if !self.accepted && !idle && !queue_reported => {
-                    queue_reported = true;
-                    self.pool.relieve(self.conn_id);
-                }
-                () = tokio::time::sleep_until(idle_deadline), if idle => {
-                    if self.pool.remove_if_idle(self.conn_id) {
-                        return Stop::Done;
-                    }
-                    idle_deadline = Instant::now() + config.idle_timeout();
-                }
             }
-            if !self.requests.is_empty() {
+            if !idle || !self.requests.is_empty() {
+                // Idle from the end of the last request on.
                 idle_deadline = Instant::now() + config.idle_timeout();
             }
         }

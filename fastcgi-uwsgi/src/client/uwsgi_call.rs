@@ -14,11 +14,12 @@ use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
 
 use super::backend::Backend;
 use super::body::{AbortOnDrop, BackendBody, Delivery, Flow, WINDOW};
-use super::call::{CallError, await_head, sleep_until_some};
+use super::call::{CallError, await_head};
 use super::config::ClientConfig;
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::{Outgoing, Prepared};
 use crate::BoxError;
+use crate::deadline::Deadline;
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -151,12 +152,30 @@ impl Exchange {
         // delivery timeout gives the connection up.
         let mut delivery_deadline = None;
         let backend = || self.name.to_string();
+        // One timer for both waits, set to the earlier.
+        let mut timer = std::pin::pin!(Deadline::timer());
+        let mut deadline = Deadline::default();
         loop {
             let writing = !output.is_empty();
             let reading_body = body.is_some() && output.queued_len() < HIGH_WATER;
+            let delivering = if pending.is_some() {
+                delivery_deadline
+            } else {
+                None
+            };
+            deadline.set(
+                writing
+                    .then_some(write_deadline)
+                    .into_iter()
+                    .chain(delivering)
+                    .min(),
+            );
             tokio::select! {
                 _ = &mut self.cancelled => return Ok(()),
-                () = sleep_until_some(delivery_deadline), if pending.is_some() && delivery_deadline.is_some() => {
+                () = deadline.expired(timer.as_mut()) => {
+                    if writing && write_deadline <= Instant::now() {
+                        return Err(Delivery::Failed(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Write }));
+                    }
                     self.flow.end(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Delivery });
                     return Ok(());
                 }
@@ -181,9 +200,6 @@ impl Exchange {
                         output = Output::default();
                     }
                     write_deadline = Instant::now() + self.config.write_timeout();
-                }
-                () = tokio::time::sleep_until(write_deadline), if writing => {
-                    return Err(Delivery::Failed(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Write }));
                 }
                 frame = async { body.as_mut()?.frame().await }, if reading_body => {
                     match frame {
@@ -215,28 +231,48 @@ impl Exchange {
                 }
             }
             // Events wait in the buffer until their caller has room for them.
-            while pending.is_none() {
-                let event = if eof {
-                    decoder.decode_eof(&mut buf)
-                } else {
-                    decoder.decode(&mut buf)
-                };
-                pending = decoded(event, &self.name, &mut answered)?;
+            if pending.is_none() {
+                pending = next_delivery(&mut decoder, &mut buf, eof, &self.name, &mut answered)?;
                 if pending.is_some() {
                     delivery_deadline = Instant::now().checked_add(self.config.delivery_timeout());
                 }
-                if pending.is_none() {
-                    if eof {
-                        let error = ClientError::Closed { backend: backend() };
-                        return Err(if answered {
-                            Delivery::Failed(error)
-                        } else {
-                            Delivery::Unanswered(error)
-                        });
-                    }
-                    break;
-                }
             }
+        }
+    }
+}
+
+/// The next delivery decoded from `buf`, if one is whole; a backend that closed before
+/// the end fails the call.
+fn next_delivery(
+    decoder: &mut ResponseDecoder,
+    buf: &mut BytesMut,
+    eof: bool,
+    backend: &str,
+    answered: &mut bool,
+) -> Result<Option<Delivery>, Delivery> {
+    loop {
+        let event = if eof {
+            decoder.decode_eof(buf)
+        } else {
+            decoder.decode(buf)
+        };
+        // A 1xx head gives nothing: decode on.
+        let informational =
+            matches!(&event, Ok(Some(ResponseEvent::Head(head))) if head.status.is_informational());
+        match decoded(event, backend, answered)? {
+            Some(delivery) => return Ok(Some(delivery)),
+            None if informational => {}
+            None if eof => {
+                let error = ClientError::Closed {
+                    backend: backend.to_owned(),
+                };
+                return Err(if *answered {
+                    Delivery::Failed(error)
+                } else {
+                    Delivery::Unanswered(error)
+                });
+            }
+            None => return Ok(None),
         }
     }
 }
