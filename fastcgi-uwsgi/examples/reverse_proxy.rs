@@ -109,6 +109,7 @@ fn main() -> ExitCode {
                     .build()?;
                 runtime.block_on(async {
                     let listener = listen_shared(address)?;
+                    tokio::spawn(tick());
                     serve(listener, client, index).await
                 })
             })
@@ -125,6 +126,17 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A timer that is always the runtime's next, as the server's accept loop keeps: a call's
+/// own timer (its connect timeout, seconds away) then never becomes the earliest, which
+/// makes a tokio runtime write to its wake-up descriptor to re-arm its sleep, once per call.
+async fn tick() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
 }
 
 /// A listening socket on `address` that other threads may open too.
