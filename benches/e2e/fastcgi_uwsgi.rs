@@ -2,7 +2,8 @@
 //!
 //! Usage: `e2e_fastcgi_uwsgi fastcgi|uwsgi ADDRESS [THREADS]`: THREADS single-threaded
 //! runtimes of the server's own (`ServeConfig::threads`), one per CPU by default; 0 serves on
-//! this program's multi-thread runtime (one worker per CPU).
+//! this program's multi-thread runtime (one worker per CPU). The listener is bound with
+//! SO_REUSEPORT, so that each serving thread accepts from a socket of its own.
 
 use std::convert::Infallible;
 
@@ -31,7 +32,9 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let listener = Listener::bind(&address).await?;
+    // One listening socket per serving thread (SO_REUSEPORT): a new connection wakes one
+    // thread, not every thread.
+    let listener = Listener::bind_reuse_port(&address).await?;
     let app = tower::service_fn(|_request: http::Request<fastcgi_uwsgi::Body>| async {
         let mut response = http::Response::new(String::from("hello\n"));
         response.headers_mut().insert(

@@ -54,6 +54,44 @@ impl Listener {
             .map_err(with_address)
     }
 
+    /// Binds the TCP `address` (`host:port`) with SO_REUSEPORT, so that a server serving
+    /// on threads of its own ([`ServeConfig::with_thread_per_core`](crate::ServeConfig::with_thread_per_core))
+    /// gives each thread a listening socket of its own on the same address: the kernel
+    /// hands each new connection to one of them, and wakes only that thread (with one
+    /// socket shared, every thread wakes for every connection and all but one find
+    /// nothing to accept). Only connections hashed to a thread's socket wait for that
+    /// thread.
+    ///
+    /// Any other socket of the same user that sets SO_REUSEPORT can bind the address too
+    /// and take a share of its connections: a second copy of the program started by
+    /// mistake binds without an error. [`Listener::bind`] fails with "address in use"
+    /// instead.
+    ///
+    /// # Errors
+    /// The bind error, with the address in its message; `InvalidInput` for a Unix socket
+    /// path (the kernel does not spread Unix connections over such sockets).
+    pub async fn bind_reuse_port(address: &str) -> io::Result<Listener> {
+        let with_address =
+            |error: io::Error| io::Error::new(error.kind(), format!("{address}: {error}"));
+        if unix_path(address).is_some() {
+            return Err(with_address(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "SO_REUSEPORT is for TCP addresses",
+            )));
+        }
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address resolved");
+        for resolved in tokio::net::lookup_host(address)
+            .await
+            .map_err(with_address)?
+        {
+            match reuse_port_socket(resolved) {
+                Ok(listener) => return TcpListener::from_std(listener).map(Listener::Tcp),
+                Err(error) => last = error,
+            }
+        }
+        Err(with_address(last))
+    }
+
     /// The listening socket inherited as file descriptor 0, as FastCGI process managers
     /// (spawn-fcgi, lighttpd, Apache mod_fcgid) start their applications: TCP or Unix,
     /// whichever it is. The descriptor is duplicated, so standard input stays open.
@@ -190,6 +228,25 @@ impl StdListener {
         })
     }
 
+    /// A socket for another serving thread: a socket of its own on the same address when
+    /// this one is TCP with SO_REUSEPORT (the kernel then spreads connections over them,
+    /// waking one thread per connection), else another descriptor of this one.
+    pub(crate) fn sibling(&self) -> io::Result<StdListener> {
+        if let StdListener::Tcp(listener) = self
+            && socket2::SockRef::from(listener)
+                .reuse_port()
+                .unwrap_or(false)
+        {
+            match listener.local_addr().and_then(reuse_port_socket) {
+                Ok(sibling) => return Ok(StdListener::Tcp(sibling)),
+                Err(error) => {
+                    tracing::debug!(%error, "no SO_REUSEPORT sibling; sharing the one socket");
+                }
+            }
+        }
+        self.try_clone()
+    }
+
     /// Registers the socket with the current runtime.
     pub(crate) fn into_tokio(self) -> io::Result<Listener> {
         Ok(match self {
@@ -209,6 +266,25 @@ impl From<UnixListener> for Listener {
     fn from(listener: UnixListener) -> Self {
         Listener::Unix(listener)
     }
+}
+
+/// The backlog of the sockets this crate binds with SO_REUSEPORT: tokio's for `bind`.
+const REUSE_PORT_BACKLOG: i32 = 1024;
+
+/// A non-blocking TCP listening socket on `address` with SO_REUSEPORT (and SO_REUSEADDR,
+/// as tokio's `bind` sets it).
+fn reuse_port_socket(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(REUSE_PORT_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Whether `listen` was called on `socket` (SO_ACCEPTCONN).
@@ -336,6 +412,59 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_reuse_port_listener_gives_each_thread_a_socket_of_its_own() {
+        use std::os::fd::AsRawFd;
+
+        let listener = Listener::bind_reuse_port("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let original = listener.into_std().unwrap();
+        let sibling = original.sibling().unwrap();
+        let (StdListener::Tcp(original), StdListener::Tcp(sibling)) = (&original, &sibling) else {
+            unreachable!()
+        };
+        assert_eq!(sibling.local_addr().unwrap(), address);
+        // Two sockets, not two descriptors of one: each has its own socket inode.
+        let inode = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_ne!(inode(original.as_raw_fd()), inode(sibling.as_raw_fd()));
+        // Connections reach both: the kernel spreads them by their source port.
+        let mut accepted = [0, 0];
+        let clients: Vec<_> = (0..64)
+            .map(|_| std::net::TcpStream::connect(address).unwrap())
+            .collect();
+        for (index, socket) in [original, sibling].into_iter().enumerate() {
+            while socket.accept().is_ok() {
+                accepted[index] += 1;
+            }
+        }
+        assert_eq!(accepted[0] + accepted[1], clients.len());
+        assert!(accepted[0] > 0 && accepted[1] > 0, "{accepted:?}");
+        // Without SO_REUSEPORT a sibling is the same socket.
+        let plain = Listener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .into_std()
+            .unwrap();
+        let (StdListener::Tcp(first), StdListener::Tcp(second)) =
+            (&plain, &plain.sibling().unwrap())
+        else {
+            unreachable!()
+        };
+        assert_eq!(inode(first.as_raw_fd()), inode(second.as_raw_fd()));
+    }
+
+    #[tokio::test]
+    async fn a_second_reuse_port_bind_shares_the_address_and_a_plain_one_fails() {
+        let listener = Listener::bind_reuse_port("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        assert!(Listener::bind_reuse_port(&address).await.is_ok());
+        assert!(Listener::bind(&address).await.is_err());
+        let unix = Listener::bind_reuse_port("unix:/tmp/never.sock")
+            .await
+            .unwrap_err();
+        assert_eq!(unix.kind(), io::ErrorKind::InvalidInput);
+    }
 
     #[test]
     fn unix_addresses() {

@@ -22,10 +22,26 @@ async fn thread_name(
 
 #[tokio::test]
 async fn connections_are_served_on_the_servers_own_threads_until_shutdown() {
+    serve_on_two_threads(false).await;
+}
+
+#[tokio::test]
+async fn with_reuse_port_each_thread_accepts_from_its_own_socket_until_shutdown() {
+    serve_on_two_threads(true).await;
+}
+
+/// Serves 40 connections of each protocol on two threads, then shuts down; with
+/// `reuse_port` the listener is bound with SO_REUSEPORT, and both threads must have had
+/// connections (the kernel spreads them over the threads' sockets).
+async fn serve_on_two_threads(reuse_port: bool) {
     for server in [Server::fastcgi(), Server::uwsgi()] {
         let protocol = server.protocol();
         let server = server.with_config(ServeConfig::default().with_threads(2));
-        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let listener = if reuse_port {
+            Listener::bind_reuse_port("127.0.0.1:0").await.unwrap()
+        } else {
+            Listener::bind("127.0.0.1:0").await.unwrap()
+        };
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
@@ -54,22 +70,31 @@ async fn connections_are_served_on_the_servers_own_threads_until_shutdown() {
                 }
             }));
         }
+        let mut threads = std::collections::HashSet::new();
         for client in clients {
             let thread = String::from_utf8(client.await.unwrap()).unwrap();
             assert!(
                 thread.starts_with("fastcgi-uwsgi-"),
                 "{protocol:?}: {thread:?}"
             );
+            threads.insert(thread);
+        }
+        if reuse_port {
+            assert_eq!(threads.len(), 2, "{protocol:?}: {threads:?}");
         }
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), serving)
             .await
             .expect("serve returned")
             .unwrap();
-        assert!(
-            tokio::net::TcpStream::connect(addr).await.is_err(),
-            "{protocol:?}: the listener is closed"
-        );
+        // Every thread's socket is closed: no connection is taken (each would land on
+        // one of them, by its source port).
+        for _ in 0..16 {
+            assert!(
+                tokio::net::TcpStream::connect(addr).await.is_err(),
+                "{protocol:?}: the listener is closed"
+            );
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! Serving on threads of the server's own, one single-threaded runtime each
 //! ([`ServeConfig::threads`](crate::ServeConfig::threads)).
 //!
-//! Every thread accepts from its own descriptor of the one listening socket and serves the
-//! connections it accepted from start to end: a connection's reads, its requests and its
+//! Every thread accepts from its own descriptor of the one listening socket (or, for a
+//! listener bound with [`Listener::bind_reuse_port`](crate::Listener::bind_reuse_port),
+//! from a socket of its own on the same address) and serves the connections it accepted
+//! from start to end: a connection's reads, its requests and its
 //! writes never move between threads, so no request wakes another thread, and no work
 //! waits behind a queue shared by all. A busy thread accepts less, which spreads the
 //! connections. The budgets and limits are shared by all threads, as by the tasks of one
@@ -36,7 +38,13 @@ pub(crate) async fn serve<S, B>(
     let (ended, mut all_ended) = mpsc::channel::<()>(1);
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
     for index in 0..server.config().threads() {
-        let thread = listener.try_clone().and_then(|listener| {
+        // The first thread takes the socket itself: connections it queued stay served.
+        let socket = if index == 0 {
+            listener.try_clone()
+        } else {
+            listener.sibling()
+        };
+        let thread = socket.and_then(|listener| {
             let (protocol, service, shared, connections, ended, dispatch) = (
                 server.protocol(),
                 service.clone(),
