@@ -134,7 +134,10 @@ pub(crate) struct Parts<R> {
 /// One protocol's side of a connection.
 pub(crate) trait Session: Send {
     type Requests: Requests;
-    type Error: Send;
+    type Error: std::fmt::Display + Send;
+
+    /// The protocol's name, for logs.
+    const NAME: &'static str;
 
     /// Moves what the session queued by itself (FastCGI's connection queues records)
     /// into `output`. Called before every other call of a turn.
@@ -174,11 +177,12 @@ pub(crate) trait Session: Send {
         message: Outbound,
     ) -> Result<(), Self::Error>;
 
-    /// The connection ended: fail what is still open, and log why it ended.
+    /// The connection ended: fail what is still open, and log what only the protocol
+    /// knows (the driver logs timeouts and I/O errors).
     fn end(
         &mut self,
         parts: &mut Parts<Self::Requests>,
-        outcome: Outcome<Self::Error>,
+        outcome: &Outcome<Self::Error>,
         peer: Option<SocketAddr>,
     );
 }
@@ -202,7 +206,14 @@ pub(crate) async fn drive<IO, P>(
         shared,
     };
     let outcome = run(io, &mut session, &mut parts, &mut inbound).await;
-    session.end(&mut parts, outcome, peer);
+    session.end(&mut parts, &outcome, peer);
+    match outcome {
+        Outcome::TimedOut(wait) => {
+            tracing::debug!(?peer, ?wait, "{} connection timed out", P::NAME);
+        }
+        Outcome::Io(error) => tracing::debug!(?peer, %error, "{} connection failed", P::NAME),
+        Outcome::Done | Outcome::Protocol(_) => {}
+    }
 }
 
 async fn run<IO, P>(

@@ -102,6 +102,8 @@ where
     type Requests = FuturesUnordered<RequestFuture>;
     type Error = fastcgi_codec::ProtocolError;
 
+    const NAME: &'static str = "FastCGI";
+
     fn queue(&mut self, output: &mut Output) {
         output.push_buf(self.conn.take_output());
     }
@@ -179,7 +181,7 @@ where
     fn end(
         &mut self,
         _parts: &mut Parts<Self::Requests>,
-        outcome: Outcome<fastcgi_codec::ProtocolError>,
+        outcome: &Outcome<fastcgi_codec::ProtocolError>,
         peer: Option<SocketAddr>,
     ) {
         for (_, slot) in self.slots.drain() {
@@ -190,15 +192,8 @@ where
                 body.fail(BodyError::ConnectionLost);
             }
         }
-        match outcome {
-            Outcome::Done => {}
-            Outcome::TimedOut(wait) => {
-                tracing::debug!(?peer, ?wait, "FastCGI connection timed out");
-            }
-            Outcome::Protocol(error) => {
-                tracing::warn!(?peer, %error, "FastCGI connection closed on a protocol error");
-            }
-            Outcome::Io(error) => tracing::debug!(?peer, %error, "FastCGI connection failed"),
+        if let Outcome::Protocol(error) = outcome {
+            tracing::warn!(?peer, %error, "FastCGI connection closed on a protocol error");
         }
         if let Some(first) = &self.first_request_error {
             tracing::warn!(

@@ -87,6 +87,8 @@ where
     type Requests = OneRequest;
     type Error = UwsgiError;
 
+    const NAME: &'static str = "uwsgi";
+
     fn queue(&mut self, _output: &mut Output) {}
 
     fn closing(&self, _read_open: bool, buffered: bool, shutting_down: bool) -> Option<Closing> {
@@ -180,21 +182,14 @@ where
     fn end(
         &mut self,
         _parts: &mut Parts<OneRequest>,
-        outcome: Outcome<UwsgiError>,
+        outcome: &Outcome<UwsgiError>,
         peer: Option<SocketAddr>,
     ) {
         if let Some(body) = self.body.take() {
             body.fail(BodyError::ConnectionLost);
         }
-        match outcome {
-            Outcome::Done => {}
-            Outcome::TimedOut(wait) => {
-                tracing::debug!(?peer, ?wait, "uwsgi connection timed out");
-            }
-            Outcome::Protocol(error) => {
-                tracing::debug!(?peer, %error, "uwsgi connection closed early");
-            }
-            Outcome::Io(error) => tracing::debug!(?peer, %error, "uwsgi connection failed"),
+        if let Outcome::Protocol(error) = outcome {
+            tracing::debug!(?peer, %error, "uwsgi connection closed early");
         }
     }
 }
