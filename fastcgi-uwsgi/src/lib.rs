@@ -34,7 +34,11 @@
 //! [`ServeConfig::with_thread_per_core`] serves on threads of its own instead, one
 //! single-threaded runtime per CPU, each accepting and serving its connections start to
 //! end: behind a front server that spends less CPU per request (no work stealing, no
-//! wake-ups across threads). The examples serve that way.
+//! wake-ups across threads). The examples serve that way. The threads share the one
+//! listening socket, so each new connection wakes all of them; bound with
+//! [`Listener::bind_reuse_port`] each thread has a socket of its own and a connection
+//! wakes one (SO_REUSEPORT: the kernel spreads connections over the sockets by their
+//! source address and port).
 //!
 //! # Logging
 //!
