@@ -28,7 +28,17 @@ const UWSGI_ANSWER: &[u8] =
 /// The CGI head and body of the FastCGI answer, in one STDOUT record.
 const FASTCGI_STDOUT: &[u8] = b"Content-Type: text/plain\r\n\r\nhello\n";
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("e2e_floor: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(protocol), Some(address)) = (args.next(), args.next()) else {
         eprintln!("usage: e2e_floor fastcgi|uwsgi ADDRESS");
@@ -42,10 +52,11 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let address = address
-        .parse()
-        .map_err(|error| std::io::Error::new(ErrorKind::InvalidInput, error))?;
-    let mut listener = TcpListener::bind(address)?;
+    let address = address.parse().map_err(|error| {
+        std::io::Error::new(ErrorKind::InvalidInput, format!("{address}: {error}"))
+    })?;
+    let mut listener = TcpListener::bind(address)
+        .map_err(|error| std::io::Error::new(error.kind(), format!("{address}: {error}")))?;
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
