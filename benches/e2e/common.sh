@@ -1,5 +1,5 @@
 # What run.sh and tail.sh share: logging, a temp dir whose processes are stopped on exit,
-# free ports, the readiness check, and the wrk output parser. Sourced, not run.
+# free ports, nginx, the readiness check, and the wrk output parser. Sourced, not run.
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -37,6 +37,30 @@ start() { # start NAME COMMAND...: runs in the background, logs to $TMP/NAME.log
     "$@" >"$TMP/$name.log" 2>&1 &
     PIDS+=($!)
     PID_OF[$name]=$!
+}
+
+start_nginx() { # start_nginx SERVERS: nginx ($NGINX) with these server blocks, one worker per CPU
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx.conf" <<CONF
+worker_processes $(nproc);
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    proxy_temp_path $TMP/nginx/proxy;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 1000000;
+$1
+}
+CONF
+    "$NGINX" -t -q -p "$TMP/nginx" -c "$TMP/nginx.conf" 2>"$TMP/nginx-t.log" ||
+        die "nginx -t failed: $(cat "$TMP/nginx-t.log")"
+    start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
 }
 
 wait_hello() { # wait_hello LABEL URL: until URL answers "hello", or die with the logs

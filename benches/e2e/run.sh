@@ -200,27 +200,7 @@ NGINX_SERVERS+="
 ROWS+=("nginx answering itself (return 200)|$P_NGINX_SELF")
 MEASURED["nginx answering itself (return 200)"]=nginx
 
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes $CORES;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    proxy_temp_path $TMP/nginx/proxy;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 1000000;
-$NGINX_SERVERS
-}
-EOF
-"$NGINX" -t -q -p "$TMP/nginx" -c "$TMP/nginx.conf" 2>"$TMP/nginx-t.log" ||
-    die "nginx -t failed: $(cat "$TMP/nginx-t.log")"
-start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+start_nginx "$NGINX_SERVERS"
 
 # --- readiness: every row answers "hello" ---------------------------------------------
 row_url() { # row_url ROW: the URL wrk and the readiness check ask

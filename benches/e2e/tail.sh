@@ -134,27 +134,7 @@ nginx_row "uWSGI 2 processes: nginx" uwsgi "$PORT" no / ""
 uwsgi_app uwsgi-proxy
 proxy_row "uWSGI 2 processes: reverse_proxy" / --uwsgi "127.0.0.1:$PORT"
 
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    proxy_temp_path $TMP/nginx/proxy;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 1000000;
-$NGINX_SERVERS
-}
-CONF
-"$NGINX" -t -q -p "$TMP/nginx" -c "$TMP/nginx.conf" 2>"$TMP/nginx-t.log" ||
-    die "nginx -t failed: $(cat "$TMP/nginx-t.log")"
-start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+start_nginx "$NGINX_SERVERS"
 
 row_url() { # row_url ROW
     local rest=${1#*|}
