@@ -25,11 +25,10 @@ use futures_util::stream::FuturesUnordered;
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
+use crate::config::ServeConfig;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
-use crate::server::Shared;
 use crate::server::driver::{self, Closing, Outcome, Parts, Session, Wait};
-use crate::server::halves::Halves;
 use crate::server::receive::Block;
 
 /// One request on the connection, as the driver tracks it.
@@ -49,37 +48,11 @@ struct Slot {
     params_bytes: Option<Reservation>,
 }
 
-pub(crate) async fn drive<IO, S, B>(
-    io: IO,
-    peer: Option<SocketAddr>,
-    service: S,
-    shared: Arc<Shared>,
-) where
-    IO: Halves,
-    S: CgiService<B>,
-    B: ResponseBody,
-{
-    let config = ApplicationConfig::default()
-        .with_multiplex(shared.config.multiplex())
-        .with_limits(shared.config.fastcgi_limits());
-    let session = FastCgiSession {
-        service,
-        conn: ApplicationConnection::new(config),
-        slots: HashMap::new(),
-        request_errors: 0,
-        first_request_error: None,
-        connection: crate::request::next_connection(),
-        unread_input: false,
-        _body: PhantomData,
-    };
-    driver::drive(io, peer, session, shared).await;
-}
-
 /// A request's future (service call and response streaming), which its connection can
 /// stop.
 type RequestFuture = Abortable<driver::RequestFuture>;
 
-struct FastCgiSession<S, B> {
+pub(crate) struct FastCgiSession<S, B> {
     service: S,
     conn: ApplicationConnection,
     slots: HashMap<RequestId, Slot>,
@@ -211,6 +184,23 @@ where
     S: CgiService<B>,
     B: ResponseBody,
 {
+    /// A new connection's session, serving `service`.
+    pub(crate) fn new(service: S, config: &ServeConfig) -> Self {
+        let application = ApplicationConfig::default()
+            .with_multiplex(config.multiplex())
+            .with_limits(config.fastcgi_limits());
+        FastCgiSession {
+            service,
+            conn: ApplicationConnection::new(application),
+            slots: HashMap::new(),
+            request_errors: 0,
+            first_request_error: None,
+            connection: crate::request::next_connection(),
+            unread_input: false,
+            _body: PhantomData,
+        }
+    }
+
     /// Feeds what arrived to the connection and acts on every event.
     fn records(
         &mut self,

@@ -315,8 +315,14 @@ async fn drive<IO, S, B>(
     B: ResponseBody,
 {
     match protocol {
-        Protocol::FastCgi => crate::server::fastcgi::drive(io, peer, service, shared).await,
-        Protocol::Uwsgi => crate::server::uwsgi::drive(io, peer, service, shared).await,
+        Protocol::FastCgi => {
+            let session = fastcgi::FastCgiSession::new(service, &shared.config);
+            driver::drive(io, peer, session, shared).await;
+        }
+        Protocol::Uwsgi => {
+            let session = uwsgi::UwsgiSession::new(service, &shared.config);
+            driver::drive(io, peer, session, shared).await;
+        }
     }
 }
 

@@ -11,11 +11,10 @@ use bytes::BytesMut;
 use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
+use crate::config::ServeConfig;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
-use crate::server::Shared;
-use crate::server::driver::{self, Closing, OneRequest, Outcome, Parts, Session, Wait};
-use crate::server::halves::Halves;
+use crate::server::driver::{Closing, OneRequest, Outcome, Parts, Session, Wait};
 use crate::server::receive::Block;
 
 /// Where the one request of the connection is.
@@ -29,28 +28,6 @@ enum Stage {
     Serving,
     /// The response is complete, or the connection must close: write what is queued.
     Closing,
-}
-
-pub(crate) async fn drive<IO, S, B>(
-    io: IO,
-    peer: Option<SocketAddr>,
-    service: S,
-    shared: Arc<Shared>,
-) where
-    IO: Halves,
-    S: CgiService<B>,
-    B: ResponseBody,
-{
-    let session = UwsgiSession {
-        decoder: RequestDecoder::new(shared.config.uwsgi_limits()),
-        stage: Stage::Idle,
-        body: None,
-        response: None,
-        unread_input: false,
-        service,
-        _body: PhantomData,
-    };
-    driver::drive(io, peer, session, shared).await;
 }
 
 /// Why a uwsgi connection could not go on.
@@ -67,7 +44,7 @@ pub(crate) enum UwsgiError {
     BodyFailed,
 }
 
-struct UwsgiSession<S, B> {
+pub(crate) struct UwsgiSession<S, B> {
     service: S,
     decoder: RequestDecoder,
     stage: Stage,
@@ -199,6 +176,19 @@ where
     S: CgiService<B>,
     B: ResponseBody,
 {
+    /// A new connection's session, serving `service`.
+    pub(crate) fn new(service: S, config: &ServeConfig) -> Self {
+        UwsgiSession {
+            decoder: RequestDecoder::new(config.uwsgi_limits()),
+            stage: Stage::Idle,
+            body: None,
+            response: None,
+            unread_input: false,
+            service,
+            _body: PhantomData,
+        }
+    }
+
     /// Feeds what arrived to the decoder and acts on every event; `eof` when the peer has
     /// closed its side (a body cut short is then an error).
     fn decode(
