@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::server::receive::Block;
+use crate::driver::receive::Block;
 
 /// Why a request body ended before the protocol said it was complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

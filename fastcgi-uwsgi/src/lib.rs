@@ -76,6 +76,7 @@ mod budget;
 pub mod client;
 mod config;
 mod deadline;
+mod driver;
 #[cfg(feature = "hyper")]
 mod hyper_service;
 mod limit;

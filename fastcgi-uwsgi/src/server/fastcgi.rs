@@ -1,4 +1,4 @@
-//! The FastCGI side of a connection ([`driver::Session`]): one sans-IO application
+//! The FastCGI side of a connection ([`session::Session`]): one sans-IO application
 //! connection, fed what the driver reads; each request's service runs inside the
 //! connection's own task, so nothing of a request outlives its connection.
 //!
@@ -26,10 +26,11 @@ use futures_util::stream::FuturesUnordered;
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
 use crate::config::ServeConfig;
+use crate::driver::receive::Block;
+use crate::driver::{Closing, Outcome, Wait};
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
-use crate::server::driver::{self, Closing, Outcome, Parts, Session, Wait};
-use crate::server::receive::Block;
+use crate::server::session::{self, Parts, Session};
 
 /// One request on the connection, as the driver tracks it.
 #[derive(Debug, Default)]
@@ -50,7 +51,7 @@ struct Slot {
 
 /// A request's future (service call and response streaming), which its connection can
 /// stop.
-type RequestFuture = Abortable<driver::RequestFuture>;
+type RequestFuture = Abortable<session::RequestFuture>;
 
 pub(crate) struct FastCgiSession<S, B> {
     service: S,
@@ -128,6 +129,7 @@ where
     fn receive(
         &mut self,
         parts: &mut Parts<Self::Requests>,
+        output: &mut Output,
         input: &mut BytesMut,
         block: Option<&Block>,
         eof: bool,
@@ -135,7 +137,7 @@ where
         if eof {
             self.peer_closed();
         } else {
-            self.records(parts, input, block);
+            self.records(parts, output, input, block);
         }
         // A connection error is the connection's failure, which closes it.
         Ok(())
@@ -143,11 +145,12 @@ where
 
     fn apply(
         &mut self,
-        parts: &mut Parts<Self::Requests>,
+        _parts: &mut Parts<Self::Requests>,
+        output: &mut Output,
         key: u16,
         message: Outbound,
     ) -> Result<(), fastcgi_codec::ProtocolError> {
-        self.answer(&mut parts.output, RequestId::new(key), message);
+        self.answer(output, RequestId::new(key), message);
         Ok(())
     }
 
@@ -205,20 +208,21 @@ where
     fn records(
         &mut self,
         parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        output: &mut Output,
         input: &mut BytesMut,
         block: Option<&Block>,
     ) {
         loop {
             // What the connection queued so far goes out first: a refused request's head
             // (below) must come before the records the connection ends it with.
-            parts.output.push_buf(self.conn.take_output());
+            output.push_buf(self.conn.take_output());
             match self.conn.receive(input) {
                 Ok(Some(event)) => self.event(parts, event, block),
                 Err(error) if error.scope() == ErrorScope::Request => {
                     // Counted and reported once when the connection ends, never per record.
                     self.request_errors += 1;
                     if let Some(request_id) = error.request_id {
-                        self.refuse(&mut parts.output, request_id, &error.violation);
+                        self.refuse(output, request_id, &error.violation);
                         self.drop_request(request_id, BodyError::ConnectionLost);
                     }
                     self.first_request_error.get_or_insert(error);
@@ -331,7 +335,7 @@ where
         slot.body = Some(sender);
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
         let permit = parts.shared.requests.clone().acquire();
-        let future: driver::RequestFuture = Box::pin(respond::run(
+        let future: session::RequestFuture = Box::pin(respond::run(
             self.service.clone(),
             request,
             request_id.get(),

@@ -1,13 +1,9 @@
 //! The accept loop both protocols share: connection limit, accept errors, graceful
 //! shutdown.
 
-pub(crate) mod driver;
 pub(crate) mod fastcgi;
-pub(crate) mod halves;
-pub(crate) mod linger;
 pub(crate) mod per_core;
-pub(crate) mod receive;
-pub(crate) mod shutdown_wait;
+pub(crate) mod session;
 pub(crate) mod uwsgi;
 
 use std::future::Future;
@@ -19,10 +15,10 @@ use tokio::task::JoinSet;
 
 use crate::budget::{Budget, Budgets};
 use crate::config::ServeConfig;
+use crate::driver::halves::Halves;
 use crate::limit::Limit;
 use crate::listener::{AcceptError, Listener, backoff};
 use crate::respond::{CgiService, ResponseBody, Transport};
-use crate::server::halves::Halves;
 
 /// The protocol a [`Server`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +195,7 @@ impl Server {
         let (_stop, shared) = self.shared();
         drive(
             self.protocol,
-            crate::server::halves::Locked::new(io),
+            crate::driver::halves::Locked::new(io),
             peer,
             service,
             shared,
@@ -317,11 +313,11 @@ async fn drive<IO, S, B>(
     match protocol {
         Protocol::FastCgi => {
             let session = fastcgi::FastCgiSession::new(service, &shared.config);
-            driver::drive(io, peer, session, shared).await;
+            session::run(io, peer, session, shared).await;
         }
         Protocol::Uwsgi => {
             let session = uwsgi::UwsgiSession::new(service, &shared.config);
-            driver::drive(io, peer, session, shared).await;
+            session::run(io, peer, session, shared).await;
         }
     }
 }

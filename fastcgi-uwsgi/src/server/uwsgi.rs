@@ -1,4 +1,4 @@
-//! The uwsgi side of a connection ([`driver::Session`]): one request per connection, as
+//! The uwsgi side of a connection ([`session::Session`]): one request per connection, as
 //! uwsgi has it. The vars block becomes the request, the body streams to the service as
 //! it arrives, the response goes out as an HTTP/1.x head and raw body bytes, and the
 //! connection closes. A ping is answered with a pong.
@@ -12,10 +12,11 @@ use uwsgi_codec::{RequestDecoder, RequestEvent, ResponseWriter, Violation};
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::config::ServeConfig;
+use crate::driver::receive::Block;
+use crate::driver::{Closing, Outcome, Wait};
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
-use crate::server::driver::{Closing, OneRequest, Outcome, Parts, Session, Wait};
-use crate::server::receive::Block;
+use crate::server::session::{OneRequest, Parts, Session};
 
 /// Where the one request of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +109,12 @@ where
     fn receive(
         &mut self,
         parts: &mut Parts<OneRequest>,
+        output: &mut Output,
         input: &mut BytesMut,
         block: Option<&Block>,
         eof: bool,
     ) -> Result<(), UwsgiError> {
-        let received = self.decode(parts, input, block, eof);
+        let received = self.decode(parts, output, input, block, eof);
         if received.is_err()
             && let Some(body) = self.body.take()
         {
@@ -123,7 +125,8 @@ where
 
     fn apply(
         &mut self,
-        parts: &mut Parts<OneRequest>,
+        _parts: &mut Parts<OneRequest>,
+        output: &mut Output,
         _key: u16,
         message: Outbound,
     ) -> Result<(), UwsgiError> {
@@ -138,12 +141,12 @@ where
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_bytes()));
                 writer.write_head(head.status, headers, &mut bytes)?;
-                parts.output.push(bytes.freeze());
+                output.push(bytes.freeze());
             }
             Outbound::Data(data, reservation) => {
                 let data = writer.body_chunk(data)?;
-                parts.output.push(data);
-                parts.output.hold(reservation);
+                output.push(data);
+                output.hold(reservation);
             }
             Outbound::End { complete } => {
                 self.stage = Stage::Closing;
@@ -194,6 +197,7 @@ where
     fn decode(
         &mut self,
         parts: &mut Parts<OneRequest>,
+        output: &mut Output,
         input: &mut BytesMut,
         block: Option<&Block>,
         eof: bool,
@@ -217,12 +221,12 @@ where
                 self.decoder.decode(input)
             };
             match event {
-                Ok(Some(event)) => self.event(parts, event, block),
+                Ok(Some(event)) => self.event(parts, output, event, block),
                 Ok(None) => return Ok(()),
                 Err(error) if self.stage == Stage::Vars && !eof => {
                     // The request packet itself is refused: answered, then closed.
                     tracing::debug!(%error, "uwsgi request refused");
-                    self.refuse(&mut parts.output, refusal_status(&error.violation));
+                    self.refuse(output, refusal_status(&error.violation));
                     input.clear();
                     return Ok(());
                 }
@@ -254,7 +258,13 @@ where
         self.stage = Stage::Closing;
     }
 
-    fn event(&mut self, parts: &mut Parts<OneRequest>, event: RequestEvent, block: Option<&Block>) {
+    fn event(
+        &mut self,
+        parts: &mut Parts<OneRequest>,
+        output: &mut Output,
+        event: RequestEvent,
+        block: Option<&Block>,
+    ) {
         match event {
             RequestEvent::Head(head) => {
                 self.response = Some(ResponseWriter::new(&head.environ));
@@ -296,7 +306,7 @@ where
                             );
                         }
                         head.extend_from_slice(b"bad request\n");
-                        parts.output.push(head.freeze());
+                        output.push(head.freeze());
                         self.stage = Stage::Closing;
                     }
                 }
@@ -315,7 +325,7 @@ where
             }
             RequestEvent::End => self.body = None,
             RequestEvent::Ping => {
-                parts.output.push(uwsgi_codec::wire::pong_bytes());
+                output.push(uwsgi_codec::wire::pong_bytes());
                 self.stage = Stage::Closing;
             }
             // Signals, and packets that are not requests, are not this server's to answer.

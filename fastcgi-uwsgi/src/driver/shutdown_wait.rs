@@ -10,11 +10,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::server::Shared;
+use tokio::sync::watch;
 
 /// The shutdown wait of one connection.
 pub(crate) struct ShutdownWait<'a, F> {
-    shared: &'a Shared,
+    /// The server's shutdown value: it changes once, when the shutdown begins.
+    shutdown: &'a watch::Receiver<bool>,
     /// The change of the shutdown value (`watch::Receiver::changed`).
     changed: Pin<&'a mut F>,
     /// The waker `changed` was last polled with; `None` once it completed.
@@ -24,9 +25,9 @@ pub(crate) struct ShutdownWait<'a, F> {
 }
 
 impl<'a, F: Future> ShutdownWait<'a, F> {
-    pub(crate) fn new(shared: &'a Shared, changed: Pin<&'a mut F>) -> Self {
+    pub(crate) fn new(shutdown: &'a watch::Receiver<bool>, changed: Pin<&'a mut F>) -> Self {
         ShutdownWait {
-            shared,
+            shutdown,
             changed,
             waker: None,
             polled: false,
@@ -43,7 +44,7 @@ impl<'a, F: Future> ShutdownWait<'a, F> {
     pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(waker) = &self.waker
             && waker.will_wake(cx.waker())
-            && !self.shared.shutting_down()
+            && !matches!(self.shutdown.has_changed(), Ok(true))
         {
             // Still registered with this task's waker: a shutdown or the server's end
             // wakes it, and nothing has happened that polling would find.

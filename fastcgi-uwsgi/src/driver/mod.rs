@@ -1,0 +1,338 @@
+//! The connection driver every connection runs on: the server's and the client's, of both
+//! protocols. It reads into a budgeted receive buffer, writes vectored (a head, its body
+//! and its end in one write), bounds every wait with one [`Deadline`], takes the messages
+//! sent to the connection, and ends with a typed [`Outcome`].
+//!
+//! What the bytes mean, what the connection waits for and when it is done belong to its
+//! [`Side`]: a server connection of either protocol ([`crate::server::session`]), a pooled
+//! FastCGI client connection, a uwsgi call. A side never touches the socket.
+
+pub(crate) mod halves;
+pub(crate) mod linger;
+pub(crate) mod receive;
+pub(crate) mod shutdown_wait;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::budget::Budgets;
+use crate::deadline::Deadline;
+use crate::output::Output;
+use halves::Halves;
+use receive::{Block, Receive};
+use shutdown_wait::ShutdownWait;
+
+/// What a connection waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A request, with nothing of one received.
+    Idle,
+    /// The rest of a request's head (FastCGI params, the uwsgi vars block).
+    Head,
+    /// The rest of a request body a service reads.
+    Body,
+    /// The peer to take what is written.
+    Write,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum Outcome<E> {
+    /// Closed as its side says: the answers are out, the peer closed with nothing in
+    /// flight, or the server shut down.
+    Done,
+    TimedOut(Wait),
+    /// The side could not go on.
+    Protocol(E),
+    Io(std::io::Error),
+}
+
+/// How a connection with nothing left to write closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// At once: everything the peer sent was read, or nothing was answered.
+    Now,
+    /// The peer may still be sending toward an answer it has not read: end the write
+    /// side, then read and drop until it closes too ([`linger`]).
+    Linger,
+}
+
+/// What the driver lends a side while it acts.
+pub(crate) struct Turn<'a> {
+    /// The bytes to write, in order.
+    pub(crate) output: &'a mut Output,
+    /// The bytes received and not decoded yet.
+    pub(crate) input: &'a mut BytesMut,
+}
+
+/// Where the messages sent to a connection arrive.
+pub(crate) trait Inbox: Send {
+    type Message: Send;
+
+    /// The next message; `None` once no sender is left.
+    fn recv(&mut self) -> impl Future<Output = Option<Self::Message>> + Send + '_;
+
+    /// A message that is ready, if any.
+    fn try_recv(&mut self) -> Option<Self::Message>;
+}
+
+impl<T: Send> Inbox for mpsc::Receiver<T> {
+    type Message = T;
+
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        mpsc::Receiver::recv(self)
+    }
+
+    fn try_recv(&mut self) -> Option<T> {
+        mpsc::Receiver::try_recv(self).ok()
+    }
+}
+
+impl<T: Send> Inbox for mpsc::UnboundedReceiver<T> {
+    type Message = T;
+
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        mpsc::UnboundedReceiver::recv(self)
+    }
+
+    fn try_recv(&mut self) -> Option<T> {
+        mpsc::UnboundedReceiver::try_recv(self).ok()
+    }
+}
+
+/// The inbox of a connection nothing sends messages to.
+pub(crate) struct NoMessages;
+
+impl Inbox for NoMessages {
+    type Message = Infallible;
+
+    fn recv(&mut self) -> impl Future<Output = Option<Infallible>> + Send + '_ {
+        std::future::pending()
+    }
+
+    fn try_recv(&mut self) -> Option<Infallible> {
+        None
+    }
+}
+
+/// One kind of connection, as the driver runs it. The driver calls [`Side::queue`] first
+/// in every turn, then [`Side::closing`], [`Side::deadline`], and waits for whichever of
+/// the socket, the inbox, the side's own work and the deadline is ready first.
+pub(crate) trait Side: Send {
+    type Message: Send;
+    type Error: Send;
+    /// What the side's own work completes with.
+    type Woke: Send;
+
+    /// Moves what the side queued by itself (a sans-IO connection's records) into
+    /// `output`.
+    fn queue(&mut self, output: &mut Output);
+
+    /// Whether the connection ends now, and how. `writing`: bytes wait to be written;
+    /// `read_open`: the peer's side is open; `buffered`: received bytes wait to be decoded.
+    fn closing(&self, writing: bool, read_open: bool, buffered: bool) -> Option<Closing>;
+
+    /// How the connection ended, once [`Side::closing`] said it ends.
+    fn result(&mut self) -> Result<(), Self::Error>;
+
+    /// How long the peer may take to accept what is written.
+    fn write_timeout(&self) -> Duration;
+
+    /// The side's own deadline; the driver keeps the write timeout beside it.
+    fn deadline(&mut self, writing: bool, buffered: bool) -> Option<Instant>;
+
+    /// The side's deadline has passed: the connection ends with the outcome given, or
+    /// goes on with `None`.
+    fn expired(&mut self, now: Instant) -> Option<Outcome<Self::Error>>;
+
+    /// Whether the connection reads now.
+    fn reading(&self) -> bool;
+
+    /// Whether reads now feed a request body (bytes read ahead of a service) rather than
+    /// a head: such reads may not take the process budget's headroom.
+    fn body_open(&self) -> bool {
+        false
+    }
+
+    /// Decodes what arrived, read into the allocation `block`; `eof` once the peer
+    /// closed its side.
+    fn receive(
+        &mut self,
+        turn: &mut Turn<'_>,
+        block: Option<&Block>,
+        eof: bool,
+    ) -> Result<(), Self::Error>;
+
+    /// Whether the side takes messages now; `queued`: bytes waiting to be written.
+    fn taking_messages(&self, _queued: u64) -> bool {
+        true
+    }
+
+    /// Acts on a message sent to the connection.
+    fn message(&mut self, turn: &mut Turn<'_>, message: Self::Message) -> Result<(), Self::Error>;
+
+    /// Every sender of messages is gone.
+    fn inbox_closed(&mut self) {}
+
+    /// Whether the side waits on work of its own now (request futures, a caller making
+    /// room for a response).
+    fn working(&self, queued: u64) -> bool;
+
+    /// The side's own work, polled beside the socket.
+    fn work(&mut self, queued: u64) -> impl Future<Output = Self::Woke> + Send + '_;
+
+    /// Acts on what the side's work completed with.
+    fn woke(&mut self, turn: &mut Turn<'_>, woke: Self::Woke) -> Result<(), Self::Error>;
+
+    /// A write failed: the connection ends, unless the side can go on without writing
+    /// (having dropped what `output` held).
+    fn write_failed(
+        &mut self,
+        _output: &mut Output,
+        error: std::io::Error,
+    ) -> Result<(), Outcome<Self::Error>> {
+        Err(Outcome::Io(error))
+    }
+}
+
+/// Runs `side` on `io` until the connection ends. Messages come from `inbox`; reads are
+/// counted in `budgets`; with `shutdown`, a graceful shutdown wakes the connection so that
+/// its side can close it.
+pub(crate) async fn drive<IO, S, I>(
+    mut io: IO,
+    side: &mut S,
+    inbox: &mut I,
+    budgets: &Budgets,
+    shutdown: Option<&watch::Receiver<bool>>,
+) -> Outcome<S::Error>
+where
+    IO: Halves,
+    S: Side,
+    I: Inbox<Message = S::Message>,
+{
+    let (mut reader, mut writer) = io.halves();
+    // The receive buffer, counted as the allocations it reads into.
+    let mut receive = Receive::default();
+    let mut output = Output::default();
+    let mut read_open = true;
+    let mut inbox_open = true;
+    // Registered once for the connection, not once per turn of the loop.
+    let mut watch = shutdown.cloned();
+    let changed = std::pin::pin!(async move {
+        match watch.as_mut() {
+            Some(watch) => {
+                let _ = watch.changed().await;
+            }
+            None => std::future::pending().await,
+        }
+    });
+    let mut stopped = shutdown.map(|shutdown| ShutdownWait::new(shutdown, changed));
+    let mut timer = std::pin::pin!(Deadline::timer());
+    let mut deadline = Deadline::default();
+    // Since when the bytes waiting to be written have made no progress.
+    let mut write_since: Option<Instant> = None;
+    loop {
+        side.queue(&mut output);
+        let writing = !output.is_empty();
+        let buffered = !receive.input.is_empty();
+        if let Some(closing) = side.closing(writing, read_open, buffered) {
+            if read_open && closing == Closing::Linger {
+                receive.release();
+                linger::close(&mut reader, &mut writer, &mut receive.input).await;
+            }
+            return match side.result() {
+                Ok(()) => Outcome::Done,
+                Err(error) => Outcome::Protocol(error),
+            };
+        }
+        let write_deadline = if writing {
+            Some(*write_since.get_or_insert_with(Instant::now) + side.write_timeout())
+        } else {
+            write_since = None;
+            None
+        };
+        let own = side.deadline(writing, buffered);
+        deadline.set(write_deadline.into_iter().chain(own).min());
+        let queued = output.queued_len();
+        let reading = read_open && side.reading();
+        let taking = inbox_open && side.taking_messages(queued);
+        let working = side.working(queued);
+        let purpose = receive::purpose(budgets, side.body_open());
+        tokio::select! {
+            read = receive.read(&mut reader, budgets, purpose), if reading => {
+                let eof = match read {
+                    Ok(0) => {
+                        read_open = false;
+                        true
+                    }
+                    Ok(_) => false,
+                    Err(error) => return Outcome::Io(error),
+                };
+                let block = receive.block();
+                let mut turn = Turn { output: &mut output, input: &mut receive.input };
+                if let Err(error) = side.receive(&mut turn, block.as_ref(), eof) {
+                    return Outcome::Protocol(error);
+                }
+                receive.settle(budgets);
+            }
+            woke = side.work(queued), if working => {
+                let mut turn = Turn { output: &mut output, input: &mut receive.input };
+                if let Err(error) = side.woke(&mut turn, woke) {
+                    return Outcome::Protocol(error);
+                }
+            }
+            message = inbox.recv(), if taking => {
+                let Some(message) = message else {
+                    inbox_open = false;
+                    side.inbox_closed();
+                    continue;
+                };
+                let mut turn = Turn { output: &mut output, input: &mut receive.input };
+                if let Err(error) = side.message(&mut turn, message) {
+                    return Outcome::Protocol(error);
+                }
+                // Take what else is ready, so that a head, its body and its end go out
+                // in one write.
+                while side.taking_messages(turn.output.queued_len())
+                    && let Some(message) = inbox.try_recv()
+                {
+                    if let Err(error) = side.message(&mut turn, message) {
+                        return Outcome::Protocol(error);
+                    }
+                }
+            }
+            written = output.write_some(&mut writer), if writing => {
+                match written {
+                    Ok(_) => write_since = Some(Instant::now()),
+                    Err(error) => {
+                        if let Err(outcome) = side.write_failed(&mut output, error) {
+                            return outcome;
+                        }
+                    }
+                }
+            }
+            () = deadline.expired(timer.as_mut()) => {
+                let now = Instant::now();
+                if write_deadline.is_some_and(|deadline| deadline <= now) {
+                    return Outcome::TimedOut(Wait::Write);
+                }
+                if let Some(outcome) = side.expired(now) {
+                    return outcome;
+                }
+            }
+            // A shutdown began (the side sees it in `closing`), or the server is gone
+            // without one, which leaves its connections serving.
+            () = async {
+                match stopped.as_mut() {
+                    Some(stopped) if stopped.is_pending() => stopped.wait().await,
+                    _ => std::future::pending().await,
+                }
+            } => {}
+        }
+    }
+}
