@@ -129,6 +129,17 @@ impl Budgets {
         }
     }
 
+    /// Budgets that never refuse, for reads bounded otherwise (a client's response
+    /// windows). Shared by every such connection: nothing is allocated for one.
+    pub(crate) fn unbounded() -> Budgets {
+        static UNBOUNDED: std::sync::LazyLock<Arc<Budget>> =
+            std::sync::LazyLock::new(|| Budget::new(usize::MAX));
+        Budgets {
+            connection: UNBOUNDED.clone(),
+            process: UNBOUNDED.clone(),
+        }
+    }
+
     /// An empty reservation, to grow later.
     pub(crate) fn none(&self) -> Reservation {
         Reservation {

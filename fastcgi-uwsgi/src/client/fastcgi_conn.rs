@@ -1,6 +1,6 @@
-//! One pooled FastCGI connection's driver: owns the socket and a sans-IO
-//! [`GatewayConnection`], takes requests from their callers, writes their records, and
-//! hands each caller its response as it arrives.
+//! One pooled FastCGI connection, as the driver runs it ([`driver::Side`]): a sans-IO
+//! [`GatewayConnection`] that takes requests from their callers, queues their records,
+//! and hands each caller its response as it arrives.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,9 @@ use fastcgi_codec::{
     ErrorScope, GatewayConfig, GatewayConnection, GatewayEvent, Limits, ProtocolStatus, RequestId,
     ResponseReader, Role,
 };
-use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -19,7 +21,9 @@ use super::body::{AppStatus, Delivery, Flow};
 use super::error::{ClientError, TimeoutKind};
 use super::pool::{Pool, QUEUED_AFTER};
 use super::stderr::{LineSplitter, Source, StderrLog, escape};
-use crate::deadline::Deadline;
+use crate::budget::Budgets;
+use crate::driver::receive::Block;
+use crate::driver::{self, Closing, Outcome, Side, Turn};
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -27,8 +31,6 @@ use crate::output::Output;
 const COMMAND_QUEUE: usize = 64;
 /// Queued output past which the connection takes no more commands until some is written.
 const HIGH_WATER: u64 = 256 * 1024;
-/// Bytes read from the socket at once.
-const READ_SIZE: usize = 64 * 1024;
 /// Window bytes per piece a request's channel holds: a response in tiny records fills
 /// its window by pieces before bytes, so that what waits stays bounded either way.
 const PIECE_BYTES: usize = 256;
@@ -103,8 +105,7 @@ pub(crate) fn spawn(
     ask: bool,
     multiplexes: bool,
 ) -> mpsc::Sender<Command> {
-    let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-    let (reader, writer) = tokio::io::split(stream);
+    let (commands, mut receiver) = mpsc::channel(COMMAND_QUEUE);
     let config = GatewayConfig::default()
         .with_assume_multiplexing(multiplexes)
         .with_limits(
@@ -116,33 +117,32 @@ pub(crate) fn spawn(
         // reading the connection.
         let _ = conn.get_values();
     }
-    let driver = Driver {
+    let now = Instant::now();
+    let mut side = PooledConnection {
         probing: ask,
         accepted: false,
         conn,
-        reader,
-        writer,
-        buf: BytesMut::new(),
-        output: Output::default(),
-        commands: receiver,
         requests: HashMap::new(),
         delivery_check: None,
         pool,
         conn_id,
         retired: false,
+        idle_since: now,
+        queued_deadline: Some(now + QUEUED_AFTER),
         stderr: StderrLog::default(),
     };
-    tokio::spawn(driver.run());
+    tokio::spawn(async move {
+        // A response's bytes are bounded by its caller's window, not by a budget.
+        let budgets = Budgets::unbounded();
+        let outcome = driver::drive(stream, &mut side, &mut receiver, &budgets, None).await;
+        side.end(outcome);
+    });
     commands
 }
 
-struct Driver {
+/// One pooled connection, as the driver runs it.
+struct PooledConnection {
     conn: GatewayConnection,
-    reader: ReadHalf<Stream>,
-    writer: WriteHalf<Stream>,
-    buf: BytesMut,
-    output: Output,
-    commands: mpsc::Receiver<Command>,
     requests: HashMap<RequestId, Active>,
     /// When to look for callers that left data waiting past the delivery timeout: the
     /// earliest such deadline, or `None` while no data waits.
@@ -151,6 +151,12 @@ struct Driver {
     conn_id: u64,
     /// Takes no new request: the driver ends once the requests in flight have.
     retired: bool,
+    /// Since when no request has been in flight.
+    idle_since: Instant,
+    /// Past this with no byte from the backend, the connection is likely waiting in the
+    /// backend's listen queue behind workers that hold idle pooled connections; `None`
+    /// once the pool was told.
+    queued_deadline: Option<Instant>,
     /// GET_VALUES was asked and neither answered nor given up on (a request ended first).
     probing: bool,
     /// A byte came from the backend.
@@ -159,27 +165,141 @@ struct Driver {
     stderr: StderrLog,
 }
 
-/// Why the driver stops.
-enum Stop {
-    /// Done: idle too long, past the idle limit, or retired and empty.
-    Done,
-    /// The connection failed: every request still in flight fails with this.
-    Failed(ClientError),
+impl Side for PooledConnection {
+    type Message = Command;
+    type Error = ClientError;
+    type Woke = ();
+
+    fn queue(&mut self, output: &mut Output) {
+        output.push_buf(self.conn.take_output());
+    }
+
+    fn closing(&self, writing: bool, _read_open: bool, _buffered: bool) -> Option<Closing> {
+        (self.retired && self.requests.is_empty() && !writing).then_some(Closing::Now)
+    }
+
+    fn result(&mut self) -> Result<(), ClientError> {
+        Ok(())
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.pool.config.write_timeout()
+    }
+
+    fn deadline(&mut self, _writing: bool, _buffered: bool) -> Option<Instant> {
+        let idle = self.requests.is_empty();
+        [
+            self.delivery_check,
+            self.queue_watch().then_some(self.queued_deadline).flatten(),
+            idle.then(|| self.idle_since + self.pool.config.idle_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn expired(&mut self, now: Instant) -> Option<Outcome<ClientError>> {
+        if self.delivery_check.is_some_and(|check| check <= now) && self.check_deliveries() {
+            return Some(Outcome::Done);
+        }
+        if self.queue_watch() && self.queued_deadline.is_some_and(|queued| queued <= now) {
+            self.queued_deadline = None;
+            self.pool.relieve(self.conn_id);
+        }
+        if self.requests.is_empty() && self.idle_since + self.pool.config.idle_timeout() <= now {
+            if self.pool.remove_if_idle(self.conn_id) {
+                return Some(Outcome::Done);
+            }
+            self.idle_since = now;
+        }
+        None
+    }
+
+    fn reading(&self) -> bool {
+        self.stalled().is_none()
+    }
+
+    fn receive(
+        &mut self,
+        turn: &mut Turn<'_>,
+        _block: Option<&Block>,
+        eof: bool,
+    ) -> Result<(), ClientError> {
+        if eof {
+            if self.requests.is_empty() {
+                // Closed with nothing in flight: done, with nothing to fail.
+                self.retired = true;
+                return Ok(());
+            }
+            let _ = self.conn.receive_eof();
+            return Err(ClientError::Closed {
+                backend: self.backend(),
+            });
+        }
+        if !std::mem::replace(&mut self.accepted, true) {
+            self.pool.accepted(self.conn_id);
+        }
+        self.process(turn.input)
+    }
+
+    fn taking_messages(&self, queued: u64) -> bool {
+        !self.retired && queued < HIGH_WATER
+    }
+
+    fn message(&mut self, _turn: &mut Turn<'_>, command: Command) -> Result<(), ClientError> {
+        self.command(command);
+        Ok(())
+    }
+
+    fn inbox_closed(&mut self) {
+        // Every handle is gone: the client was dropped.
+        self.retired = true;
+    }
+
+    fn working(&self, _queued: u64) -> bool {
+        self.stalled().is_some()
+    }
+
+    fn work(&mut self, _queued: u64) -> impl Future<Output = ()> + Send + '_ {
+        let flow = self.stalled().cloned();
+        async move {
+            if let Some(flow) = flow {
+                flow.until_taken().await;
+            }
+        }
+    }
+
+    fn woke(&mut self, turn: &mut Turn<'_>, (): ()) -> Result<(), ClientError> {
+        // The caller took some: what the buffer holds may fit now.
+        self.process(turn.input)
+    }
 }
 
-impl Driver {
+impl PooledConnection {
     fn backend(&self) -> String {
         self.pool.name.to_string()
     }
 
-    async fn run(mut self) {
-        let stop = self.serve().await;
+    /// Whether the connection watches for the backend leaving it queued: nothing came
+    /// from it yet while a request waits.
+    fn queue_watch(&self) -> bool {
+        !self.accepted && !self.requests.is_empty()
+    }
+
+    /// The connection ended: the pool forgets it, and every request still in flight
+    /// fails.
+    fn end(mut self, outcome: Outcome<ClientError>) {
         self.pool.remove(self.conn_id);
-        let error = match stop {
-            Stop::Done => ClientError::Closed {
+        let error = match outcome {
+            Outcome::Done => ClientError::Closed {
                 backend: self.backend(),
             },
-            Stop::Failed(error) => error,
+            Outcome::TimedOut(_) => ClientError::Timeout {
+                backend: self.backend(),
+                kind: TimeoutKind::Write,
+            },
+            Outcome::Protocol(error) => error,
+            Outcome::Io(source) => self.io_error(source),
         };
         let requests: Vec<_> = self.requests.drain().collect();
         for (request_id, mut active) in requests {
@@ -200,117 +320,6 @@ impl Driver {
             }
         }
         self.stderr.end_connection(&self.pool.name);
-    }
-
-    async fn serve(&mut self) -> Stop {
-        let config = self.pool.config.clone();
-        let mut idle_deadline = Instant::now() + config.idle_timeout();
-        // Past this with no byte from the backend, the connection is likely waiting in the
-        // backend's listen queue behind workers that hold idle pooled connections.
-        let queued_deadline = Instant::now() + QUEUED_AFTER;
-        let mut queue_reported = false;
-        let mut write_deadline = Instant::now() + config.write_timeout();
-        // One timer for every wait of the connection, set to the earliest.
-        let mut timer = std::pin::pin!(Deadline::timer());
-        let mut deadline = Deadline::default();
-        loop {
-            self.output.push_buf(self.conn.take_output());
-            if self.retired && self.requests.is_empty() && self.output.is_empty() {
-                return Stop::Done;
-            }
-            let stalled = self.stalled();
-            let may_read = stalled.is_none();
-            let may_command = !self.retired && self.output_queued() < HIGH_WATER;
-            let idle = self.requests.is_empty();
-            let writing = !self.output.is_empty();
-            let queue_watch = !self.accepted && !idle && !queue_reported;
-            deadline.set(
-                [
-                    writing.then_some(write_deadline),
-                    self.delivery_check,
-                    queue_watch.then_some(queued_deadline),
-                    idle.then_some(idle_deadline),
-                ]
-                .into_iter()
-                .flatten()
-                .min(),
-            );
-            tokio::select! {
-                () = async { if let Some(flow) = &stalled { flow.until_taken().await } }, if stalled.is_some() => {
-                    // The caller took some: what the buffer holds may fit now.
-                    if let Err(stop) = self.process() {
-                        return stop;
-                    }
-                }
-                () = deadline.expired(timer.as_mut()) => {
-                    let now = Instant::now();
-                    if writing && write_deadline <= now {
-                        return Stop::Failed(ClientError::Timeout { backend: self.backend(), kind: TimeoutKind::Write });
-                    }
-                    if self.delivery_check.is_some_and(|check| check <= now) && self.check_deliveries() {
-                        return Stop::Done;
-                    }
-                    if queue_watch && queued_deadline <= now {
-                        queue_reported = true;
-                        self.pool.relieve(self.conn_id);
-                    }
-                    if idle && idle_deadline <= now {
-                        if self.pool.remove_if_idle(self.conn_id) {
-                            return Stop::Done;
-                        }
-                        idle_deadline = now + config.idle_timeout();
-                    }
-                }
-                written = self.output.write_some(&mut self.writer), if writing => {
-                    if let Err(source) = written {
-                        return Stop::Failed(self.io_error(source));
-                    }
-                    write_deadline = Instant::now() + config.write_timeout();
-                }
-                read = self.reader.read_buf(&mut self.buf), if may_read => {
-                    match read {
-                        Ok(0) => {
-                            if self.requests.is_empty() {
-                                return Stop::Done;
-                            }
-                            let _ = self.conn.receive_eof();
-                            return Stop::Failed(ClientError::Closed { backend: self.backend() });
-                        }
-                        Ok(_) => {
-                            if !std::mem::replace(&mut self.accepted, true) {
-                                self.pool.accepted(self.conn_id);
-                            }
-                            if let Err(stop) = self.process() {
-                                return stop;
-                            }
-                        }
-                        Err(source) => return Stop::Failed(self.io_error(source)),
-                    }
-                    if self.buf.capacity() - self.buf.len() < 1024 {
-                        self.buf.reserve(READ_SIZE);
-                    }
-                }
-                command = self.commands.recv(), if may_command => {
-                    let Some(command) = command else {
-                        // Every handle is gone: the client was dropped.
-                        self.retired = true;
-                        continue;
-                    };
-                    if !writing {
-                        write_deadline = Instant::now() + config.write_timeout();
-                    }
-                    self.command(command);
-                }
-            }
-            if !idle || !self.requests.is_empty() {
-                // Idle from the end of the last request on.
-                idle_deadline = Instant::now() + config.idle_timeout();
-            }
-        }
-    }
-
-    fn output_queued(&self) -> u64 {
-        self.output.queued_len()
     }
 
     fn io_error(&self, source: std::io::Error) -> ClientError {
@@ -418,6 +427,7 @@ impl Driver {
             for (request_id, mut active) in requests {
                 self.stderr_ended(request_id, &mut active);
             }
+            self.idle_since = Instant::now();
         }
     }
 
@@ -443,14 +453,14 @@ impl Driver {
     /// connection: nothing more is read until its caller takes some, which holds up no
     /// other request. With several requests in flight nothing stalls the connection: a
     /// request past its window is cut off instead (see `deliver`).
-    fn stalled(&self) -> Option<Arc<Flow>> {
+    fn stalled(&self) -> Option<&Arc<Flow>> {
         if self.requests.len() != 1 {
             return None;
         }
         let active = self.requests.values().next()?;
         let deliveries = active.deliveries.as_ref()?;
         let full = active.flow.unread() >= self.window() || deliveries.capacity() < SPARE_PIECES;
-        full.then(|| active.flow.clone())
+        full.then_some(&active.flow)
     }
 
     /// Hands `delivery` to its caller's channel. A request that goes past its window while
@@ -548,9 +558,9 @@ impl Driver {
 
     /// Handles what the buffer holds, until it holds no whole record or the connection
     /// stalls on a caller's full window.
-    fn process(&mut self) -> Result<(), Stop> {
+    fn process(&mut self, input: &mut BytesMut) -> Result<(), ClientError> {
         while self.stalled().is_none() {
-            let event = match self.conn.receive(&mut self.buf) {
+            let event = match self.conn.receive(input) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Ok(()),
                 Err(error) if error.scope() == ErrorScope::Request => {
@@ -568,10 +578,10 @@ impl Driver {
                     continue;
                 }
                 Err(error) => {
-                    return Err(Stop::Failed(ClientError::FastCgi {
+                    return Err(ClientError::FastCgi {
                         backend: self.backend(),
                         source: error,
-                    }));
+                    });
                 }
             };
             self.event(event);
@@ -677,6 +687,9 @@ impl Driver {
         // A backend that ends a request before answering GET_VALUES is not waited for.
         self.probe_over();
         if let Some(mut active) = self.requests.remove(&request_id) {
+            if self.requests.is_empty() {
+                self.idle_since = Instant::now();
+            }
             self.stderr_ended(request_id, &mut active);
             if !self.pool.release(self.conn_id) {
                 self.retire();

@@ -1,13 +1,15 @@
 //! One call to a uwsgi backend: one connection per request (the protocol has no
 //! keep-alive), the body written while the response is read.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
@@ -19,7 +21,9 @@ use super::config::ClientConfig;
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::{Outgoing, Prepared};
 use crate::BoxError;
-use crate::deadline::Deadline;
+use crate::budget::Budgets;
+use crate::driver::receive::Block;
+use crate::driver::{self, Closing, NoMessages, Outcome, Side, Turn};
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -50,22 +54,41 @@ pub(crate) async fn call(
     encoder
         .encode_head(&prepared.env, &mut head)
         .map_err(|error| CallError::Fatal(invalid_input(&target.name, error)))?;
+    let (whole_body, body) = match prepared.body {
+        Outgoing::Whole(bytes) => {
+            let chunk = encoder
+                .body_chunk(bytes)
+                .map_err(|error| CallError::Fatal(invalid_input(&target.name, error)))?;
+            (Some(chunk), None)
+        }
+        Outgoing::Stream { body, .. } => (None, Some(body)),
+    };
     let (deliveries, mut receiver) = mpsc::channel(WINDOW);
     let (cancel, cancelled) = oneshot::channel::<()>();
     let flow = Arc::new(Flow::default());
+    let limits = Limits::default().with_response_head(config.response_head());
+    let mut decoder = ResponseDecoder::new(limits);
+    if prepared.head_request {
+        decoder = decoder.for_head_request();
+    }
     let exchange = Exchange {
         flow: flow.clone(),
-        stream,
         encoder,
-        head: head.freeze(),
-        body: prepared.body,
+        head: Some(head.freeze()),
+        whole_body,
+        body,
         deliveries,
         cancelled,
         name: target.name.clone(),
         config: config.clone(),
-        head_request: prepared.head_request,
+        decoder,
+        pending: None,
+        answered: false,
+        eof: false,
+        delivery_deadline: None,
+        done: false,
     };
-    tokio::spawn(exchange.run());
+    tokio::spawn(exchange.run(stream));
     let guard = AbortOnDrop::new(move |_| {
         let _ = cancel.send(());
     });
@@ -93,151 +116,208 @@ fn invalid_input(backend: &str, error: impl std::fmt::Display) -> ClientError {
     }
 }
 
-/// The task that owns one uwsgi connection.
+/// One uwsgi call's connection, as the driver runs it: the request written (its body
+/// streamed from the caller's) while the response is decoded and handed to the caller.
 struct Exchange {
-    stream: Stream,
     encoder: RequestEncoder,
-    head: Bytes,
-    body: Outgoing,
+    /// The request's head, and its body when it is whole, until queued.
+    head: Option<Bytes>,
+    whole_body: Option<Bytes>,
+    /// The caller's body, while it streams.
+    body: Option<UnsyncBoxBody<Bytes, BoxError>>,
     deliveries: mpsc::Sender<Delivery>,
     /// Where a delivery timeout is told to the body.
     flow: Arc<Flow>,
     cancelled: oneshot::Receiver<()>,
     name: Arc<str>,
     config: Arc<ClientConfig>,
-    head_request: bool,
+    decoder: ResponseDecoder,
+    /// Decoded and waiting for room in the caller's channel: nothing more is read or
+    /// decoded meanwhile.
+    pending: Option<Delivery>,
+    /// Set when a delivery starts to wait for room: a caller that takes nothing for the
+    /// delivery timeout gives the connection up.
+    delivery_deadline: Option<Instant>,
+    /// Some of the response arrived.
+    answered: bool,
+    /// The backend closed its side.
+    eof: bool,
+    /// The caller has all of it, gave up, or is gone.
+    done: bool,
+}
+
+/// What an exchange's own work completes with.
+enum Woke {
+    /// The caller gave up, or its channel is gone.
+    Gone,
+    /// The caller's channel has room for the pending delivery.
+    Room,
+    /// The next frame of the caller's body; `None` at its end.
+    Frame(Option<Result<http_body::Frame<Bytes>, BoxError>>),
+}
+
+impl Side for Exchange {
+    type Message = Infallible;
+    type Error = Delivery;
+    type Woke = Woke;
+
+    fn queue(&mut self, output: &mut Output) {
+        if let Some(head) = self.head.take() {
+            output.push(head);
+        }
+        if let Some(body) = self.whole_body.take() {
+            output.push(body);
+        }
+    }
+
+    fn closing(&self, _writing: bool, _read_open: bool, _buffered: bool) -> Option<Closing> {
+        self.done.then_some(Closing::Now)
+    }
+
+    fn result(&mut self) -> Result<(), Delivery> {
+        Ok(())
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.config.write_timeout()
+    }
+
+    fn deadline(&mut self, _writing: bool, _buffered: bool) -> Option<Instant> {
+        self.pending.as_ref().and(self.delivery_deadline)
+    }
+
+    fn expired(&mut self, _now: Instant) -> Option<Outcome<Delivery>> {
+        self.flow.end(ClientError::Timeout {
+            backend: self.name.to_string(),
+            kind: TimeoutKind::Delivery,
+        });
+        Some(Outcome::Done)
+    }
+
+    fn reading(&self) -> bool {
+        // Events wait in the buffer until their caller has room for them.
+        self.pending.is_none()
+    }
+
+    fn receive(
+        &mut self,
+        turn: &mut Turn<'_>,
+        _block: Option<&Block>,
+        eof: bool,
+    ) -> Result<(), Delivery> {
+        self.eof |= eof;
+        self.decode_next(turn.input)
+    }
+
+    fn message(&mut self, _turn: &mut Turn<'_>, message: Infallible) -> Result<(), Delivery> {
+        match message {}
+    }
+
+    fn working(&self, _queued: u64) -> bool {
+        true
+    }
+
+    fn work(&mut self, queued: u64) -> impl Future<Output = Woke> + Send + '_ {
+        let waiting = self.pending.is_some();
+        let reading_body = self.body.is_some() && queued < HIGH_WATER;
+        async move {
+            tokio::select! {
+                _ = &mut self.cancelled => Woke::Gone,
+                room = self.deliveries.reserve(), if waiting => match room {
+                    // Released at once: nothing else sends on the channel, so the room
+                    // stays.
+                    Ok(_) => Woke::Room,
+                    Err(_) => Woke::Gone,
+                },
+                frame = async { self.body.as_mut()?.frame().await }, if reading_body => Woke::Frame(frame),
+            }
+        }
+    }
+
+    fn woke(&mut self, turn: &mut Turn<'_>, woke: Woke) -> Result<(), Delivery> {
+        match woke {
+            Woke::Gone => self.done = true,
+            Woke::Room => {
+                if let Some(delivery) = self.pending.take() {
+                    let end = matches!(delivery, Delivery::End);
+                    match self.deliveries.try_send(delivery) {
+                        Ok(()) => self.done = end,
+                        Err(mpsc::error::TrySendError::Full(delivery)) => {
+                            self.pending = Some(delivery);
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => self.done = true,
+                    }
+                }
+                if !self.done {
+                    return self.decode_next(turn.input);
+                }
+            }
+            Woke::Frame(None) => self.body = None,
+            Woke::Frame(Some(Ok(frame))) => {
+                if let Ok(chunk) = frame.into_data() {
+                    let chunk = self
+                        .encoder
+                        .body_chunk(chunk)
+                        .map_err(|e| Delivery::Failed(invalid_input(&self.name, e)))?;
+                    turn.output.push(chunk);
+                }
+            }
+            Woke::Frame(Some(Err(error))) => {
+                return Err(Delivery::Failed(ClientError::RequestBody(error)));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_failed(
+        &mut self,
+        output: &mut Output,
+        error: std::io::Error,
+    ) -> Result<(), Outcome<Delivery>> {
+        // A backend that answered without reading the whole body may close its side:
+        // what it answered still counts.
+        if !self.answered {
+            return Err(Outcome::Io(error));
+        }
+        self.body = None;
+        *output = Output::default();
+        Ok(())
+    }
 }
 
 impl Exchange {
-    async fn run(mut self) {
-        let deliveries = self.deliveries.clone();
-        if let Err(error) = self.exchange().await {
-            let _ = deliveries.try_send(error);
-        }
+    async fn run(mut self, stream: Stream) {
+        // A response's bytes are bounded by its caller's window, not by a budget.
+        let budgets = Budgets::unbounded();
+        let outcome = driver::drive(stream, &mut self, &mut NoMessages, &budgets, None).await;
+        let backend = self.name.to_string();
+        let failure = match outcome {
+            Outcome::Done => return,
+            Outcome::TimedOut(_) => Delivery::Failed(ClientError::Timeout {
+                backend,
+                kind: TimeoutKind::Write,
+            }),
+            Outcome::Protocol(delivery) => delivery,
+            Outcome::Io(source) => Delivery::Failed(ClientError::Io { backend, source }),
+        };
+        let _ = self.deliveries.try_send(failure);
     }
 
-    /// The head, and the body when it is whole; else the body to stream.
-    fn first_output(
-        &mut self,
-    ) -> Result<(Output, Option<UnsyncBoxBody<Bytes, BoxError>>), Delivery> {
-        let mut output = Output::default();
-        output.push(std::mem::take(&mut self.head));
-        match std::mem::replace(&mut self.body, Outgoing::Whole(Bytes::new())) {
-            Outgoing::Whole(bytes) => {
-                let chunk = self
-                    .encoder
-                    .body_chunk(bytes)
-                    .map_err(|e| Delivery::Failed(invalid_input(&self.name, e)))?;
-                output.push(chunk);
-                Ok((output, None))
-            }
-            Outgoing::Stream { body, .. } => Ok((output, Some(body))),
-        }
-    }
-
-    async fn exchange(&mut self) -> Result<(), Delivery> {
-        let (mut output, mut body) = self.first_output()?;
-        let (mut reader, mut writer) = tokio::io::split(&mut self.stream);
-        let limits = Limits::default().with_response_head(self.config.response_head());
-        let mut decoder = ResponseDecoder::new(limits);
-        if self.head_request {
-            decoder = decoder.for_head_request();
-        }
-        let mut buf = BytesMut::with_capacity(16 * 1024);
-        let mut pending: Option<Delivery> = None;
-        let mut answered = false;
-        let mut eof = false;
-        let mut write_deadline = Instant::now() + self.config.write_timeout();
-        // Set when a delivery starts to wait for room: a caller that takes nothing for the
-        // delivery timeout gives the connection up.
-        let mut delivery_deadline = None;
-        let backend = || self.name.to_string();
-        // One timer for both waits, set to the earlier.
-        let mut timer = std::pin::pin!(Deadline::timer());
-        let mut deadline = Deadline::default();
-        loop {
-            let writing = !output.is_empty();
-            let reading_body = body.is_some() && output.queued_len() < HIGH_WATER;
-            let delivering = if pending.is_some() {
-                delivery_deadline
-            } else {
-                None
-            };
-            deadline.set(
-                writing
-                    .then_some(write_deadline)
-                    .into_iter()
-                    .chain(delivering)
-                    .min(),
-            );
-            tokio::select! {
-                _ = &mut self.cancelled => return Ok(()),
-                () = deadline.expired(timer.as_mut()) => {
-                    if writing && write_deadline <= Instant::now() {
-                        return Err(Delivery::Failed(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Write }));
-                    }
-                    self.flow.end(ClientError::Timeout { backend: backend(), kind: TimeoutKind::Delivery });
-                    return Ok(());
-                }
-                permit = self.deliveries.reserve(), if pending.is_some() => {
-                    let Ok(permit) = permit else { return Ok(()) };
-                    if let Some(delivery) = pending.take() {
-                        let end = matches!(delivery, Delivery::End);
-                        permit.send(delivery);
-                        if end {
-                            return Ok(());
-                        }
-                    }
-                }
-                written = output.write_some(&mut writer), if writing => {
-                    // A backend that answered without reading the whole body may close
-                    // its side: what it answered still counts.
-                    if let Err(source) = written {
-                        if !answered {
-                            return Err(Delivery::Failed(ClientError::Io { backend: backend(), source }));
-                        }
-                        body = None;
-                        output = Output::default();
-                    }
-                    write_deadline = Instant::now() + self.config.write_timeout();
-                }
-                frame = async { body.as_mut()?.frame().await }, if reading_body => {
-                    match frame {
-                        None => body = None,
-                        Some(Ok(frame)) => {
-                            if let Ok(chunk) = frame.into_data() {
-                                let chunk = self
-                                    .encoder
-                                    .body_chunk(chunk)
-                                    .map_err(|e| Delivery::Failed(invalid_input(&self.name, e)))?;
-                                if !writing {
-                                    write_deadline = Instant::now() + self.config.write_timeout();
-                                }
-                                output.push(chunk);
-                            }
-                        }
-                        Some(Err(error)) => return Err(Delivery::Failed(ClientError::RequestBody(error))),
-                    }
-                }
-                read = reader.read_buf(&mut buf), if pending.is_none() && !eof => {
-                    match read {
-                        Ok(0) => eof = true,
-                        Ok(_) => {}
-                        Err(source) => return Err(Delivery::Failed(ClientError::Io { backend: backend(), source })),
-                    }
-                    if buf.capacity() - buf.len() < 1024 {
-                        buf.reserve(64 * 1024);
-                    }
-                }
-            }
-            // Events wait in the buffer until their caller has room for them.
-            if pending.is_none() {
-                pending = next_delivery(&mut decoder, &mut buf, eof, &self.name, &mut answered)?;
-                if pending.is_some() {
-                    delivery_deadline = Instant::now().checked_add(self.config.delivery_timeout());
-                }
+    /// Decodes the next delivery, unless one waits already.
+    fn decode_next(&mut self, input: &mut BytesMut) -> Result<(), Delivery> {
+        if self.pending.is_none() {
+            self.pending = next_delivery(
+                &mut self.decoder,
+                input,
+                self.eof,
+                &self.name,
+                &mut self.answered,
+            )?;
+            if self.pending.is_some() {
+                self.delivery_deadline = Instant::now().checked_add(self.config.delivery_timeout());
             }
         }
+        Ok(())
     }
 }
 

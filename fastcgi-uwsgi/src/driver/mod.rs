@@ -224,14 +224,11 @@ where
     // Registered once for the connection, not once per turn of the loop.
     let mut watch = shutdown.cloned();
     let changed = std::pin::pin!(async move {
-        match watch.as_mut() {
-            Some(watch) => {
-                let _ = watch.changed().await;
-            }
-            None => std::future::pending().await,
+        if let Some(watch) = watch.as_mut() {
+            let _ = watch.changed().await;
         }
     });
-    let mut stopped = shutdown.map(|shutdown| ShutdownWait::new(shutdown, changed));
+    let mut stopped = ShutdownWait::new(shutdown, changed);
     let mut timer = std::pin::pin!(Deadline::timer());
     let mut deadline = Deadline::default();
     // Since when the bytes waiting to be written have made no progress.
@@ -245,17 +242,15 @@ where
                 receive.release();
                 linger::close(&mut reader, &mut writer, &mut receive.input).await;
             }
-            return match side.result() {
-                Ok(()) => Outcome::Done,
-                Err(error) => Outcome::Protocol(error),
-            };
+            return side
+                .result()
+                .map_or_else(Outcome::Protocol, |()| Outcome::Done);
         }
-        let write_deadline = if writing {
-            Some(*write_since.get_or_insert_with(Instant::now) + side.write_timeout())
-        } else {
+        if !writing {
             write_since = None;
-            None
-        };
+        }
+        let write_deadline =
+            writing.then(|| *write_since.get_or_insert_with(Instant::now) + side.write_timeout());
         let own = side.deadline(writing, buffered);
         deadline.set(write_deadline.into_iter().chain(own).min());
         let queued = output.queued_len();
@@ -273,12 +268,9 @@ where
                     Ok(_) => false,
                     Err(error) => return Outcome::Io(error),
                 };
-                let block = receive.block();
-                let mut turn = Turn { output: &mut output, input: &mut receive.input };
-                if let Err(error) = side.receive(&mut turn, block.as_ref(), eof) {
+                if let Err(error) = received(side, &mut receive, &mut output, budgets, eof) {
                     return Outcome::Protocol(error);
                 }
-                receive.settle(budgets);
             }
             woke = side.work(queued), if working => {
                 let mut turn = Turn { output: &mut output, input: &mut receive.input };
@@ -293,17 +285,8 @@ where
                     continue;
                 };
                 let mut turn = Turn { output: &mut output, input: &mut receive.input };
-                if let Err(error) = side.message(&mut turn, message) {
+                if let Err(error) = messages(side, &mut turn, inbox, message) {
                     return Outcome::Protocol(error);
-                }
-                // Take what else is ready, so that a head, its body and its end go out
-                // in one write.
-                while side.taking_messages(turn.output.queued_len())
-                    && let Some(message) = inbox.try_recv()
-                {
-                    if let Err(error) = side.message(&mut turn, message) {
-                        return Outcome::Protocol(error);
-                    }
                 }
             }
             written = output.write_some(&mut writer), if writing => {
@@ -327,12 +310,47 @@ where
             }
             // A shutdown began (the side sees it in `closing`), or the server is gone
             // without one, which leaves its connections serving.
-            () = async {
-                match stopped.as_mut() {
-                    Some(stopped) if stopped.is_pending() => stopped.wait().await,
-                    _ => std::future::pending().await,
-                }
-            } => {}
+            () = stopped.wait(), if stopped.is_pending() => {}
         }
     }
+}
+
+/// Acts on `first`, then on what else is ready, so that a head, its body and its end go
+/// out in one write.
+fn messages<S, I>(
+    side: &mut S,
+    turn: &mut Turn<'_>,
+    inbox: &mut I,
+    first: S::Message,
+) -> Result<(), S::Error>
+where
+    S: Side,
+    I: Inbox<Message = S::Message>,
+{
+    side.message(turn, first)?;
+    while side.taking_messages(turn.output.queued_len())
+        && let Some(message) = inbox.try_recv()
+    {
+        side.message(turn, message)?;
+    }
+    Ok(())
+}
+
+/// Hands what a read brought (or its end) to the side.
+fn received<S: Side>(
+    side: &mut S,
+    receive: &mut Receive,
+    output: &mut Output,
+    budgets: &Budgets,
+    eof: bool,
+) -> Result<(), S::Error> {
+    let block = receive.block();
+    let mut turn = Turn {
+        output,
+        input: &mut receive.input,
+    };
+    side.receive(&mut turn, block.as_ref(), eof)?;
+    // An allocation the side's decoder made on its own is counted too.
+    receive.settle(budgets);
+    Ok(())
 }

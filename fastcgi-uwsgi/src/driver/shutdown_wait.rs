@@ -14,8 +14,9 @@ use tokio::sync::watch;
 
 /// The shutdown wait of one connection.
 pub(crate) struct ShutdownWait<'a, F> {
-    /// The server's shutdown value: it changes once, when the shutdown begins.
-    shutdown: &'a watch::Receiver<bool>,
+    /// The server's shutdown value: it changes once, when the shutdown begins. `None`
+    /// for a connection no shutdown reaches (a client's): the wait never completes.
+    shutdown: Option<&'a watch::Receiver<bool>>,
     /// The change of the shutdown value (`watch::Receiver::changed`).
     changed: Pin<&'a mut F>,
     /// The waker `changed` was last polled with; `None` once it completed.
@@ -25,7 +26,10 @@ pub(crate) struct ShutdownWait<'a, F> {
 }
 
 impl<'a, F: Future> ShutdownWait<'a, F> {
-    pub(crate) fn new(shutdown: &'a watch::Receiver<bool>, changed: Pin<&'a mut F>) -> Self {
+    pub(crate) fn new(
+        shutdown: Option<&'a watch::Receiver<bool>>,
+        changed: Pin<&'a mut F>,
+    ) -> Self {
         ShutdownWait {
             shutdown,
             changed,
@@ -36,7 +40,7 @@ impl<'a, F: Future> ShutdownWait<'a, F> {
 
     /// Whether the wait can still complete: it completes once.
     pub(crate) fn is_pending(&self) -> bool {
-        !self.polled || self.waker.is_some()
+        self.shutdown.is_some() && (!self.polled || self.waker.is_some())
     }
 
     /// Ready once the shutdown has begun. A server gone without one leaves the wait
@@ -44,7 +48,9 @@ impl<'a, F: Future> ShutdownWait<'a, F> {
     pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(waker) = &self.waker
             && waker.will_wake(cx.waker())
-            && !matches!(self.shutdown.has_changed(), Ok(true))
+            && !self
+                .shutdown
+                .is_some_and(|shutdown| matches!(shutdown.has_changed(), Ok(true)))
         {
             // Still registered with this task's waker: a shutdown or the server's end
             // wakes it, and nothing has happened that polling would find.

@@ -184,20 +184,20 @@ impl<P: Session> Side for ServerSide<P> {
     }
 
     fn deadline(&mut self, writing: bool, buffered: bool) -> Option<Instant> {
-        let waiting = if writing {
+        let now_waiting = if writing {
             Some(Wait::Write)
         } else {
             self.session.waiting_for(buffered)
         };
-        if waiting != self.waiting {
-            self.waiting = waiting;
+        if now_waiting != self.waiting {
+            self.waiting = now_waiting;
             self.since = Instant::now();
         }
         if writing {
             // The driver's own.
             return None;
         }
-        waiting.map(|wait| self.since + timeout(wait, &self.parts.shared.config))
+        now_waiting.map(|wait| self.since + timeout(wait, &self.parts.shared.config))
     }
 
     fn expired(&mut self, _now: Instant) -> Option<Outcome<P::Error>> {
