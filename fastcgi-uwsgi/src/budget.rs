@@ -9,7 +9,7 @@
 //! holds nothing else.
 //!
 //! Bytes read from a socket are counted as the allocation they were read into (a
-//! [`Block`], see [`crate::driver::receive`]), not as the chunks cut from it: a chunk keeps its
+//! [`crate::driver::receive::Block`]), not as the chunks cut from it: a chunk keeps its
 //! whole allocation alive, so the allocation is what is held.
 //!
 //! The process budget keeps a part, its headroom, that bytes read ahead of services may

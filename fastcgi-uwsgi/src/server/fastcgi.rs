@@ -1,6 +1,6 @@
-//! The FastCGI side of a connection ([`session::Session`]): one sans-IO application
-//! connection, fed what the driver reads; each request's service runs inside the
-//! connection's own task, so nothing of a request outlives its connection.
+//! The FastCGI side of a server connection ([`crate::server::session::Session`]): one
+//! sans-IO application connection, fed what the driver reads; each request's service runs
+//! inside the connection's own task, so nothing of a request outlives its connection.
 //!
 //! Requests multiplexed on the connection run at once, up to the codec's limit per
 //! connection and the server's limit per process. Request bodies are read ahead of their

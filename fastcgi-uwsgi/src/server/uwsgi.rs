@@ -1,7 +1,7 @@
-//! The uwsgi side of a connection ([`session::Session`]): one request per connection, as
-//! uwsgi has it. The vars block becomes the request, the body streams to the service as
-//! it arrives, the response goes out as an HTTP/1.x head and raw body bytes, and the
-//! connection closes. A ping is answered with a pong.
+//! The uwsgi side of a server connection ([`crate::server::session::Session`]): one
+//! request per connection, as uwsgi has it. The vars block becomes the request, the body
+//! streams to the service as it arrives, the response goes out as an HTTP/1.x head and
+//! raw body bytes, and the connection closes. A ping is answered with a pong.
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
