@@ -34,6 +34,26 @@ struct Entry {
     taken: Taken,
     opened_at: Instant,
     idle_since: Instant,
+    /// The thread whose runtime runs the connection's task.
+    home: Home,
+}
+
+/// A thread, as the pool tells them apart: a request handed to a connection whose task
+/// runs on the caller's own thread (a runtime per thread, as thread-per-core serving has
+/// it) reaches it, and its response comes back, without waking another thread: no
+/// system call and no cache lines moving between cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Home(u64);
+
+impl Home {
+    /// The calling thread's.
+    fn here() -> Home {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        thread_local! {
+            static HOME: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        Home(HOME.with(|home| *home))
+    }
 }
 
 /// Whether the backend took a connection off its listen queue.
@@ -74,6 +94,11 @@ impl Entry {
 /// but a descriptor, and more would be no sooner taken.
 const MAX_PENDING: usize = 4;
 
+/// How much later than the oldest waiting request one may have queued and still take a
+/// slot before it, for being on the thread that runs the slot's connection: a request
+/// waits at most this much longer for its turn.
+const SAME_THREAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A connection's slot given to a waiting request: where its commands go, and its id.
 #[derive(Debug)]
 struct Grant {
@@ -85,6 +110,9 @@ struct Grant {
 #[derive(Debug)]
 struct Waiter {
     id: u64,
+    home: Home,
+    /// When it queued.
+    since: Instant,
     grant: oneshot::Sender<Grant>,
 }
 
@@ -106,19 +134,23 @@ struct State {
 }
 
 impl State {
-    /// The connection a request should take: the most recently used idle one, or the
-    /// least loaded multiplexed one.
-    fn best(&mut self) -> Option<&mut Entry> {
+    /// The connection a request from `home` should take: the least loaded, one run by
+    /// `home` first, the most recently used first (its worker's caches are warm, and the
+    /// others may reach the idle limit and close).
+    fn best(&mut self, home: Home) -> Option<&mut Entry> {
         self.entries
             .iter_mut()
             .filter(|e| e.has_room())
-            .min_by_key(|e| (e.in_flight, std::cmp::Reverse(e.idle_since)))
+            .min_by_key(|e| (e.in_flight, e.home != home, std::cmp::Reverse(e.idle_since)))
     }
 
-    /// Gives free slots to waiting requests, oldest first.
+    /// Gives free slots to waiting requests, oldest first; a slot goes to a request from
+    /// the thread that runs its connection when one queued soon after the oldest
+    /// ([`SAME_THREAD_WINDOW`]).
     fn hand_off(&mut self) {
-        while !self.waiters.is_empty() {
-            let Some(entry) = self.best() else {
+        while let Some(oldest) = self.waiters.front() {
+            let (home, since) = (oldest.home, oldest.since);
+            let Some(entry) = self.best(home) else {
                 return;
             };
             let grant = Grant {
@@ -128,7 +160,14 @@ impl State {
             entry.in_flight += 1;
             entry.served += 1;
             let conn_id = entry.id;
-            let Some(waiter) = self.waiters.pop_front() else {
+            let entry_home = entry.home;
+            let index = self
+                .waiters
+                .iter()
+                .take_while(|w| w.since.duration_since(since) < SAME_THREAD_WINDOW)
+                .position(|w| w.home == entry_home)
+                .unwrap_or(0);
+            let Some(waiter) = self.waiters.remove(index) else {
                 return;
             };
             if waiter.grant.send(grant).is_err() {
@@ -217,7 +256,12 @@ impl Queued<'_> {
             let (grant, receiver) = oneshot::channel();
             let id = state.next_waiter;
             state.next_waiter += 1;
-            state.waiters.push_back(Waiter { id, grant });
+            state.waiters.push_back(Waiter {
+                id,
+                home: Home::here(),
+                since: Instant::now(),
+                grant,
+            });
             self.waiter = Some((id, receiver));
         }
     }
@@ -294,7 +338,7 @@ impl Pool {
                 let mut state = self.lock();
                 if queued.waiter.is_none()
                     && state.waiters.is_empty()
-                    && let Some(entry) = state.best()
+                    && let Some(entry) = state.best(Home::here())
                 {
                     entry.in_flight += 1;
                     entry.served += 1;
@@ -397,6 +441,7 @@ impl Pool {
             taken: Taken::Unknown,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
+            home: Home::here(),
         });
         state.hand_off();
         Ok(Lease {
@@ -433,6 +478,7 @@ impl Pool {
             taken: Taken::Pending,
             opened_at: Instant::now(),
             idle_since: Instant::now(),
+            home: Home::here(),
         });
         Ok(())
     }
@@ -585,6 +631,78 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(id: u64, home: Home, idle_since: Instant) -> Entry {
+        Entry {
+            id,
+            commands: mpsc::channel(1).0,
+            in_flight: 0,
+            capacity: 1,
+            usable: true,
+            served: 0,
+            probing: false,
+            taken: Taken::Yes,
+            opened_at: idle_since,
+            idle_since,
+            home,
+        }
+    }
+
+    fn waiter(state: &mut State, home: Home, since: Instant) -> oneshot::Receiver<Grant> {
+        let (grant, receiver) = oneshot::channel();
+        let id = state.next_waiter;
+        state.next_waiter += 1;
+        state.waiters.push_back(Waiter {
+            id,
+            home,
+            since,
+            grant,
+        });
+        receiver
+    }
+
+    #[test]
+    fn an_idle_connection_of_the_callers_thread_is_taken_first() {
+        let (here, there) = (Home(1), Home(2));
+        let start = Instant::now();
+        let mut state = State::default();
+        state.entries.push(entry(1, here, start));
+        // More recently used, but run by another thread.
+        state
+            .entries
+            .push(entry(2, there, start + Duration::from_millis(5)));
+        assert_eq!(state.best(here).map(|e| e.id), Some(1));
+        assert_eq!(state.best(there).map(|e| e.id), Some(2));
+        // Busy connections of the caller's thread are passed over for an idle one.
+        state.entries[0].in_flight = 1;
+        assert_eq!(state.best(here).map(|e| e.id), Some(2));
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_a_request_of_its_thread_only_within_the_window() {
+        let (near, far) = (Home(1), Home(2));
+        let start = Instant::now();
+        let mut state = State::default();
+        state.entries.push(entry(7, near, start));
+        state.entries[0].in_flight = 1;
+        let mut oldest = waiter(&mut state, far, start);
+        let mut soon_after = waiter(&mut state, near, start + SAME_THREAD_WINDOW / 2);
+        state.entries[0].in_flight = 0;
+        state.hand_off();
+        assert_eq!(soon_after.try_recv().map(|g| g.conn_id).ok(), Some(7));
+        assert!(
+            oldest.try_recv().is_err(),
+            "the oldest waits for the next slot"
+        );
+
+        // One from the connection's thread that queued well after the oldest does not
+        // go first.
+        state.entries[0].in_flight = 0;
+        let mut late = waiter(&mut state, near, start + SAME_THREAD_WINDOW * 3);
+        state.hand_off();
+        assert_eq!(oldest.try_recv().map(|g| g.conn_id).ok(), Some(7));
+        assert!(late.try_recv().is_err());
+    }
 
     #[tokio::test]
     async fn a_lease_dropped_before_its_request_was_handed_over_gives_its_slot_back() {
