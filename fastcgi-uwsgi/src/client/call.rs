@@ -30,7 +30,7 @@ impl CallError {
 /// Waits (up to the first-byte timeout) for the head, and makes the response whose body
 /// reads the rest. Any other first delivery is handed back.
 pub(crate) async fn await_head(
-    receiver: &mut mpsc::Receiver<Delivery>,
+    mut receiver: mpsc::Receiver<Delivery>,
     flow: Arc<Flow>,
     mut guard: AbortOnDrop,
     backend: &Arc<str>,
@@ -67,7 +67,6 @@ pub(crate) async fn await_head(
         || head.status == StatusCode::NO_CONTENT
         || head.status == StatusCode::NOT_MODIFIED;
     let length = if no_body { None } else { head.content_length };
-    let receiver = std::mem::replace(receiver, mpsc::channel(1).1);
     let body = BackendBody::new(
         receiver,
         flow,

@@ -32,7 +32,7 @@ pub(crate) async fn call(
             Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
             Err(error) => return Err(CallError::Fatal(error)),
         };
-        let (deliveries, mut receiver) =
+        let (deliveries, receiver) =
             mpsc::channel(channel_capacity(pool.config.response_window()));
         let flow = Arc::new(Flow::default());
         let (started, started_receiver) = oneshot::channel();
@@ -93,7 +93,7 @@ pub(crate) async fn call(
             ));
         }
         match await_head(
-            &mut receiver,
+            receiver,
             flow,
             guard,
             &pool.name,

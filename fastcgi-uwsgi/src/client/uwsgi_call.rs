@@ -63,7 +63,7 @@ pub(crate) async fn call(
         }
         Outgoing::Stream { body, .. } => (None, Some(body)),
     };
-    let (deliveries, mut receiver) = mpsc::channel(WINDOW);
+    let (deliveries, receiver) = mpsc::channel(WINDOW);
     let (cancel, cancelled) = oneshot::channel::<()>();
     let flow = Arc::new(Flow::default());
     let limits = Limits::default().with_response_head(config.response_head());
@@ -93,7 +93,7 @@ pub(crate) async fn call(
         let _ = cancel.send(());
     });
     await_head(
-        &mut receiver,
+        receiver,
         flow,
         guard,
         &target.name,
