@@ -167,6 +167,13 @@ impl Environ {
         }
     }
 
+    /// Makes room for at least `bytes` more bytes of copied names and values, so that a
+    /// builder that estimated them first grows the storage once.
+    #[inline]
+    pub(crate) fn reserve_bytes(&mut self, bytes: usize) {
+        self.owned.reserve(bytes);
+    }
+
     /// Makes room in the index for at least `additional` more variables, so that a decoder
     /// that counted them first grows it once.
     #[inline]

@@ -192,6 +192,16 @@ impl Gateway {
         };
         let params = self.preset.params();
         let mut env = Environ::with_capacity(params.len() + request.headers.keys_len());
+        // The bytes the variables will copy, estimated so that they are stored without
+        // growing: each header as HTTP_NAME and value, each parameter at a typical size,
+        // and the paths the URI gives several of them.
+        let header_bytes: usize = request
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 5)
+            .sum();
+        let uri = request.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        env.reserve_bytes(header_bytes + params.len() * PARAM_BYTES + uri * 3);
         let mut value = Vec::with_capacity(256);
         for param in params {
             value.clear();
@@ -218,6 +228,10 @@ impl Gateway {
         Ok(env)
     }
 }
+
+/// Bytes a parameter's name and value take, as most run (`SERVER_PROTOCOL` and
+/// `HTTP/1.1`, `REMOTE_ADDR` and an address).
+const PARAM_BYTES: usize = 32;
 
 /// Everything a variable's value can come from, gathered once per request.
 struct Facts<'a> {

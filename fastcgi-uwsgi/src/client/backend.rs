@@ -35,12 +35,21 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Stream, ClientError> {
+    /// Connects within `timeout`. With `nodelay`, a TCP connection sends each write at
+    /// once (`TCP_NODELAY`): wanted for a connection that writes a request in several
+    /// pieces, a system call saved for one that writes it whole at once.
+    pub(crate) async fn connect(
+        &self,
+        timeout: Duration,
+        nodelay: bool,
+    ) -> Result<Stream, ClientError> {
         let connecting = async {
             match self {
                 Backend::Tcp(address) => {
                     let stream = TcpStream::connect(address.as_str()).await?;
-                    stream.set_nodelay(true)?;
+                    if nodelay {
+                        stream.set_nodelay(true)?;
+                    }
                     Ok(Stream::Tcp(stream))
                 }
                 Backend::Unix(path) => UnixStream::connect(path).await.map(Stream::Unix),
@@ -91,13 +100,13 @@ mod tests {
         let address = listener.local_addr().unwrap().to_string();
         drop(listener);
         let error = Backend::new(&address)
-            .connect(Duration::from_secs(5))
+            .connect(Duration::from_secs(5), true)
             .await
             .unwrap_err();
         assert!(error.is_connect(), "{error}");
         assert!(error.to_string().contains(&address), "{error}");
         let error = Backend::new("unix:/nonexistent-dir/php.sock")
-            .connect(Duration::from_secs(5))
+            .connect(Duration::from_secs(5), true)
             .await
             .unwrap_err();
         assert!(

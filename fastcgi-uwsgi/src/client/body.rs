@@ -179,7 +179,11 @@ pub struct BackendBody {
     flow: Arc<Flow>,
     backend: Arc<str>,
     timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// When the last bytes came (or the body was made).
+    last: Instant,
+    /// The between-bytes timer, made the first time the body waits: a body that never
+    /// waits (the whole response came with its head) needs none.
+    sleep: Option<Pin<Box<Sleep>>>,
     guard: AbortOnDrop,
     remaining: Option<u64>,
 }
@@ -198,7 +202,8 @@ impl BackendBody {
             flow,
             backend,
             timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            last: Instant::now(),
+            sleep: None,
             guard,
             remaining: length,
         }
@@ -230,7 +235,10 @@ impl http_body::Body for BackendBody {
         match receiver.poll_recv(cx) {
             Poll::Ready(Some(Delivery::Data(chunk))) => {
                 this.flow.took(chunk.len());
-                this.sleep.as_mut().reset(Instant::now() + this.timeout);
+                this.last = Instant::now();
+                if let Some(sleep) = this.sleep.as_mut() {
+                    sleep.as_mut().reset(this.last + this.timeout);
+                }
                 if let Some(remaining) = this.remaining.as_mut() {
                     *remaining = remaining.saturating_sub(chunk.len() as u64);
                 }
@@ -251,7 +259,12 @@ impl http_body::Body for BackendBody {
                 });
                 Poll::Ready(Some(Err(error)))
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+            Poll::Pending => match this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.last + this.timeout)))
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => {
                     this.guard.fire(true);
                     this.finish();

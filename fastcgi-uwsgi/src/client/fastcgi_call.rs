@@ -32,8 +32,7 @@ pub(crate) async fn call(
             Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
             Err(error) => return Err(CallError::Fatal(error)),
         };
-        let (deliveries, receiver) =
-            mpsc::channel(channel_capacity(pool.config.response_window()));
+        let (deliveries, receiver) = mpsc::channel(channel_capacity(pool.config.response_window()));
         let flow = Arc::new(Flow::default());
         let (started, started_receiver) = oneshot::channel();
         let app_status = AppStatus::default();

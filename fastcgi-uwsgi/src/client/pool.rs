@@ -416,7 +416,10 @@ impl Pool {
 
     async fn open(self: &Arc<Self>) -> Result<Lease, ClientError> {
         let connecting = Connecting(self);
-        let stream = self.backend.connect(self.config.connect_timeout()).await?;
+        let stream = self
+            .backend
+            .connect(self.config.connect_timeout(), true)
+            .await?;
         drop(connecting);
         let mut state = self.lock();
         self.opened.fetch_add(1, Ordering::Relaxed);
@@ -454,7 +457,10 @@ impl Pool {
     /// Opens a connection that asks GET_VALUES and takes requests once answered.
     async fn open_pending(self: &Arc<Self>) -> Result<(), ClientError> {
         let connecting = Connecting(self);
-        let stream = self.backend.connect(self.config.connect_timeout()).await?;
+        let stream = self
+            .backend
+            .connect(self.config.connect_timeout(), true)
+            .await?;
         drop(connecting);
         let mut state = self.lock();
         self.opened.fetch_add(1, Ordering::Relaxed);

@@ -27,6 +27,10 @@ use crate::driver::{self, Closing, NoMessages, Outcome, Side, Turn};
 use crate::listener::Stream;
 use crate::output::Output;
 
+/// The largest request (vars and whole body) written without `TCP_NODELAY`: well within
+/// one write and one segment.
+const ONE_WRITE: usize = 16 * 1024;
+
 /// Queued request body past which no more is read from the caller's body.
 const HIGH_WATER: u64 = 256 * 1024;
 
@@ -44,16 +48,24 @@ pub(crate) async fn call(
     prepared: Prepared,
 ) -> Result<Response<BackendBody>, CallError> {
     let config = &target.config;
-    let stream = match target.backend.connect(config.connect_timeout()).await {
-        Ok(stream) => stream,
-        Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
-        Err(error) => return Err(CallError::Fatal(error)),
-    };
     let mut encoder = RequestEncoder::new();
     let mut head = BytesMut::new();
     encoder
         .encode_head(&prepared.env, &mut head)
         .map_err(|error| CallError::Fatal(invalid_input(&target.name, error)))?;
+    // A request written whole in one write has no later piece for Nagle's algorithm to
+    // hold back.
+    let one_write =
+        matches!(&prepared.body, Outgoing::Whole(body) if head.len() + body.len() <= ONE_WRITE);
+    let stream = match target
+        .backend
+        .connect(config.connect_timeout(), !one_write)
+        .await
+    {
+        Ok(stream) => stream,
+        Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
+        Err(error) => return Err(CallError::Fatal(error)),
+    };
     let (whole_body, body) = match prepared.body {
         Outgoing::Whole(bytes) => {
             let chunk = encoder
