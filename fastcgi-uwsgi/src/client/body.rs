@@ -2,108 +2,16 @@
 //! back-pressure, a between-bytes timeout, and an abort when it is dropped early.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cgi_env::ResponseHead;
 use http_body::{Frame, SizeHint};
-use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, Sleep};
 
+use super::delivery::{Deliveries, Delivery};
 use super::error::{ClientError, TimeoutKind};
-
-/// How many pieces of one response wait between a connection and its reader before the
-/// connection stops reading: the back-pressure window.
-pub(crate) const WINDOW: usize = 16;
-
-/// What a connection and one request's body share: how much of the response the caller
-/// has not taken yet and since when, and why the connection ended the response early
-/// (told here rather than in the channel, which may be full of what the caller never
-/// took).
-#[derive(Debug, Default)]
-pub(crate) struct Flow {
-    state: Mutex<FlowState>,
-    /// Woken when the caller takes a piece, for a connection that stopped reading until it
-    /// does.
-    taken: Notify,
-}
-
-#[derive(Debug, Default)]
-struct FlowState {
-    /// Body bytes handed to the channel and not taken by the caller.
-    unread: usize,
-    /// Since when data has waited for the caller with none taken.
-    waiting_since: Option<Instant>,
-    verdict: Option<ClientError>,
-}
-
-impl Flow {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FlowState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The connection handed `len` body bytes to the channel; returns the bytes now unread
-    /// and whether the caller has had data waiting only from now on.
-    pub(crate) fn handed(&self, len: usize) -> (usize, bool) {
-        let mut state = self.lock();
-        state.unread = state.unread.saturating_add(len);
-        let began = state.waiting_since.is_none();
-        if began {
-            state.waiting_since = Some(Instant::now());
-        }
-        (state.unread, began)
-    }
-
-    /// The caller took `len` body bytes.
-    fn took(&self, len: usize) {
-        {
-            let mut state = self.lock();
-            state.unread = state.unread.saturating_sub(len);
-            state.waiting_since = (state.unread > 0).then(Instant::now);
-        }
-        self.taken.notify_one();
-    }
-
-    /// Body bytes handed over and not taken.
-    pub(crate) fn unread(&self) -> usize {
-        self.lock().unread
-    }
-
-    /// Since when data has waited for the caller with none taken.
-    pub(crate) fn waiting_since(&self) -> Option<Instant> {
-        self.lock().waiting_since
-    }
-
-    /// Resolves once the caller takes a piece (at once if it did since the last call).
-    pub(crate) async fn until_taken(&self) {
-        self.taken.notified().await;
-    }
-
-    /// The connection gave up on the response: the body ends with `error`. Set before the
-    /// connection drops its sender, so a body that sees the channel closed finds it.
-    pub(crate) fn end(&self, error: ClientError) {
-        self.lock().verdict.get_or_insert(error);
-    }
-
-    /// Why the connection ended the response early, once.
-    pub(crate) fn verdict(&self) -> Option<ClientError> {
-        self.lock().verdict.take()
-    }
-}
-
-/// What a connection hands one request's caller, in order: a head, data, then the end or a
-/// failure.
-#[derive(Debug)]
-pub(crate) enum Delivery {
-    Head(Box<ResponseHead>),
-    Data(Bytes),
-    End,
-    Failed(ClientError),
-    /// The connection closed or failed before any byte of this request's response came.
-    Unanswered(ClientError),
-}
 
 /// Ends a request that its caller gave up on (FastCGI: ABORT_REQUEST; uwsgi: close). Fired
 /// at most once, on drop unless disarmed.
@@ -175,8 +83,7 @@ impl AppStatus {
 /// waits is cut off too. Dropping it before its end aborts the request.
 #[derive(Debug)]
 pub struct BackendBody {
-    receiver: Option<mpsc::Receiver<Delivery>>,
-    flow: Arc<Flow>,
+    receiver: Option<Deliveries>,
     backend: Arc<str>,
     timeout: Duration,
     /// When the last bytes came (or the body was made).
@@ -190,8 +97,7 @@ pub struct BackendBody {
 
 impl BackendBody {
     pub(crate) fn new(
-        receiver: mpsc::Receiver<Delivery>,
-        flow: Arc<Flow>,
+        receiver: Deliveries,
         backend: Arc<str>,
         timeout: Duration,
         guard: AbortOnDrop,
@@ -199,7 +105,6 @@ impl BackendBody {
     ) -> Self {
         BackendBody {
             receiver: Some(receiver),
-            flow,
             backend,
             timeout,
             last: Instant::now(),
@@ -228,13 +133,12 @@ impl http_body::Body for BackendBody {
             return Poll::Ready(None);
         };
         // The connection gave up on this response; what is still queued is cut short.
-        if let Some(error) = this.flow.verdict() {
+        if let Some(error) = receiver.flow().verdict() {
             this.finish();
             return Poll::Ready(Some(Err(error)));
         }
         match receiver.poll_recv(cx) {
             Poll::Ready(Some(Delivery::Data(chunk))) => {
-                this.flow.took(chunk.len());
                 this.last = Instant::now();
                 if let Some(sleep) = this.sleep.as_mut() {
                     sleep.as_mut().reset(this.last + this.timeout);
@@ -253,8 +157,9 @@ impl http_body::Body for BackendBody {
                 Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(Some(Delivery::Head(_)) | None) => {
+                let verdict = receiver.flow().verdict();
                 this.finish();
-                let error = this.flow.verdict().unwrap_or_else(|| ClientError::Closed {
+                let error = verdict.unwrap_or_else(|| ClientError::Closed {
                     backend: this.backend.to_string(),
                 });
                 Poll::Ready(Some(Err(error)))
@@ -295,32 +200,24 @@ impl http_body::Body for BackendBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::delivery::{WINDOW, channel};
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     #[tokio::test]
     async fn data_then_end() {
-        let (sender, receiver) = mpsc::channel(WINDOW);
+        let (sender, receiver) = channel(WINDOW);
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         let guard = AbortOnDrop::new(move |_| flag.store(true, Ordering::SeqCst));
-        let body = BackendBody::new(
-            receiver,
-            Arc::default(),
-            "b".into(),
-            Duration::from_secs(5),
-            guard,
-            Some(5),
-        );
+        let body = BackendBody::new(receiver, "b".into(), Duration::from_secs(5), guard, Some(5));
         sender
-            .send(Delivery::Data(Bytes::from_static(b"hel")))
-            .await
+            .try_send(Delivery::Data(Bytes::from_static(b"hel")))
             .unwrap();
         sender
-            .send(Delivery::Data(Bytes::from_static(b"lo")))
-            .await
+            .try_send(Delivery::Data(Bytes::from_static(b"lo")))
             .unwrap();
-        sender.send(Delivery::End).await.unwrap();
+        sender.try_send(Delivery::End).unwrap();
         assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
         assert!(
             !aborted.load(Ordering::SeqCst),
@@ -330,28 +227,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_verdict_cuts_the_body_short_ahead_of_what_is_queued() {
-        let (sender, receiver) = mpsc::channel(WINDOW);
-        let flow = Arc::new(Flow::default());
+        let (sender, receiver) = channel(WINDOW);
+        let flow = sender.flow().clone();
         let guard = AbortOnDrop::new(|_| {});
-        let mut body = BackendBody::new(
-            receiver,
-            flow.clone(),
-            "b".into(),
-            Duration::from_secs(5),
-            guard,
-            None,
-        );
+        let mut body = BackendBody::new(receiver, "b".into(), Duration::from_secs(5), guard, None);
         sender
-            .send(Delivery::Data(Bytes::from_static(b"abc")))
-            .await
+            .try_send(Delivery::Data(Bytes::from_static(b"abc")))
             .unwrap();
         assert_eq!(flow.handed(3), (3, true));
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "abc");
         assert_eq!((flow.unread(), flow.waiting_since()), (0, None));
         sender
-            .send(Delivery::Data(Bytes::from_static(b"def")))
-            .await
+            .try_send(Delivery::Data(Bytes::from_static(b"def")))
             .unwrap();
         flow.end(ClientError::Timeout {
             backend: "b".into(),
@@ -371,18 +259,12 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_early_aborts_and_silence_times_out() {
-        let (_sender, receiver) = mpsc::channel(WINDOW);
+        let (_sender, receiver) = channel(WINDOW);
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         let guard = AbortOnDrop::new(move |close| flag.store(close, Ordering::SeqCst));
-        let mut body = BackendBody::new(
-            receiver,
-            Arc::default(),
-            "b".into(),
-            Duration::from_millis(20),
-            guard,
-            None,
-        );
+        let mut body =
+            BackendBody::new(receiver, "b".into(), Duration::from_millis(20), guard, None);
         let error = body.frame().await.unwrap().unwrap_err();
         assert!(matches!(
             error,
@@ -396,13 +278,12 @@ mod tests {
             "a timed-out connection is closed"
         );
 
-        let (_sender, receiver) = mpsc::channel(WINDOW);
+        let (_sender, receiver) = channel(WINDOW);
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         let guard = AbortOnDrop::new(move |_| flag.store(true, Ordering::SeqCst));
         drop(BackendBody::new(
             receiver,
-            Arc::default(),
             "b".into(),
             Duration::from_secs(5),
             guard,

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use http::{Response, StatusCode, Version};
-use tokio::sync::mpsc;
-
-use super::body::{AbortOnDrop, BackendBody, Delivery, Flow};
+use super::body::{AbortOnDrop, BackendBody};
 use super::config::ClientConfig;
+use super::delivery::{Deliveries, Delivery};
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::Prepared;
+use http::{Response, StatusCode, Version};
 
 /// How a call to one backend failed.
 pub(crate) enum CallError {
@@ -30,8 +29,7 @@ impl CallError {
 /// Waits (up to the first-byte timeout) for the head, and makes the response whose body
 /// reads the rest. Any other first delivery is handed back.
 pub(crate) async fn await_head(
-    mut receiver: mpsc::Receiver<Delivery>,
-    flow: Arc<Flow>,
+    mut receiver: Deliveries,
     mut guard: AbortOnDrop,
     backend: &Arc<str>,
     config: &ClientConfig,
@@ -46,7 +44,7 @@ pub(crate) async fn await_head(
         }
         Ok(None) => {
             guard.disarm();
-            return Err(match flow.verdict() {
+            return Err(match receiver.flow().verdict() {
                 Some(error) => Delivery::Failed(error),
                 None => Delivery::Unanswered(ClientError::Closed {
                     backend: backend.to_string(),
@@ -69,7 +67,6 @@ pub(crate) async fn await_head(
     let length = if no_body { None } else { head.content_length };
     let body = BackendBody::new(
         receiver,
-        flow,
         backend.clone(),
         config.between_bytes_timeout(),
         guard,

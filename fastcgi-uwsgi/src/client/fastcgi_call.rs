@@ -8,8 +8,9 @@ use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::body::{AbortOnDrop, AppStatus, BackendBody, Delivery, Flow};
+use super::body::{AbortOnDrop, AppStatus, BackendBody};
 use super::call::{CallError, await_head};
+use super::delivery::{self, Delivery, DeliverySender};
 use super::error::ClientError;
 use super::fastcgi_conn::{Begin, Command, channel_capacity};
 use super::pool::Pool;
@@ -32,8 +33,8 @@ pub(crate) async fn call(
             Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
             Err(error) => return Err(CallError::Fatal(error)),
         };
-        let (deliveries, receiver) = mpsc::channel(channel_capacity(pool.config.response_window()));
-        let flow = Arc::new(Flow::default());
+        let (deliveries, receiver) =
+            delivery::channel(channel_capacity(pool.config.response_window()));
         let (started, started_receiver) = oneshot::channel();
         let app_status = AppStatus::default();
         let (whole, stream) =
@@ -55,7 +56,6 @@ pub(crate) async fn call(
             env: prepared.env.clone(),
             body: whole,
             deliveries,
-            flow: flow.clone(),
             started,
             ended,
             app_status: app_status.clone(),
@@ -93,7 +93,6 @@ pub(crate) async fn call(
         }
         match await_head(
             receiver,
-            flow,
             guard,
             &pool.name,
             &pool.config,
@@ -145,7 +144,7 @@ async fn pump(
     commands: mpsc::Sender<Command>,
     request_id: RequestId,
     mut ended: oneshot::Receiver<()>,
-    deliveries: mpsc::Sender<Delivery>,
+    deliveries: DeliverySender,
 ) {
     let mut body = std::pin::pin!(body);
     loop {

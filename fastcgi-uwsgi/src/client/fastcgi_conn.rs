@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::body::{AppStatus, Delivery, Flow};
+use super::body::AppStatus;
+use super::delivery::{Delivery, DeliverySender, Flow};
 use super::error::{ClientError, TimeoutKind};
 use super::pool::{Pool, QUEUED_AFTER};
 use super::stderr::{LineSplitter, Source, StderrLog, escape};
@@ -70,9 +71,8 @@ pub(crate) struct Begin {
     /// The whole body, sent with the params; `None` when it is streamed with
     /// [`Command::Stdin`].
     pub(crate) body: Option<Bytes>,
-    pub(crate) deliveries: mpsc::Sender<Delivery>,
-    /// Shared with the request's body: what its caller has not taken yet.
-    pub(crate) flow: Arc<Flow>,
+    /// Where its response goes (with what its caller has not taken yet).
+    pub(crate) deliveries: DeliverySender,
     /// Told the request id once the request's records are queued, or dropped when the
     /// connection could not take it (nothing of it was sent).
     pub(crate) started: oneshot::Sender<RequestId>,
@@ -83,7 +83,7 @@ pub(crate) struct Begin {
 
 /// One request on the connection.
 struct Active {
-    deliveries: Option<mpsc::Sender<Delivery>>,
+    deliveries: Option<DeliverySender>,
     flow: Arc<Flow>,
     reader: ResponseReader,
     app_status: AppStatus,
@@ -381,7 +381,7 @@ impl PooledConnection {
                 request_id,
                 Active {
                     deliveries: None,
-                    flow: begin.flow,
+                    flow: begin.deliveries.flow().clone(),
                     reader: ResponseReader::default(),
                     app_status: begin.app_status,
                     ended: begin.ended,
@@ -400,8 +400,8 @@ impl PooledConnection {
         self.requests.insert(
             request_id,
             Active {
+                flow: begin.deliveries.flow().clone(),
                 deliveries: Some(begin.deliveries),
-                flow: begin.flow,
                 reader: ResponseReader::new(self.pool.config.response_head()),
                 app_status: begin.app_status,
                 ended: begin.ended,

@@ -15,9 +15,10 @@ use tokio::time::Instant;
 use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
 
 use super::backend::Backend;
-use super::body::{AbortOnDrop, BackendBody, Delivery, Flow, WINDOW};
+use super::body::{AbortOnDrop, BackendBody};
 use super::call::{CallError, await_head};
 use super::config::ClientConfig;
+use super::delivery::{self, Delivery, DeliverySender, WINDOW};
 use super::error::{ClientError, TimeoutKind};
 use super::prepare::{Outgoing, Prepared};
 use crate::BoxError;
@@ -75,16 +76,14 @@ pub(crate) async fn call(
         }
         Outgoing::Stream { body, .. } => (None, Some(body)),
     };
-    let (deliveries, receiver) = mpsc::channel(WINDOW);
+    let (deliveries, receiver) = delivery::channel(WINDOW);
     let (cancel, cancelled) = oneshot::channel::<()>();
-    let flow = Arc::new(Flow::default());
     let limits = Limits::default().with_response_head(config.response_head());
     let mut decoder = ResponseDecoder::new(limits);
     if prepared.head_request {
         decoder = decoder.for_head_request();
     }
     let exchange = Exchange {
-        flow: flow.clone(),
         encoder,
         head: Some(head.freeze()),
         whole_body,
@@ -104,21 +103,14 @@ pub(crate) async fn call(
     let guard = AbortOnDrop::new(move |_| {
         let _ = cancel.send(());
     });
-    await_head(
-        receiver,
-        flow,
-        guard,
-        &target.name,
-        config,
-        prepared.head_request,
-    )
-    .await
-    .map_err(|delivery| match delivery {
-        Delivery::Failed(error) | Delivery::Unanswered(error) => CallError::Fatal(error),
-        _ => CallError::Fatal(ClientError::Closed {
-            backend: target.name.to_string(),
-        }),
-    })
+    await_head(receiver, guard, &target.name, config, prepared.head_request)
+        .await
+        .map_err(|delivery| match delivery {
+            Delivery::Failed(error) | Delivery::Unanswered(error) => CallError::Fatal(error),
+            _ => CallError::Fatal(ClientError::Closed {
+                backend: target.name.to_string(),
+            }),
+        })
 }
 
 fn invalid_input(backend: &str, error: impl std::fmt::Display) -> ClientError {
@@ -137,9 +129,8 @@ struct Exchange {
     whole_body: Option<Bytes>,
     /// The caller's body, while it streams.
     body: Option<UnsyncBoxBody<Bytes, BoxError>>,
-    deliveries: mpsc::Sender<Delivery>,
-    /// Where a delivery timeout is told to the body.
-    flow: Arc<Flow>,
+    /// Where the response goes, and a delivery timeout is told.
+    deliveries: DeliverySender,
     cancelled: oneshot::Receiver<()>,
     name: Arc<str>,
     config: Arc<ClientConfig>,
@@ -199,7 +190,7 @@ impl Side for Exchange {
     }
 
     fn expired(&mut self, _now: Instant) -> Option<Outcome<Delivery>> {
-        self.flow.end(ClientError::Timeout {
+        self.deliveries.flow().end(ClientError::Timeout {
             backend: self.name.to_string(),
             kind: TimeoutKind::Delivery,
         });
@@ -235,11 +226,11 @@ impl Side for Exchange {
         async move {
             tokio::select! {
                 _ = &mut self.cancelled => Woke::Gone,
-                room = self.deliveries.reserve(), if waiting => match room {
-                    // Released at once: nothing else sends on the channel, so the room
-                    // stays.
-                    Ok(_) => Woke::Room,
-                    Err(_) => Woke::Gone,
+                room = self.deliveries.room(), if waiting => if room {
+                    // Nothing else sends on the channel: the room stays.
+                    Woke::Room
+                } else {
+                    Woke::Gone
                 },
                 frame = async { self.body.as_mut()?.frame().await }, if reading_body => Woke::Frame(frame),
             }
