@@ -234,6 +234,61 @@ async fn a_dead_backend_is_typed_and_a_balanced_client_goes_around_it() {
 }
 
 #[tokio::test]
+async fn a_slow_uwsgi_answer_times_out_from_its_connection_on() {
+    let service = service_fn(|request: Request<Body>| async move {
+        if request.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        Ok::<_, std::convert::Infallible>(Response::new(String::from("done")))
+    });
+    let address = start(Server::uwsgi(), service).await;
+    let config = ClientConfig::uwsgi().with_first_byte_timeout(Duration::from_millis(300));
+    let client = UwsgiClient::new(address.as_str(), config);
+    assert_eq!(text(client.send(get("/fast")).await.unwrap()).await, "done");
+    let started = std::time::Instant::now();
+    let error = client.send(get("/slow")).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Timeout {
+                kind: TimeoutKind::FirstByte,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.status_code(), 504);
+}
+
+#[tokio::test]
+async fn a_dead_uwsgi_backend_is_typed_and_a_balanced_client_goes_around_it() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let error = UwsgiClient::new(dead.as_str(), ClientConfig::uwsgi())
+        .send(get("/"))
+        .await
+        .unwrap_err();
+    assert!(error.is_connect(), "{error}");
+    assert!(error.to_string().contains(&dead), "{error}");
+    assert_eq!(error.status_code(), 502);
+
+    let live = start(Server::uwsgi(), service_fn(describe)).await;
+    let client = UwsgiClient::balanced([dead.as_str(), live.as_str()], ClientConfig::uwsgi());
+    for _ in 0..20 {
+        let response = client.send(get("/spread")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        text(response).await;
+    }
+}
+
+#[tokio::test]
 async fn without_pooling_each_request_has_its_own_connection() {
     let address = start(Server::fastcgi(), service_fn(describe)).await;
     let client = FastCgiClient::new(address.as_str(), ClientConfig::fastcgi().with_max_idle(0));

@@ -26,16 +26,21 @@ impl CallError {
     }
 }
 
-/// Waits (up to the first-byte timeout) for the head, and makes the response whose body
-/// reads the rest. Any other first delivery is handed back.
+/// Waits for the head (up to `first_byte`, unless the connection keeps that timeout
+/// itself), and makes the response whose body reads the rest. Any other first delivery
+/// is handed back.
 pub(crate) async fn await_head(
     mut receiver: Deliveries,
     mut guard: AbortOnDrop,
     backend: &Arc<str>,
     config: &ClientConfig,
+    first_byte: Option<std::time::Duration>,
     head_request: bool,
 ) -> Result<Response<BackendBody>, Delivery> {
-    let first = tokio::time::timeout(config.first_byte_timeout(), receiver.recv()).await;
+    let first = match first_byte {
+        Some(timeout) => tokio::time::timeout(timeout, receiver.recv()).await,
+        None => Ok(receiver.recv().await),
+    };
     let head = match first {
         Ok(Some(Delivery::Head(head))) => head,
         Ok(Some(other)) => {

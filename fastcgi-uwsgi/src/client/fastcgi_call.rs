@@ -96,6 +96,7 @@ pub(crate) async fn call(
             guard,
             &pool.name,
             &pool.config,
+            Some(pool.config.first_byte_timeout()),
             prepared.head_request,
         )
         .await

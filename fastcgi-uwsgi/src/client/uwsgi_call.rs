@@ -58,14 +58,34 @@ pub(crate) async fn call(
     // hold back.
     let one_write =
         matches!(&prepared.body, Outgoing::Whole(body) if head.len() + body.len() <= ONE_WRITE);
-    let stream = match target
-        .backend
-        .connect(config.connect_timeout(), !one_write)
-        .await
-    {
-        Ok(stream) => stream,
-        Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
-        Err(error) => return Err(CallError::Fatal(error)),
+    // A request held whole can be sent again elsewhere should its connection fail: the
+    // exchange's own task connects, and the caller's wakes once, for the head. A streamed
+    // body cannot be held back: its connection is made here first.
+    let (connection, unsent) = match &prepared.body {
+        Outgoing::Whole(body) => {
+            let unsent = Prepared {
+                env: prepared.env.clone(),
+                body: Outgoing::Whole(body.clone()),
+                replayable: prepared.replayable,
+                head_request: prepared.head_request,
+            };
+            (
+                Connection::Make {
+                    target: target.clone(),
+                    nodelay: !one_write,
+                },
+                Some(unsent),
+            )
+        }
+        Outgoing::Stream { .. } => {
+            match target.backend.connect(config.connect_timeout(), true).await {
+                Ok(stream) => (Connection::Made(stream), None),
+                Err(error) if error.is_connect() => {
+                    return Err(CallError::Unreached(error, prepared));
+                }
+                Err(error) => return Err(CallError::Fatal(error)),
+            }
+        }
     };
     let (whole_body, body) = match prepared.body {
         Outgoing::Whole(bytes) => {
@@ -97,20 +117,43 @@ pub(crate) async fn call(
         answered: false,
         eof: false,
         delivery_deadline: None,
+        first_byte_deadline: None,
         done: false,
     };
-    tokio::spawn(exchange.run(stream));
+    tokio::spawn(exchange.run(connection));
     let guard = AbortOnDrop::new(move |_| {
         let _ = cancel.send(());
     });
-    await_head(receiver, guard, &target.name, config, prepared.head_request)
-        .await
-        .map_err(|delivery| match delivery {
-            Delivery::Failed(error) | Delivery::Unanswered(error) => CallError::Fatal(error),
-            _ => CallError::Fatal(ClientError::Closed {
-                backend: target.name.to_string(),
-            }),
-        })
+    // The exchange keeps the first-byte timeout, from when its connection is made.
+    await_head(
+        receiver,
+        guard,
+        &target.name,
+        config,
+        None,
+        prepared.head_request,
+    )
+    .await
+    .map_err(|delivery| match (delivery, unsent) {
+        (Delivery::Unanswered(error), Some(unsent)) if error.is_connect() => {
+            CallError::Unreached(error, unsent)
+        }
+        (Delivery::Failed(error) | Delivery::Unanswered(error), _) => CallError::Fatal(error),
+        _ => CallError::Fatal(ClientError::Closed {
+            backend: target.name.to_string(),
+        }),
+    })
+}
+
+/// The connection an exchange runs on.
+enum Connection {
+    /// Made by the caller.
+    Made(Stream),
+    /// To be made by the exchange: `nodelay` as [`super::backend::Backend::connect`] takes it.
+    Make {
+        target: Arc<UwsgiTarget>,
+        nodelay: bool,
+    },
 }
 
 fn invalid_input(backend: &str, error: impl std::fmt::Display) -> ClientError {
@@ -141,6 +184,9 @@ struct Exchange {
     /// Set when a delivery starts to wait for room: a caller that takes nothing for the
     /// delivery timeout gives the connection up.
     delivery_deadline: Option<Instant>,
+    /// When the head must have come by: the first-byte timeout from the connection's
+    /// making on.
+    first_byte_deadline: Option<Instant>,
     /// Some of the response arrived.
     answered: bool,
     /// The backend closed its side.
@@ -186,12 +232,34 @@ impl Side for Exchange {
     }
 
     fn deadline(&mut self, _writing: bool, _buffered: bool) -> Option<Instant> {
-        self.pending.as_ref().and(self.delivery_deadline)
+        let first_byte = if self.answered {
+            None
+        } else {
+            self.first_byte_deadline
+        };
+        first_byte
+            .into_iter()
+            .chain(self.pending.as_ref().and(self.delivery_deadline))
+            .min()
     }
 
-    fn expired(&mut self, _now: Instant) -> Option<Outcome<Delivery>> {
+    fn expired(&mut self, now: Instant) -> Option<Outcome<Delivery>> {
+        let backend = self.name.to_string();
+        if !self.answered
+            && self
+                .first_byte_deadline
+                .is_some_and(|deadline| deadline <= now)
+        {
+            return Some(Outcome::Protocol(Delivery::Failed(ClientError::Timeout {
+                backend,
+                kind: TimeoutKind::FirstByte,
+            })));
+        }
+        if self.pending.is_none() || self.delivery_deadline.is_none_or(|deadline| deadline > now) {
+            return None;
+        }
         self.deliveries.flow().end(ClientError::Timeout {
-            backend: self.name.to_string(),
+            backend,
             kind: TimeoutKind::Delivery,
         });
         Some(Outcome::Done)
@@ -289,7 +357,27 @@ impl Side for Exchange {
 }
 
 impl Exchange {
-    async fn run(mut self, stream: Stream) {
+    async fn run(mut self, connection: Connection) {
+        let stream = match connection {
+            Connection::Made(stream) => stream,
+            Connection::Make { target, nodelay } => {
+                let connect = target
+                    .backend
+                    .connect(target.config.connect_timeout(), nodelay);
+                tokio::select! {
+                    connected = connect => match connected {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            let _ = self.deliveries.try_send(Delivery::Unanswered(error));
+                            return;
+                        }
+                    },
+                    // The caller gave up: nothing is sent.
+                    _ = &mut self.cancelled => return,
+                }
+            }
+        };
+        self.first_byte_deadline = Instant::now().checked_add(self.config.first_byte_timeout());
         // A response's bytes are bounded by its caller's window, not by a budget.
         let budgets = Budgets::unbounded();
         let outcome = driver::drive(stream, &mut self, &mut NoMessages, &budgets, None).await;
