@@ -652,24 +652,21 @@ impl PooledConnection {
                 protocol_status,
             } => {
                 if let Some(active) = self.requests.get(&request_id) {
-                    let backend = self.backend();
                     let delivery = if protocol_status != ProtocolStatus::RequestComplete {
-                        Some(Delivery::Unanswered(ClientError::Refused {
-                            backend,
+                        Delivery::Unanswered(ClientError::Refused {
+                            backend: self.backend(),
                             status: protocol_status,
-                        }))
+                        })
                     } else if let Err(source) = active.reader.finish() {
-                        Some(Delivery::Failed(ClientError::ResponseHead {
-                            backend,
+                        Delivery::Failed(ClientError::ResponseHead {
+                            backend: self.backend(),
                             source,
-                        }))
+                        })
                     } else {
                         active.app_status.set(app_status);
-                        Some(Delivery::End)
+                        Delivery::End
                     };
-                    if let Some(delivery) = delivery {
-                        self.deliver(request_id, delivery);
-                    }
+                    self.deliver(request_id, delivery);
                 }
                 self.end_request(request_id);
             }

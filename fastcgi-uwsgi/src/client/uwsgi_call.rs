@@ -381,15 +381,17 @@ impl Exchange {
         // A response's bytes are bounded by its caller's window, not by a budget.
         let budgets = Budgets::unbounded();
         let outcome = driver::drive(stream, &mut self, &mut NoMessages, &budgets, None).await;
-        let backend = self.name.to_string();
         let failure = match outcome {
             Outcome::Done => return,
             Outcome::TimedOut(_) => Delivery::Failed(ClientError::Timeout {
-                backend,
+                backend: self.name.to_string(),
                 kind: TimeoutKind::Write,
             }),
             Outcome::Protocol(delivery) => delivery,
-            Outcome::Io(source) => Delivery::Failed(ClientError::Io { backend, source }),
+            Outcome::Io(source) => Delivery::Failed(ClientError::Io {
+                backend: self.name.to_string(),
+                source,
+            }),
         };
         let _ = self.deliveries.try_send(failure);
     }
