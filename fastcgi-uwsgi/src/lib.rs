@@ -75,7 +75,6 @@ mod body;
 mod budget;
 pub mod client;
 mod config;
-mod deadline;
 mod driver;
 #[cfg(feature = "hyper")]
 mod hyper_service;

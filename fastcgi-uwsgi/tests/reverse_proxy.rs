@@ -53,17 +53,36 @@ async fn backend(fastcgi: bool) -> String {
     address
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port of 127.0.0.1 held for the test: bound with SO_REUSEPORT and never listening, so
+/// that the proxy, which binds its address with SO_REUSEPORT, can take it and no other
+/// test's server can (a port found free and let go could be taken before the proxy binds
+/// it).
+fn reserved_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }
 
-/// Starts the proxy with `args` on a free port and waits until it accepts.
-fn proxy(args: &[&str]) -> (Running, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+/// An address that refuses connections for as long as the socket returned is held: bound,
+/// never listening.
+fn refusing_address() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    (socket, addr)
+}
+
+/// A running proxy and the port it listens on, held until it is dropped.
+struct Proxy {
+    _running: Running,
+    _port: tokio::net::TcpSocket,
+}
+
+/// Starts the proxy with `args` on a port of its own and waits until it accepts.
+fn proxy(args: &[&str]) -> (Proxy, SocketAddr) {
+    let (port, addr) = reserved_port();
     let child = Command::new(example("reverse_proxy"))
         .arg("--listen")
         .arg(addr.to_string())
@@ -72,7 +91,10 @@ fn proxy(args: &[&str]) -> (Running, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start reverse_proxy");
-    let running = Running(child);
+    let running = Proxy {
+        _running: Running(child),
+        _port: port,
+    };
     for _ in 0..100 {
         if TcpStream::connect(addr).is_ok() {
             return (running, addr);
@@ -211,7 +233,7 @@ async fn get_and_post_go_through_to_uwsgi_balanced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_backend_is_answered_502() {
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (_refusing, dead) = refusing_address();
     let (_running, addr) = proxy(&["--fastcgi", &dead, "--document-root", "/srv"]);
     let (status, _, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/", ""))
         .await
@@ -251,8 +273,8 @@ fn help_exits_0_and_a_bad_command_line_2() {
 
 /// Starts the proxy in front of `backend` (FastCGI) with its stderr in a file; returns
 /// the file's path too.
-fn proxy_logging(backend: &str) -> (Running, SocketAddr, std::path::PathBuf) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+fn proxy_logging(backend: &str) -> (Proxy, SocketAddr, std::path::PathBuf) {
+    let (port, addr) = reserved_port();
     let log = std::env::temp_dir().join(format!(
         "fastcgi-uwsgi-proxy-{}-{}.log",
         std::process::id(),
@@ -265,7 +287,10 @@ fn proxy_logging(backend: &str) -> (Running, SocketAddr, std::path::PathBuf) {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start reverse_proxy");
-    let running = Running(child);
+    let running = Proxy {
+        _running: Running(child),
+        _port: port,
+    };
     for _ in 0..100 {
         if TcpStream::connect(addr).is_ok() {
             return (running, addr, log);

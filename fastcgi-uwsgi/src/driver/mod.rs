@@ -7,6 +7,7 @@
 //! [`Side`]: a server connection of either protocol ([`crate::server::session`]), a pooled
 //! FastCGI client connection, a uwsgi call. A side never touches the socket.
 
+pub(crate) mod deadline;
 pub(crate) mod halves;
 pub(crate) mod linger;
 pub(crate) mod receive;
@@ -21,8 +22,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::budget::Budgets;
-use crate::deadline::Deadline;
 use crate::output::Output;
+use deadline::Deadline;
 use halves::Halves;
 use receive::{Block, Receive};
 use shutdown_wait::ShutdownWait;
