@@ -468,6 +468,41 @@ impl Environ {
             .map(|entry| (self.slot_bytes(entry.name), self.slot_bytes(entry.value)))
     }
 
+    /// The value of the variable at `index` as [`Bytes`]: a slice of the wire segment it
+    /// was decoded from, sharing that buffer (no copy), or a copy of a value the environ
+    /// holds itself. An `http::HeaderValue` made from it with `from_maybe_shared` copies
+    /// nothing either.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use cgi_env::Environ;
+    ///
+    /// let wire = Bytes::from_static(b"HTTP_HOSTexample.org");
+    /// let mut env = Environ::new();
+    /// let segment = env.add_segment(wire.clone())?;
+    /// env.push_segment_var(segment, 0..9, 9..20)?;
+    /// let value = env.value_bytes_at(0).unwrap();
+    /// assert_eq!(value, "example.org");
+    /// assert_eq!(value.as_ptr(), wire[9..].as_ptr(), "shared, not copied");
+    /// # Ok::<(), cgi_env::EnvironError>(())
+    /// ```
+    pub fn value_bytes_at(&self, index: usize) -> Option<Bytes> {
+        let slot = self.entries.get(index)?.value;
+        let segment = match slot.store {
+            OWNED => return Some(Bytes::copy_from_slice(self.slot_bytes(slot))),
+            0 => self.first.as_ref(),
+            n => self.more.get(n as usize - 1),
+        };
+        let start = slot.start as usize;
+        let end = start + slot.len as usize;
+        // Slots are checked when they are made: the empty fallback is never taken.
+        Some(
+            segment
+                .filter(|segment| end <= segment.len())
+                .map_or_else(Bytes::new, |segment| segment.slice(start..end)),
+        )
+    }
+
     /// Total bytes of all names and values, without any framing.
     ///
     /// This and the other sizes ([`Environ::fastcgi_encoded_len`],

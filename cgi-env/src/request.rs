@@ -241,7 +241,10 @@ fn add_headers(env: &Environ, headers: &mut http::HeaderMap) -> Result<(), Reque
     let has_type = non_empty(env, "CONTENT_TYPE").is_some();
     let has_length = non_empty(env, "CONTENT_LENGTH").is_some();
     let mut name_buf = Vec::with_capacity(64);
-    for (name, value) in env {
+    for index in 0..env.len() {
+        let Some((name, _)) = env.get_index(index) else {
+            continue;
+        };
         let Some(header) = name.strip_prefix(b"HTTP_") else {
             continue;
         };
@@ -260,7 +263,9 @@ fn add_headers(env: &Environ, headers: &mut http::HeaderMap) -> Result<(), Reque
             }
         }));
         let header_name = HeaderName::from_bytes(&name_buf).map_err(|_| invalid())?;
-        let header_value = HeaderValue::from_bytes(value).map_err(|_| invalid())?;
+        // Shares the received buffer the value was decoded from: no copy per header.
+        let value = env.value_bytes_at(index).unwrap_or_default();
+        let header_value = HeaderValue::from_maybe_shared(value).map_err(|_| invalid())?;
         // Later duplicates win, as they do in PHP-FPM and uWSGI.
         headers.insert(header_name, header_value);
     }
@@ -386,6 +391,21 @@ mod tests {
         assert_eq!(request.content_length, Some(5));
         assert_eq!(request.remote_addr, Some("::1".parse().unwrap()));
         assert_eq!(request.remote_port, Some(5000));
+    }
+
+    #[test]
+    fn header_values_share_the_buffer_the_environ_was_decoded_from() {
+        let wire = bytes::Bytes::from_static(b"REQUEST_METHODGETHTTP_X_TOKENabc123");
+        let mut env = Environ::new();
+        let segment = env.add_segment(wire.clone()).unwrap();
+        env.push_segment_var(segment, 0..14, 14..17).unwrap();
+        env.push_segment_var(segment, 17..29, 29..35).unwrap();
+        env.append("SERVER_NAME", "h");
+        env.append("SERVER_PORT", "80");
+        let request = CgiRequest::from_environ(&env).unwrap();
+        let token = &request.parts.headers["x-token"];
+        assert_eq!(token, "abc123");
+        assert_eq!(token.as_bytes().as_ptr(), wire[29..].as_ptr(), "no copy");
     }
 
     #[test]
