@@ -135,7 +135,11 @@ where
         };
         match message {
             Outbound::Head(head) => {
-                let mut bytes = BytesMut::new();
+                // Room for the whole head at once: a status line as long as a CGI one,
+                // give or take the protocol's name.
+                let mut bytes = BytesMut::with_capacity(
+                    cgi_env::response_head_len(head.status, &head.headers) + 16,
+                );
                 let headers = head
                     .headers
                     .iter()
