@@ -189,7 +189,7 @@ macro_rules! connection_accessors {
         /// Takes the bytes to send: record headers and small payloads in one buffer, large
         /// payload [`Bytes`] chained in between unchanged, for vectored writes.
         pub fn take_output(&mut self) -> OutputQueue {
-            std::mem::take(&mut self.core.output)
+            self.core.output.take_queued()
         }
 
         /// The copying path: appends the bytes to send to `dst`.

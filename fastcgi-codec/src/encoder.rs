@@ -139,6 +139,17 @@ impl OutputQueue {
         }
     }
 
+    /// Takes everything queued, leaving the room the own buffer has left for what is
+    /// queued next: a connection that queues a few small records at a time reuses one
+    /// allocation for many takes.
+    pub(crate) fn take_queued(&mut self) -> OutputQueue {
+        OutputQueue {
+            parts: std::mem::take(&mut self.parts),
+            parts_len: std::mem::take(&mut self.parts_len),
+            tail: self.tail.split(),
+        }
+    }
+
     /// Moves every chunk of `other` to the end of this queue.
     pub fn append(&mut self, other: &mut OutputQueue) {
         if other.is_empty() {
@@ -239,6 +250,15 @@ impl Buf for OutputQueue {
         if self.parts.front().is_some_and(|front| front.len() == len) {
             self.parts_len -= len;
             return self.parts.pop_front().unwrap_or_default();
+        }
+        // So does the own buffer, when nothing is chained before it: the bytes asked for
+        // are split off it (all of it, most of the time: a driver takes a chunk at once).
+        if self.parts.is_empty() && len <= self.tail.len() {
+            return if len == self.tail.len() {
+                std::mem::take(&mut self.tail).freeze()
+            } else {
+                self.tail.split_to(len).freeze()
+            };
         }
         let mut dst = BytesMut::with_capacity(len);
         dst.put(self.take(len));
@@ -597,6 +617,46 @@ mod tests {
         queue.advance(301);
         assert_eq!(queue.chunk(), &second[1..]);
         assert_eq!(queue.copy_to_bytes(399), second.slice(1..));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn output_queue_hands_out_its_own_buffer_without_a_copy() {
+        let mut queue = OutputQueue::new();
+        queue.push(Bytes::from_static(b"header"));
+        queue.push(Bytes::from_static(b"payload"));
+        let start = queue.chunk().as_ptr();
+        let head = queue.copy_to_bytes(6);
+        assert_eq!((&head[..], head.as_ptr()), (&b"header"[..], start));
+        let rest = queue.copy_to_bytes(7);
+        assert_eq!(&rest[..], b"payload");
+        assert_eq!(rest.as_ptr(), start.wrapping_add(6), "split, not copied");
+        assert!(queue.is_empty());
+        // After a chained part, the part comes first, then the own buffer.
+        let big = Bytes::from(vec![b'x'; 300]);
+        queue.push(big.clone());
+        queue.push(Bytes::from_static(b"end"));
+        assert_eq!(queue.copy_to_bytes(300), big);
+        assert_eq!(queue.copy_to_bytes(3), "end");
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn taking_the_queue_keeps_the_room_left_for_the_next_writes() {
+        let mut queue = OutputQueue::new();
+        queue.push(Bytes::from_static(b"first"));
+        let first = queue.take_queued();
+        queue.push(Bytes::from_static(b"second"));
+        let second = queue.take_queued();
+        assert_eq!(
+            (first.chunk(), second.chunk()),
+            (&b"first"[..], &b"second"[..])
+        );
+        assert_eq!(
+            second.chunk().as_ptr(),
+            first.chunk().as_ptr().wrapping_add(5),
+            "one allocation for both"
+        );
         assert!(queue.is_empty());
     }
 
