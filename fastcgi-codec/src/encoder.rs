@@ -89,6 +89,9 @@ pub struct OutputQueue {
     parts_len: usize,
     /// Small writes after every chunk of `parts`.
     tail: BytesMut,
+    /// Taken from before: the queue of a connection that lives on, whose own buffer's room
+    /// is kept for the next writes (a one-shot queue hands its buffer over whole).
+    taken_before: bool,
 }
 
 impl OutputQueue {
@@ -143,10 +146,18 @@ impl OutputQueue {
     /// queued next: a connection that queues a few small records at a time reuses one
     /// allocation for many takes.
     pub(crate) fn take_queued(&mut self) -> OutputQueue {
+        // Splitting makes the buffer shared, an allocation of its own: worth it from the
+        // second take on, when the buffer's room serves many.
+        let tail = if std::mem::replace(&mut self.taken_before, true) {
+            self.tail.split()
+        } else {
+            std::mem::take(&mut self.tail)
+        };
         OutputQueue {
             parts: std::mem::take(&mut self.parts),
             parts_len: std::mem::take(&mut self.parts_len),
-            tail: self.tail.split(),
+            tail,
+            taken_before: false,
         }
     }
 
@@ -644,6 +655,9 @@ mod tests {
     #[test]
     fn taking_the_queue_keeps_the_room_left_for_the_next_writes() {
         let mut queue = OutputQueue::new();
+        // A first take hands the buffer over whole; from the second on, its room is kept.
+        queue.push(Bytes::from_static(b"zeroth"));
+        let _ = queue.take_queued();
         queue.push(Bytes::from_static(b"first"));
         let first = queue.take_queued();
         queue.push(Bytes::from_static(b"second"));
