@@ -493,14 +493,21 @@ impl Pool {
     /// (idle past the pool's idle limit, or no longer usable and empty).
     pub(crate) fn release(&self, conn_id: u64) -> bool {
         let mut state = self.lock();
-        let idle = state
-            .entries
-            .iter()
-            .filter(|e| e.usable && e.taken != Taken::Pending && e.in_flight == 0)
-            .count();
+        // One pass over the connections (a pool in front of many workers holds hundreds):
+        // the idle ones, whether another waits in the backend's queue, and this one.
+        let (mut idle, mut queued_elsewhere, mut index) = (0, false, None);
+        for (at, e) in state.entries.iter().enumerate() {
+            if e.id == conn_id {
+                index = Some(at);
+            } else if !queued_elsewhere && e.queued() {
+                queued_elsewhere = true;
+            }
+            if e.usable && e.taken != Taken::Pending && e.in_flight == 0 {
+                idle += 1;
+            }
+        }
         let max_idle = self.config.max_idle();
-        let queued_elsewhere = state.entries.iter().any(|e| e.id != conn_id && e.queued());
-        let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
+        let Some(entry) = index.and_then(|at| state.entries.get_mut(at)) else {
             return false;
         };
         entry.in_flight = entry.in_flight.saturating_sub(1);
