@@ -220,9 +220,11 @@ async fn help_and_usage_errors() {
 
 #[tokio::test]
 async fn failures_name_what_failed_and_have_their_exit_codes() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let refused = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    // Bound and never listening: refused for the whole test, and no other test's server
+    // can take the port meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let refused = refusing.local_addr().unwrap().to_string();
     for name in ["fcgi_client", "uwsgi_client"] {
         let (out, err) = expect(&run(name, &[&refused], b"").await, 3);
         assert!(out.is_empty(), "{out}");
@@ -282,9 +284,11 @@ async fn ping_and_status() {
     assert_eq!(out, "not found\n");
     assert!(err.contains("404"), "{err}");
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let refused = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    // Bound and never listening: refused for the whole test, and no other test's server
+    // can take the port meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let refused = refusing.local_addr().unwrap().to_string();
     expect(&run("fcgi_client", &["ping", &refused], b"").await, 3);
 }
 

@@ -211,29 +211,6 @@ async fn a_slow_answer_times_out_and_its_connection_is_not_reused() {
 }
 
 #[tokio::test]
-async fn a_dead_backend_is_typed_and_a_balanced_client_goes_around_it() {
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
-    let error = FastCgiClient::new(dead.as_str(), ClientConfig::fastcgi())
-        .send(get("/"))
-        .await
-        .unwrap_err();
-    assert!(error.is_connect(), "{error}");
-    assert!(error.to_string().contains(&dead), "{error}");
-    assert_eq!(error.status_code(), 502);
-
-    let live = start(Server::fastcgi(), service_fn(describe)).await;
-    let client = FastCgiClient::balanced([dead.as_str(), live.as_str()], ClientConfig::fastcgi());
-    for _ in 0..20 {
-        let response = client.send(get("/spread")).await.unwrap();
-        assert_eq!(response.status(), 201);
-        text(response).await;
-    }
-}
-
-#[tokio::test]
 async fn a_slow_uwsgi_answer_times_out_from_its_connection_on() {
     let service = service_fn(|request: Request<Body>| async move {
         if request.uri().path() == "/slow" {
@@ -265,28 +242,49 @@ async fn a_slow_uwsgi_answer_times_out_from_its_connection_on() {
     assert_eq!(error.status_code(), 504);
 }
 
-#[tokio::test]
-async fn a_dead_uwsgi_backend_is_typed_and_a_balanced_client_goes_around_it() {
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
-    let error = UwsgiClient::new(dead.as_str(), ClientConfig::uwsgi())
-        .send(get("/"))
-        .await
-        .unwrap_err();
-    assert!(error.is_connect(), "{error}");
-    assert!(error.to_string().contains(&dead), "{error}");
-    assert_eq!(error.status_code(), 502);
+/// A dead backend is a typed connect error (502), and a client balanced over it and a
+/// live one sends every request to the live one.
+macro_rules! a_dead_backend_is_gone_around {
+    ($name:ident, $client:ident, $config:expr, $server:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            // Bound and never listening: refused for the whole test, and no other test's
+            // server can take the port meanwhile.
+            let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+            refusing.bind(([127, 0, 0, 1], 0).into()).unwrap();
+            let dead = refusing.local_addr().unwrap().to_string();
+            let error = $client::new(dead.as_str(), $config)
+                .send(get("/"))
+                .await
+                .unwrap_err();
+            assert!(error.is_connect(), "{error}");
+            assert!(error.to_string().contains(&dead), "{error}");
+            assert_eq!(error.status_code(), 502);
 
-    let live = start(Server::uwsgi(), service_fn(describe)).await;
-    let client = UwsgiClient::balanced([dead.as_str(), live.as_str()], ClientConfig::uwsgi());
-    for _ in 0..20 {
-        let response = client.send(get("/spread")).await.unwrap();
-        assert_eq!(response.status(), 201);
-        text(response).await;
-    }
+            let live = start($server, service_fn(describe)).await;
+            let client = $client::balanced([dead.as_str(), live.as_str()], $config);
+            for _ in 0..20 {
+                let response = client.send(get("/spread")).await.unwrap();
+                assert_eq!(response.status(), 201);
+                text(response).await;
+            }
+        }
+    };
 }
+
+a_dead_backend_is_gone_around!(
+    a_dead_backend_is_typed_and_a_balanced_client_goes_around_it,
+    FastCgiClient,
+    ClientConfig::fastcgi(),
+    Server::fastcgi()
+);
+// The uwsgi client connects in the call's own task: a refused connect still goes around.
+a_dead_backend_is_gone_around!(
+    a_dead_uwsgi_backend_is_typed_and_a_balanced_client_goes_around_it,
+    UwsgiClient,
+    ClientConfig::uwsgi(),
+    Server::uwsgi()
+);
 
 #[tokio::test]
 async fn without_pooling_each_request_has_its_own_connection() {
