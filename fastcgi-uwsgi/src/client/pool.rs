@@ -138,45 +138,73 @@ impl State {
     /// `home` first, the most recently used first (its worker's caches are warm, and the
     /// others may reach the idle limit and close).
     fn best(&mut self, home: Home) -> Option<&mut Entry> {
+        let at = self.best_index(home)?;
+        self.entries.get_mut(at)
+    }
+
+    fn best_index(&self, home: Home) -> Option<usize> {
         self.entries
-            .iter_mut()
-            .filter(|e| e.has_room())
-            .min_by_key(|e| (e.in_flight, e.home != home, std::cmp::Reverse(e.idle_since)))
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.has_room())
+            .min_by_key(|(_, e)| (e.in_flight, e.home != home, std::cmp::Reverse(e.idle_since)))
+            .map(|(at, _)| at)
     }
 
     /// Gives free slots to waiting requests, oldest first; a slot goes to a request from
     /// the thread that runs its connection when one queued soon after the oldest
     /// ([`SAME_THREAD_WINDOW`]).
     fn hand_off(&mut self) {
-        while let Some(oldest) = self.waiters.front() {
-            let (home, since) = (oldest.home, oldest.since);
-            let Some(entry) = self.best(home) else {
+        while let Some(home) = self.waiters.front().map(|oldest| oldest.home) {
+            let Some(at) = self.best_index(home) else {
                 return;
             };
-            let grant = Grant {
-                commands: entry.commands.clone(),
-                conn_id: entry.id,
-            };
-            entry.in_flight += 1;
-            entry.served += 1;
-            let conn_id = entry.id;
-            let entry_home = entry.home;
-            let index = self
-                .waiters
-                .iter()
-                .take_while(|w| w.since.duration_since(since) < SAME_THREAD_WINDOW)
-                .position(|w| w.home == entry_home)
-                .unwrap_or(0);
-            let Some(waiter) = self.waiters.remove(index) else {
-                return;
-            };
-            if waiter.grant.send(grant).is_err() {
-                // It left meanwhile: the slot goes to the next.
-                if let Some(entry) = self.entries.iter_mut().find(|e| e.id == conn_id) {
-                    entry.in_flight -= 1;
-                    entry.served -= 1;
-                }
-            }
+            self.give(at);
+        }
+    }
+
+    /// Gives the slots the connection at `at` just freed to waiting requests, as
+    /// [`State::hand_off`] would. Every other connection is as the last hand-off left it:
+    /// with no room while requests wait. So no other needs looking at, where a pool in
+    /// front of many workers holds hundreds.
+    fn hand_off_freed(&mut self, at: usize) {
+        while !self.waiters.is_empty() && self.entries.get(at).is_some_and(Entry::has_room) {
+            self.give(at);
+        }
+    }
+
+    /// Gives a slot of the connection at `at` (which has room) to the oldest waiting
+    /// request, or to a request of the connection's thread that queued within
+    /// [`SAME_THREAD_WINDOW`] of it. A request that left meanwhile gives the slot back.
+    fn give(&mut self, at: usize) {
+        let Some(since) = self.waiters.front().map(|oldest| oldest.since) else {
+            return;
+        };
+        let Some(entry) = self.entries.get_mut(at) else {
+            return;
+        };
+        let grant = Grant {
+            commands: entry.commands.clone(),
+            conn_id: entry.id,
+        };
+        entry.in_flight += 1;
+        entry.served += 1;
+        let entry_home = entry.home;
+        let index = self
+            .waiters
+            .iter()
+            .take_while(|w| w.since.duration_since(since) < SAME_THREAD_WINDOW)
+            .position(|w| w.home == entry_home)
+            .unwrap_or(0);
+        let Some(waiter) = self.waiters.remove(index) else {
+            return;
+        };
+        if waiter.grant.send(grant).is_err()
+            && let Some(entry) = self.entries.get_mut(at)
+        {
+            // It left meanwhile: the slot goes to the next.
+            entry.in_flight -= 1;
+            entry.served -= 1;
         }
     }
 
@@ -520,7 +548,9 @@ impl Pool {
             entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
         };
         if keep {
-            state.hand_off();
+            if let Some(at) = index {
+                state.hand_off_freed(at);
+            }
         } else {
             entry.usable = false;
         }
