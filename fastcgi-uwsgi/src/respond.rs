@@ -15,11 +15,11 @@ use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use tokio::sync::mpsc;
 use tower_service::Service;
 
 use crate::body::Body;
 use crate::budget::{Budgets, Reservation};
+use crate::server::answers::AnswerSender;
 
 /// The error type services and bodies may return.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -34,10 +34,6 @@ pub(crate) enum Outbound {
     /// The response is over: `complete` unless the body failed or panicked part way.
     End { complete: bool },
 }
-
-/// The driver's end of the messages, each tagged with its request's key (the FastCGI
-/// request id; 0 over uwsgi).
-pub(crate) type OutboundSender = mpsc::UnboundedSender<(u16, Outbound)>;
 
 /// A byte stream a connection is served over: a TCP or Unix stream, or anything else
 /// (a `tokio::io::duplex` in a test) given to [`crate::Server::serve_connection`].
@@ -87,7 +83,7 @@ pub(crate) async fn run<S, B>(
     mut service: S,
     request: Request<Body>,
     key: u16,
-    out: OutboundSender,
+    out: AnswerSender,
     budgets: Budgets,
     permit: impl Future<Output = crate::limit::Permit>,
 ) where
@@ -106,15 +102,13 @@ pub(crate) async fn run<S, B>(
     let body = match response {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
-            if out.send((key, Outbound::Head(parts))).is_err() {
-                return;
-            }
+            out.send(key, Outbound::Head(parts));
             body
         }
         Ok(Err(error)) => {
             tracing::error!(%error, "service failed; answering 500");
-            let _ = out.send((key, Outbound::Head(internal_error())));
-            let _ = out.send((key, Outbound::End { complete: true }));
+            out.send(key, Outbound::Head(internal_error()));
+            out.send(key, Outbound::End { complete: true });
             return;
         }
         Err(panic) => {
@@ -122,19 +116,19 @@ pub(crate) async fn run<S, B>(
                 panic = panic_message(&panic),
                 "service panicked; answering 500"
             );
-            let _ = out.send((key, Outbound::Head(internal_error())));
-            let _ = out.send((key, Outbound::End { complete: true }));
+            out.send(key, Outbound::Head(internal_error()));
+            out.send(key, Outbound::End { complete: true });
             return;
         }
     };
     let complete = stream_body(body, key, &out, &budgets).await;
-    let _ = out.send((key, Outbound::End { complete }));
+    out.send(key, Outbound::End { complete });
 }
 
 /// Streams the body's data frames to the driver, waiting for budget room before each so
 /// that a slow peer slows the body down. Trailers are dropped: neither protocol carries
 /// them. Returns whether the body ended normally.
-async fn stream_body<B>(body: B, key: u16, out: &OutboundSender, budgets: &Budgets) -> bool
+async fn stream_body<B>(body: B, key: u16, out: &AnswerSender, budgets: &Budgets) -> bool
 where
     B: ResponseBody,
 {
@@ -169,9 +163,7 @@ where
             // made, however large the frame (a split, not a copy).
             let piece = data.split_to(data.len().min(PIECE));
             let reservation = budgets.reserve(piece.len()).await;
-            if out.send((key, Outbound::Data(piece, reservation))).is_err() {
-                return false;
-            }
+            out.send(key, Outbound::Data(piece, reservation));
         }
     }
 }

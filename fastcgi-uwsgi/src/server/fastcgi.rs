@@ -339,7 +339,7 @@ where
             self.service.clone(),
             request,
             request_id.get(),
-            parts.outbound.clone(),
+            parts.answers.sender(),
             parts.budgets.clone(),
             async move {
                 let permit = permit.await;

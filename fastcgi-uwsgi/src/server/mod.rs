@@ -1,6 +1,7 @@
 //! The accept loop both protocols share: connection limit, accept errors, graceful
 //! shutdown.
 
+pub(crate) mod answers;
 pub(crate) mod fastcgi;
 pub(crate) mod per_core;
 pub(crate) mod session;

@@ -10,19 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use std::task::{Context, Poll};
+
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::budget::Budgets;
 use crate::config::ServeConfig;
 use crate::driver::halves::Halves;
 use crate::driver::receive::Block;
-use crate::driver::{self, Closing, Outcome, Side, Turn, Wait};
+use crate::driver::{self, Closing, NoMessages, Outcome, Side, Turn, Wait};
 use crate::output::Output;
-use crate::respond::{Outbound, OutboundSender};
+use crate::respond::Outbound;
 use crate::server::Shared;
+use crate::server::answers::Answers;
 
 /// How long a server connection may wait for each thing, from [`ServeConfig`].
 fn timeout(wait: Wait, config: &ServeConfig) -> Duration {
@@ -41,8 +43,8 @@ pub(crate) type RequestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// The request futures of one connection, polled by its task.
 pub(crate) trait Requests: Default + Send {
     fn is_empty(&self) -> bool;
-    /// Completes when one of the futures has ended.
-    fn next(&mut self) -> impl Future<Output = ()> + Send + '_;
+    /// Polls the futures that were woken; ready once one of them has ended.
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
 /// At most one request at a time (uwsgi): no set to allocate.
@@ -60,11 +62,12 @@ impl Requests for OneRequest {
         self.0.is_none()
     }
 
-    async fn next(&mut self) {
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(request) = self.0.as_mut() {
-            request.await;
+            std::task::ready!(request.as_mut().poll(cx));
         }
         self.0 = None;
+        Poll::Ready(())
     }
 }
 
@@ -76,8 +79,8 @@ where
         FuturesUnordered::is_empty(self)
     }
 
-    async fn next(&mut self) {
-        StreamExt::next(self).await;
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_next_unpin(cx).map(|_| ())
     }
 }
 
@@ -85,8 +88,8 @@ where
 /// requests' answers come from, the budgets and what the server shares.
 pub(crate) struct Parts<R> {
     pub(crate) requests: R,
-    /// Given to each request's future: its head, body and end come back through it.
-    pub(crate) outbound: OutboundSender,
+    /// Where each request's future leaves its head, body and end.
+    pub(crate) answers: Answers,
     pub(crate) budgets: Budgets,
     pub(crate) shared: Arc<Shared>,
 }
@@ -159,7 +162,7 @@ pub(crate) struct ServerSide<P: Session> {
 }
 
 impl<P: Session> Side for ServerSide<P> {
-    type Message = (u16, Outbound);
+    type Message = std::convert::Infallible;
     type Error = P::Error;
     type Woke = ();
 
@@ -227,26 +230,32 @@ impl<P: Session> Side for ServerSide<P> {
             .receive(&mut self.parts, turn.output, turn.input, block, eof)
     }
 
-    fn message(
-        &mut self,
-        turn: &mut Turn<'_>,
-        (key, message): (u16, Outbound),
-    ) -> Result<(), P::Error> {
-        self.session
-            .apply(&mut self.parts, turn.output, key, message)
+    fn message(&mut self, _turn: &mut Turn<'_>, message: Self::Message) -> Result<(), P::Error> {
+        match message {}
     }
 
     fn working(&self, _queued: u64) -> bool {
-        !self.parts.requests.is_empty()
+        !self.parts.requests.is_empty() || self.parts.answers.any()
     }
 
     fn work(&mut self, _queued: u64) -> impl Future<Output = ()> + Send + '_ {
-        // A request's future ended (answered, or aborted); what it sent comes through the
-        // inbox.
-        self.parts.requests.next()
+        // The futures send only while polled here: the answers are looked at each time.
+        std::future::poll_fn(|cx| {
+            let ended = self.parts.requests.poll_ended(cx).is_ready();
+            if ended || self.parts.answers.any() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
-    fn woke(&mut self, _turn: &mut Turn<'_>, (): ()) -> Result<(), P::Error> {
+    fn woke(&mut self, turn: &mut Turn<'_>, (): ()) -> Result<(), P::Error> {
+        // A head, its body and its end, taken together: one write.
+        while let Some((key, message)) = self.parts.answers.take() {
+            self.session
+                .apply(&mut self.parts, turn.output, key, message)?;
+        }
         Ok(())
     }
 }
@@ -257,20 +266,26 @@ where
     IO: Halves,
     P: Session,
 {
-    let (outbound, mut inbox) = mpsc::unbounded_channel();
     let budgets = shared.budgets();
     let mut side = ServerSide {
         session,
         parts: Parts {
             requests: P::Requests::default(),
-            outbound,
+            answers: Answers::default(),
             budgets: budgets.clone(),
             shared: shared.clone(),
         },
         waiting: None,
         since: Instant::now(),
     };
-    let outcome = driver::drive(io, &mut side, &mut inbox, &budgets, Some(&shared.shutdown)).await;
+    let outcome = driver::drive(
+        io,
+        &mut side,
+        &mut NoMessages,
+        &budgets,
+        Some(&shared.shutdown),
+    )
+    .await;
     side.session.end(&mut side.parts, &outcome, peer);
     match outcome {
         Outcome::TimedOut(wait) => {

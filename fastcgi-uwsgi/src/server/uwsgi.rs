@@ -294,7 +294,7 @@ where
                             self.service.clone(),
                             request,
                             0,
-                            parts.outbound.clone(),
+                            parts.answers.sender(),
                             parts.budgets.clone(),
                             permit,
                         )));
