@@ -74,22 +74,23 @@ impl CgiRequest {
     /// # Ok::<(), cgi_env::RequestError>(())
     /// ```
     pub fn from_environ(env: &Environ) -> Result<CgiRequest, RequestError> {
-        let method = env
-            .get("REQUEST_METHOD")
+        let known = Known::find(env);
+        let method = known
+            .method
             .ok_or(RequestError::Missing("REQUEST_METHOD"))?;
         let method = Method::from_bytes(method)
             .map_err(|_| malformed("REQUEST_METHOD", "not an HTTP method token"))?;
-        let version = version(env.get("SERVER_PROTOCOL"))?;
-        let scheme = scheme(env)?;
-        let authority = authority(env, &scheme)?;
-        let path_and_query = path_and_query(env)?;
-        let uri = Uri::builder()
-            .scheme(scheme)
-            .authority(authority)
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| malformed("REQUEST_URI", "does not form a URI"))?;
-        let content_length = match non_empty(env, "CONTENT_LENGTH") {
+        let version = version(known.protocol)?;
+        let scheme = scheme(&known)?;
+        let authority = authority(&known, &scheme)?;
+        let path_and_query = path_and_query(&known)?;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(scheme);
+        uri.authority = Some(authority);
+        uri.path_and_query = Some(path_and_query);
+        let uri =
+            Uri::from_parts(uri).map_err(|_| malformed("REQUEST_URI", "does not form a URI"))?;
+        let content_length = match non_empty(known.content_length) {
             Some(value) => Some(
                 parse_decimal(value).ok_or(malformed("CONTENT_LENGTH", "not a decimal number"))?,
             ),
@@ -99,8 +100,8 @@ impl CgiRequest {
         parts.method = method;
         parts.uri = uri;
         parts.version = version;
-        add_headers(env, &mut parts.headers)?;
-        if let Some(content_type) = non_empty(env, "CONTENT_TYPE") {
+        add_headers(env, &known, &mut parts.headers)?;
+        if let Some(content_type) = non_empty(known.content_type) {
             let value = HeaderValue::from_bytes(content_type)
                 .map_err(|_| malformed("CONTENT_TYPE", "not a header value"))?;
             parts.headers.insert(CONTENT_TYPE, value);
@@ -110,13 +111,13 @@ impl CgiRequest {
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from(length));
         }
-        let remote_addr = match non_empty(env, "REMOTE_ADDR") {
+        let remote_addr = match non_empty(known.remote_addr) {
             Some(addr) => {
                 Some(parse_text(addr).ok_or(malformed("REMOTE_ADDR", "not an IP address"))?)
             }
             None => None,
         };
-        let remote_port = match non_empty(env, "REMOTE_PORT") {
+        let remote_port = match non_empty(known.remote_port) {
             Some(port) => {
                 Some(parse_text(port).ok_or(malformed("REMOTE_PORT", "not a port number"))?)
             }
@@ -126,10 +127,65 @@ impl CgiRequest {
             parts,
             remote_addr,
             remote_port,
-            script_name: env.get("SCRIPT_NAME").unwrap_or_default().to_vec(),
-            path_info: env.get("PATH_INFO").unwrap_or_default().to_vec(),
+            script_name: known.script_name.unwrap_or_default().to_vec(),
+            path_info: known.path_info.unwrap_or_default().to_vec(),
             content_length,
         })
+    }
+}
+
+/// The variables a request is rebuilt from, found in one pass over the environ (the
+/// last of duplicates, as [`Environ::get`] finds it), and whether it has headers.
+#[derive(Default)]
+struct Known<'a> {
+    method: Option<&'a [u8]>,
+    protocol: Option<&'a [u8]>,
+    https: Option<&'a [u8]>,
+    request_scheme: Option<&'a [u8]>,
+    host: Option<&'a [u8]>,
+    server_name: Option<&'a [u8]>,
+    server_port: Option<&'a [u8]>,
+    request_uri: Option<&'a [u8]>,
+    script_name: Option<&'a [u8]>,
+    path_info: Option<&'a [u8]>,
+    query_string: Option<&'a [u8]>,
+    content_length: Option<&'a [u8]>,
+    content_type: Option<&'a [u8]>,
+    remote_addr: Option<&'a [u8]>,
+    remote_port: Option<&'a [u8]>,
+    /// Whether any HTTP_ variable is present.
+    headers: bool,
+}
+
+impl<'a> Known<'a> {
+    fn find(env: &'a Environ) -> Self {
+        let mut known = Known::default();
+        for (name, value) in env {
+            let slot = match name {
+                b"REQUEST_METHOD" => &mut known.method,
+                b"SERVER_PROTOCOL" => &mut known.protocol,
+                b"HTTPS" => &mut known.https,
+                b"REQUEST_SCHEME" => &mut known.request_scheme,
+                b"HTTP_HOST" => &mut known.host,
+                b"SERVER_NAME" => &mut known.server_name,
+                b"SERVER_PORT" => &mut known.server_port,
+                b"REQUEST_URI" => &mut known.request_uri,
+                b"SCRIPT_NAME" => &mut known.script_name,
+                b"PATH_INFO" => &mut known.path_info,
+                b"QUERY_STRING" => &mut known.query_string,
+                b"CONTENT_LENGTH" => &mut known.content_length,
+                b"CONTENT_TYPE" => &mut known.content_type,
+                b"REMOTE_ADDR" => &mut known.remote_addr,
+                b"REMOTE_PORT" => &mut known.remote_port,
+                _ => {
+                    known.headers |= name.starts_with(b"HTTP_");
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        known.headers |= known.host.is_some();
+        known
     }
 }
 
@@ -137,8 +193,8 @@ fn malformed(name: &'static str, reason: &'static str) -> RequestError {
     RequestError::Malformed { name, reason }
 }
 
-fn non_empty<'a>(env: &'a Environ, name: &str) -> Option<&'a [u8]> {
-    env.get(name).filter(|v| !v.is_empty())
+fn non_empty(value: Option<&[u8]>) -> Option<&[u8]> {
+    value.filter(|v| !v.is_empty())
 }
 
 fn parse_text<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
@@ -158,11 +214,11 @@ fn version(protocol: Option<&[u8]>) -> Result<Version, RequestError> {
 
 /// HTTPS set to on/1/yes means https (wsgiref's rule, which also covers uWSGI's "on…"
 /// and "1…" prefixes for the usual values); else REQUEST_SCHEME; else http.
-fn scheme(env: &Environ) -> Result<Scheme, RequestError> {
-    if env.get("HTTPS").is_some_and(https_is_on) {
+fn scheme(known: &Known<'_>) -> Result<Scheme, RequestError> {
+    if known.https.is_some_and(https_is_on) {
         return Ok(Scheme::HTTPS);
     }
-    match non_empty(env, "REQUEST_SCHEME") {
+    match non_empty(known.request_scheme) {
         None => Ok(Scheme::HTTP),
         Some(scheme) if scheme.eq_ignore_ascii_case(b"https") => Ok(Scheme::HTTPS),
         Some(scheme) if scheme.eq_ignore_ascii_case(b"http") => Ok(Scheme::HTTP),
@@ -176,12 +232,12 @@ pub(crate) fn https_is_on(value: &[u8]) -> bool {
         .any(|on| value.eq_ignore_ascii_case(on))
 }
 
-fn authority(env: &Environ, scheme: &Scheme) -> Result<Authority, RequestError> {
-    if let Some(host) = non_empty(env, "HTTP_HOST") {
+fn authority(known: &Known<'_>, scheme: &Scheme) -> Result<Authority, RequestError> {
+    if let Some(host) = non_empty(known.host) {
         return Authority::try_from(host).map_err(|_| malformed("HTTP_HOST", "not a host[:port]"));
     }
-    let name = non_empty(env, "SERVER_NAME").ok_or(RequestError::Missing("SERVER_NAME"))?;
-    let port = non_empty(env, "SERVER_PORT");
+    let name = non_empty(known.server_name).ok_or(RequestError::Missing("SERVER_NAME"))?;
+    let port = non_empty(known.server_port);
     let default_port: &[u8] = if *scheme == Scheme::HTTPS {
         b"443"
     } else {
@@ -198,8 +254,8 @@ fn authority(env: &Environ, scheme: &Scheme) -> Result<Authority, RequestError> 
     Authority::try_from(text.as_slice()).map_err(|_| malformed("SERVER_NAME", "not a host name"))
 }
 
-fn path_and_query(env: &Environ) -> Result<PathAndQuery, RequestError> {
-    if let Some(target) = non_empty(env, "REQUEST_URI") {
+fn path_and_query(known: &Known<'_>) -> Result<PathAndQuery, RequestError> {
+    if let Some(target) = non_empty(known.request_uri) {
         return PathAndQuery::try_from(target)
             .ok()
             .filter(|p| p.as_str().starts_with('/'))
@@ -209,12 +265,12 @@ fn path_and_query(env: &Environ) -> Result<PathAndQuery, RequestError> {
             ));
     }
     let mut text = Vec::new();
-    percent_encode_path(env.get("SCRIPT_NAME").unwrap_or_default(), &mut text);
-    percent_encode_path(env.get("PATH_INFO").unwrap_or_default(), &mut text);
+    percent_encode_path(known.script_name.unwrap_or_default(), &mut text);
+    percent_encode_path(known.path_info.unwrap_or_default(), &mut text);
     if text.first() != Some(&b'/') {
         text.insert(0, b'/');
     }
-    if let Some(query) = non_empty(env, "QUERY_STRING") {
+    if let Some(query) = non_empty(known.query_string) {
         text.push(b'?');
         text.extend_from_slice(query);
     }
@@ -237,9 +293,16 @@ pub fn percent_encode_path(path: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn add_headers(env: &Environ, headers: &mut http::HeaderMap) -> Result<(), RequestError> {
-    let has_type = non_empty(env, "CONTENT_TYPE").is_some();
-    let has_length = non_empty(env, "CONTENT_LENGTH").is_some();
+fn add_headers(
+    env: &Environ,
+    known: &Known<'_>,
+    headers: &mut http::HeaderMap,
+) -> Result<(), RequestError> {
+    if !known.headers {
+        return Ok(());
+    }
+    let has_type = non_empty(known.content_type).is_some();
+    let has_length = non_empty(known.content_length).is_some();
     let mut name_buf = Vec::with_capacity(64);
     for index in 0..env.len() {
         let Some((name, _)) = env.get_index(index) else {
