@@ -58,10 +58,7 @@ pub(crate) fn build(
     if body_framed_by_protocol
         && environ
             .get("CONTENT_LENGTH")
-            // Empty means no body already (nginx sends it so with every GET).
-            .is_some_and(|value| {
-                !value.is_empty() && cgi_env::grammar::parse_decimal(value).is_none()
-            })
+            .is_some_and(|value| cgi_env::grammar::parse_decimal(value).is_none())
     {
         environ.remove("CONTENT_LENGTH");
     }
