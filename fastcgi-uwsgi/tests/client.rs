@@ -531,6 +531,36 @@ async fn requests_wait_for_a_connection_the_backend_took_not_one_in_its_listen_q
     );
 }
 
+/// Requests that queue for the one connection are begun by it as each ends: every one is
+/// answered, each with its own answer, and the connection is the only one opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_queued_for_one_connection_each_get_their_own_answer() {
+    let address = start(Server::fastcgi(), service_fn(describe)).await;
+    let config = ClientConfig::fastcgi()
+        .with_multiplexing(false)
+        .with_max_connections(1);
+    let client = FastCgiClient::new(address.as_str(), config);
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let response = client.send(get(&format!("/q{i}"))).await.unwrap();
+                (i, text(response).await)
+            })
+        })
+        .collect();
+    for call in calls {
+        let (i, answer) = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("every queued request is begun")
+            .unwrap();
+        assert_eq!(answer, format!("GET /q{i} t1 ct=None len=0"));
+    }
+    let stats = client.stats()[0].1;
+    assert_eq!(stats.opened, 1, "{stats:?}");
+    assert_eq!(stats.in_flight, 0, "every slot came back: {stats:?}");
+}
+
 #[tokio::test]
 async fn a_uwsgi_answer_after_an_interim_head_in_the_same_read_is_delivered_at_once() {
     // A backend that writes a 100 head, then the final head and part of the body, and

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fastcgi_codec::RequestId;
 use http::Response;
 use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use tokio::sync::{mpsc, oneshot};
 
 use super::body::{AbortOnDrop, AppStatus, BackendBody};
@@ -28,11 +29,6 @@ pub(crate) async fn call(
 ) -> Result<Response<BackendBody>, CallError> {
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let lease = match pool.acquire().await {
-            Ok(lease) => lease,
-            Err(error) if error.is_connect() => return Err(CallError::Unreached(error, prepared)),
-            Err(error) => return Err(CallError::Fatal(error)),
-        };
         let (deliveries, receiver) =
             delivery::channel(channel_capacity(pool.config.response_window()));
         let (started, started_receiver) = oneshot::channel();
@@ -60,25 +56,31 @@ pub(crate) async fn call(
             ended,
             app_status: app_status.clone(),
         };
-        if lease
-            .commands
-            .send(Command::Begin(Box::new(begin)))
-            .await
-            .is_err()
+        let acquired = match pool.acquire(Box::new(begin)).await {
+            Ok(acquired) => acquired,
+            Err(error) => {
+                give_back(&mut prepared, stream);
+                return Err(if error.is_connect() {
+                    CallError::Unreached(error, prepared)
+                } else {
+                    CallError::Fatal(error)
+                });
+            }
+        };
+        let lease = acquired.lease;
+        // Sent here unless the connection that freed its slot began it.
+        if let Some(begin) = acquired.begin
+            && lease.commands.send(Command::Begin(begin)).await.is_err()
         {
             // Dropping the lease gives its slot back.
-            if let Some((body, length)) = stream {
-                prepared.body = Outgoing::Stream { body, length };
-            }
+            give_back(&mut prepared, stream);
             continue;
         }
         let commands = lease.commands.clone();
         lease.handed_over();
         let Ok(request_id) = started_receiver.await else {
             // The connection closed before it took the request: nothing was sent.
-            if let Some((body, length)) = stream {
-                prepared.body = Outgoing::Stream { body, length };
-            }
+            give_back(&mut prepared, stream);
             continue;
         };
         let guard = abort_guard(commands.clone(), request_id);
@@ -123,6 +125,16 @@ pub(crate) async fn call(
             backend: pool.name.to_string(),
         }
     })))
+}
+
+/// Puts a streamed body not sent back into `prepared`, for another attempt.
+fn give_back(
+    prepared: &mut Prepared,
+    stream: Option<(UnsyncBoxBody<bytes::Bytes, crate::BoxError>, u64)>,
+) {
+    if let Some((body, length)) = stream {
+        prepared.body = Outgoing::Stream { body, length };
+    }
 }
 
 /// On drop: ABORT_REQUEST for `request_id`, and with `close`, no more requests on the

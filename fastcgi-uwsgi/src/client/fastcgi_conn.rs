@@ -688,8 +688,12 @@ impl PooledConnection {
                 self.idle_since = Instant::now();
             }
             self.stderr_ended(request_id, &mut active);
-            if !self.pool.release(self.conn_id) {
+            let released = self.pool.release(self.conn_id);
+            if !released.keep {
                 self.retire();
+            }
+            if let Some(next) = released.next {
+                self.begin(*next);
             }
         }
     }

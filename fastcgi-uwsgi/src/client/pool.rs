@@ -13,7 +13,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::backend::Backend;
 use super::config::ClientConfig;
 use super::error::{ClientError, TimeoutKind};
-use super::fastcgi_conn::{self, Command};
+use super::fastcgi_conn::{self, Begin, Command};
 
 /// A connection's place in the pool.
 #[derive(Debug)]
@@ -99,14 +99,18 @@ const MAX_PENDING: usize = 4;
 /// waits at most this much longer for its turn.
 const SAME_THREAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// A connection's slot given to a waiting request: where its commands go, and its id.
+/// A connection's slot given to a waiting request: where its commands go, its id, and the
+/// request back for its caller to send, or `None` when the connection that freed the slot
+/// began the request itself.
 #[derive(Debug)]
 struct Grant {
     commands: mpsc::Sender<Command>,
     conn_id: u64,
+    begin: Option<Box<Begin>>,
 }
 
-/// A request waiting for a connection, first come first served.
+/// A request waiting for a connection, first come first served, with what the connection
+/// needs to begin it.
 #[derive(Debug)]
 struct Waiter {
     id: u64,
@@ -114,6 +118,7 @@ struct Waiter {
     /// When it queued.
     since: Instant,
     grant: oneshot::Sender<Grant>,
+    begin: Box<Begin>,
 }
 
 #[derive(Debug, Default)]
@@ -159,34 +164,35 @@ impl State {
             let Some(at) = self.best_index(home) else {
                 return;
             };
-            self.give(at);
+            self.give(at, false);
         }
     }
 
     /// Gives the slots the connection at `at` just freed to waiting requests, as
-    /// [`State::hand_off`] would. Every other connection is as the last hand-off left it:
-    /// with no room while requests wait. So no other needs looking at, where a pool in
-    /// front of many workers holds hundreds.
-    fn hand_off_freed(&mut self, at: usize) {
+    /// [`State::hand_off`] would, and returns the first of their requests for that
+    /// connection to begin at once: the backend's worker gets its next request without
+    /// the caller's task and the connection's passing it between them. Every other
+    /// connection is as the last hand-off left it: with no room while requests wait. So
+    /// no other needs looking at, where a pool in front of many workers holds hundreds.
+    fn hand_off_freed(&mut self, at: usize) -> Option<Box<Begin>> {
+        let mut next = None;
         while !self.waiters.is_empty() && self.entries.get(at).is_some_and(Entry::has_room) {
-            self.give(at);
+            let begin = self.give(at, next.is_none());
+            next = next.or(begin);
         }
+        next
     }
 
     /// Gives a slot of the connection at `at` (which has room) to the oldest waiting
     /// request, or to a request of the connection's thread that queued within
-    /// [`SAME_THREAD_WINDOW`] of it. A request that left meanwhile gives the slot back.
-    fn give(&mut self, at: usize) {
-        let Some(since) = self.waiters.front().map(|oldest| oldest.since) else {
-            return;
-        };
-        let Some(entry) = self.entries.get_mut(at) else {
-            return;
-        };
-        let grant = Grant {
-            commands: entry.commands.clone(),
-            conn_id: entry.id,
-        };
+    /// [`SAME_THREAD_WINDOW`] of it. With `begin_here` the request is returned for the
+    /// connection to begin; else its caller gets it back with the slot. A request that
+    /// left meanwhile gives the slot back.
+    fn give(&mut self, at: usize, begin_here: bool) -> Option<Box<Begin>> {
+        let since = self.waiters.front().map(|oldest| oldest.since)?;
+        let entry = self.entries.get_mut(at)?;
+        let commands = entry.commands.clone();
+        let conn_id = entry.id;
         entry.in_flight += 1;
         entry.served += 1;
         let entry_home = entry.home;
@@ -196,16 +202,26 @@ impl State {
             .take_while(|w| w.since.duration_since(since) < SAME_THREAD_WINDOW)
             .position(|w| w.home == entry_home)
             .unwrap_or(0);
-        let Some(waiter) = self.waiters.remove(index) else {
-            return;
+        let waiter = self.waiters.remove(index)?;
+        let (here, back) = if begin_here {
+            (Some(waiter.begin), None)
+        } else {
+            (None, Some(waiter.begin))
         };
-        if waiter.grant.send(grant).is_err()
-            && let Some(entry) = self.entries.get_mut(at)
-        {
+        let grant = Grant {
+            commands,
+            conn_id,
+            begin: back,
+        };
+        if waiter.grant.send(grant).is_err() {
             // It left meanwhile: the slot goes to the next.
-            entry.in_flight -= 1;
-            entry.served -= 1;
+            if let Some(entry) = self.entries.get_mut(at) {
+                entry.in_flight -= 1;
+                entry.served -= 1;
+            }
+            return None;
         }
+        here
     }
 
     fn pending(&self) -> usize {
@@ -255,6 +271,25 @@ impl Lease {
     }
 }
 
+/// What [`Pool::acquire`] got a request.
+#[derive(Debug)]
+pub(crate) struct Acquired {
+    pub(crate) lease: Lease,
+    /// The request, for the caller to send on the lease's connection; `None` when the
+    /// connection began it already (its caller hears of it through `Begin::started`).
+    pub(crate) begin: Option<Box<Begin>>,
+}
+
+/// Why a connection's request ended, as the pool answers it.
+#[derive(Debug)]
+pub(crate) struct Released {
+    /// False when the connection should close now (idle past the pool's idle limit, or
+    /// no longer usable and empty).
+    pub(crate) keep: bool,
+    /// A waiting request the connection is to begin at once.
+    pub(crate) next: Option<Box<Begin>>,
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
@@ -272,15 +307,19 @@ enum Step {
 }
 
 /// A request's place in the pool's queue of waiters; leaves it on drop, giving back a slot
-/// granted and not taken.
+/// granted and not taken. The request to begin is here while it is not queued, and in its
+/// [`Waiter`] while it is.
 struct Queued<'a> {
     pool: &'a Pool,
+    begin: Option<Box<Begin>>,
     waiter: Option<(u64, oneshot::Receiver<Grant>)>,
 }
 
 impl Queued<'_> {
     fn enqueue(&mut self, state: &mut State) {
-        if self.waiter.is_none() {
+        if self.waiter.is_none()
+            && let Some(begin) = self.begin.take()
+        {
             let (grant, receiver) = oneshot::channel();
             let id = state.next_waiter;
             state.next_waiter += 1;
@@ -289,16 +328,29 @@ impl Queued<'_> {
                 home: Home::here(),
                 since: Instant::now(),
                 grant,
+                begin,
             });
             self.waiter = Some((id, receiver));
         }
     }
 
-    /// Leaves the queue; returns the slot granted meanwhile, if one was.
+    /// Leaves the queue, taking the request back; returns the slot granted meanwhile, if
+    /// one was.
     fn leave(&mut self, state: &mut State) -> Option<Grant> {
         let (id, mut receiver) = self.waiter.take()?;
-        state.waiters.retain(|w| w.id != id);
+        if let Some(at) = state.waiters.iter().position(|w| w.id == id) {
+            self.begin = state.waiters.remove(at).map(|waiter| waiter.begin);
+            return None;
+        }
         receiver.try_recv().ok()
+    }
+
+    /// The request, when it is not queued.
+    fn take_begin(&mut self, pool: &Pool) -> Result<Box<Begin>, ClientError> {
+        // Only a granted request leaves the queue without it, and a grant is taken.
+        self.begin.take().ok_or_else(|| ClientError::Closed {
+            backend: pool.name.to_string(),
+        })
     }
 }
 
@@ -306,7 +358,10 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         if self.waiter.is_some() {
             let mut state = self.pool.lock();
-            if let Some(grant) = self.leave(&mut state) {
+            // A request its connection began is the connection's to end.
+            if let Some(grant) = self.leave(&mut state)
+                && grant.begin.is_some()
+            {
                 if let Some(entry) = state.entries.iter_mut().find(|e| e.id == grant.conn_id) {
                     entry.in_flight = entry.in_flight.saturating_sub(1);
                 }
@@ -351,11 +406,16 @@ impl Pool {
     /// GET_VALUES alone once it is, the connection taking requests when the answer comes
     /// (a worker took it), so that no request waits in the backend's listen queue while
     /// a connection a worker holds frees up (php-fpm's workers each serve one connection
-    /// until it closes).
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Lease, ClientError> {
+    /// until it closes). A request that waits may be begun by the connection whose slot
+    /// it gets.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        begin: Box<Begin>,
+    ) -> Result<Acquired, ClientError> {
         let deadline = tokio::time::Instant::now() + self.config.connect_timeout();
         let mut queued = Queued {
             pool: self,
+            begin: Some(begin),
             waiter: None,
         };
         loop {
@@ -370,10 +430,14 @@ impl Pool {
                 {
                     entry.in_flight += 1;
                     entry.served += 1;
-                    return Ok(Lease {
+                    let lease = Lease {
                         commands: entry.commands.clone(),
                         conn_id: entry.id,
                         pool: Some(self.clone()),
+                    };
+                    return Ok(Acquired {
+                        lease,
+                        begin: Some(queued.take_begin(self)?),
                     });
                 }
                 // A connection on its way will soon say whether it multiplexes.
@@ -395,7 +459,7 @@ impl Pool {
                     if let Some(grant) = queued.leave(&mut state) {
                         // A slot came meanwhile: take it, open nothing.
                         state.connecting -= 1;
-                        return Ok(self.lease(grant));
+                        return Ok(self.granted(grant));
                     }
                     Step::Open
                 } else {
@@ -404,7 +468,14 @@ impl Pool {
                 }
             };
             match step {
-                Step::Open => return self.open().await,
+                Step::Open => {
+                    let begin = queued.take_begin(self)?;
+                    let lease = self.open().await?;
+                    return Ok(Acquired {
+                        lease,
+                        begin: Some(begin),
+                    });
+                }
                 Step::Wait { open: true } => self.open_pending().await?,
                 Step::Wait { open: false } => {}
             }
@@ -415,16 +486,22 @@ impl Pool {
                 }
             };
             tokio::select! {
-                grant = granted => match grant {
-                    Some(grant) => {
-                        queued.waiter = None;
-                        return Ok(self.lease(grant));
-                    }
-                    // Dropped from the queue without a slot: queue again.
-                    None => queued.waiter = None,
-                },
+                grant = granted => {
+                    queued.waiter = None;
+                    // A waiter leaves the queue with a grant or with its caller: there is
+                    // always one.
+                    let grant = grant.ok_or_else(|| ClientError::Closed {
+                        backend: self.name.to_string(),
+                    })?;
+                    return Ok(self.granted(grant));
+                }
                 () = &mut changed => {}
                 () = tokio::time::sleep_until(deadline) => {
+                    // A slot granted at the last moment (the request perhaps begun) is
+                    // taken, not timed out.
+                    if let Some(grant) = queued.leave(&mut self.lock()) {
+                        return Ok(self.granted(grant));
+                    }
                     return Err(ClientError::Timeout {
                         backend: self.name.to_string(),
                         kind: TimeoutKind::Connect,
@@ -434,11 +511,16 @@ impl Pool {
         }
     }
 
-    fn lease(self: &Arc<Self>, grant: Grant) -> Lease {
-        Lease {
-            commands: grant.commands,
-            conn_id: grant.conn_id,
-            pool: Some(self.clone()),
+    fn granted(self: &Arc<Self>, grant: Grant) -> Acquired {
+        // A request its connection began holds its slot until the connection ends it.
+        let pool = grant.begin.is_some().then(|| self.clone());
+        Acquired {
+            lease: Lease {
+                commands: grant.commands,
+                conn_id: grant.conn_id,
+                pool,
+            },
+            begin: grant.begin,
         }
     }
 
@@ -517,9 +599,9 @@ impl Pool {
         Ok(())
     }
 
-    /// A request on `conn_id` ended. Returns false when the connection should close now
-    /// (idle past the pool's idle limit, or no longer usable and empty).
-    pub(crate) fn release(&self, conn_id: u64) -> bool {
+    /// A request on `conn_id` ended: whether the connection stays, and a waiting request
+    /// for it to begin.
+    pub(crate) fn release(&self, conn_id: u64) -> Released {
         let mut state = self.lock();
         // One pass over the connections (a pool in front of many workers holds hundreds):
         // the idle ones, whether another waits in the backend's queue, and this one.
@@ -536,7 +618,10 @@ impl Pool {
         }
         let max_idle = self.config.max_idle();
         let Some(entry) = index.and_then(|at| state.entries.get_mut(at)) else {
-            return false;
+            return Released {
+                keep: false,
+                next: None,
+            };
         };
         entry.in_flight = entry.in_flight.saturating_sub(1);
         entry.idle_since = Instant::now();
@@ -547,14 +632,15 @@ impl Pool {
             // not taken yet.
             entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
         };
+        let mut next = None;
         if keep {
             if let Some(at) = index {
-                state.hand_off_freed(at);
+                next = state.hand_off_freed(at);
             }
         } else {
             entry.usable = false;
         }
-        keep
+        Released { keep, next }
     }
 
     /// A request that was leased never reached the connection.
@@ -691,6 +777,20 @@ mod tests {
         }
     }
 
+    /// A request to begin, and where its request id is told.
+    fn begin() -> (Box<Begin>, oneshot::Receiver<fastcgi_codec::RequestId>) {
+        let (started, told) = oneshot::channel();
+        let begin = Begin {
+            env: Arc::new(cgi_env::Environ::new()),
+            body: None,
+            deliveries: super::super::delivery::channel(4).0,
+            started,
+            ended: None,
+            app_status: super::super::body::AppStatus::default(),
+        };
+        (Box::new(begin), told)
+    }
+
     fn waiter(state: &mut State, home: Home, since: Instant) -> oneshot::Receiver<Grant> {
         let (grant, receiver) = oneshot::channel();
         let id = state.next_waiter;
@@ -700,6 +800,7 @@ mod tests {
             home,
             since,
             grant,
+            begin: begin().0,
         });
         receiver
     }
@@ -762,18 +863,66 @@ mod tests {
             .with_max_connections(1)
             .with_connect_timeout(Duration::from_millis(500));
         let pool = Pool::new(Backend::new(&address), Arc::new(config));
-        let lease = pool.acquire().await.unwrap();
+        let acquired = pool.acquire(begin().0).await.unwrap();
+        assert!(
+            acquired.begin.is_some(),
+            "a new connection's request is sent by its caller"
+        );
         assert_eq!(pool.stats().in_flight, 1);
         // The caller went away between the lease and handing the request over.
-        drop(lease);
+        drop(acquired);
         assert_eq!(pool.stats().in_flight, 0);
-        let lease = pool.acquire().await.expect("the slot came back");
-        lease.handed_over();
+        let acquired = pool.acquire(begin().0).await.expect("the slot came back");
+        acquired.lease.handed_over();
         assert_eq!(
             pool.stats().in_flight,
             1,
             "a handed-over slot is the connection's"
         );
-        assert!(pool.acquire().await.is_err(), "one connection, one request");
+        assert!(
+            pool.acquire(begin().0).await.is_err(),
+            "one connection, one request"
+        );
+    }
+
+    #[test]
+    fn the_connection_that_frees_a_slot_begins_the_next_request_itself() {
+        let home = Home(1);
+        let start = Instant::now();
+        let mut state = State::default();
+        state.entries.push(entry(3, home, start));
+        state.entries[0].in_flight = 1;
+        let (first, mut first_started) = begin();
+        let mut first_grant = {
+            let (grant, receiver) = oneshot::channel();
+            state.waiters.push_back(Waiter {
+                id: 0,
+                home,
+                since: start,
+                grant,
+                begin: first,
+            });
+            receiver
+        };
+        let mut second_grant = waiter(&mut state, home, start);
+
+        // The request ends: the oldest waiter's request comes back to the connection,
+        // and its caller hears that it was begun (no request to send).
+        state.entries[0].in_flight = 0;
+        let next = state.hand_off_freed(0).expect("a request to begin");
+        let grant = first_grant.try_recv().expect("the caller is told");
+        assert_eq!(grant.conn_id, 3);
+        assert!(grant.begin.is_none(), "the connection has it");
+        assert_eq!(state.entries[0].in_flight, 1);
+        let _ = next.started.send(fastcgi_codec::RequestId::new(1));
+        assert!(first_started.try_recv().is_ok());
+        assert!(second_grant.try_recv().is_err(), "no room for the second");
+
+        // A slot freed elsewhere than by its connection goes back to the caller with its
+        // request, for the caller to send.
+        state.entries[0].in_flight = 0;
+        state.hand_off();
+        let grant = second_grant.try_recv().expect("the second gets the slot");
+        assert!(grant.begin.is_some());
     }
 }
