@@ -82,8 +82,8 @@ impl CgiRequest {
             .map_err(|_| malformed("REQUEST_METHOD", "not an HTTP method token"))?;
         let version = version(known.protocol)?;
         let scheme = scheme(&known)?;
-        let authority = authority(&known, &scheme)?;
-        let path_and_query = path_and_query(&known)?;
+        let authority = authority(env, &known, &scheme)?;
+        let path_and_query = path_and_query(env, &known)?;
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(scheme);
         uri.authority = Some(authority);
@@ -146,6 +146,9 @@ struct Known<'a> {
     server_name: Option<&'a [u8]>,
     server_port: Option<&'a [u8]>,
     request_uri: Option<&'a [u8]>,
+    /// Where HTTP_HOST and REQUEST_URI are, for URI parts that share the environ's bytes.
+    host_at: usize,
+    request_uri_at: usize,
     script_name: Option<&'a [u8]>,
     path_info: Option<&'a [u8]>,
     query_string: Option<&'a [u8]>,
@@ -160,7 +163,12 @@ struct Known<'a> {
 impl<'a> Known<'a> {
     fn find(env: &'a Environ) -> Self {
         let mut known = Known::default();
-        for (name, value) in env {
+        for (at, (name, value)) in env.iter().enumerate() {
+            match name {
+                b"HTTP_HOST" => known.host_at = at,
+                b"REQUEST_URI" => known.request_uri_at = at,
+                _ => {}
+            }
             let slot = match name {
                 b"REQUEST_METHOD" => &mut known.method,
                 b"SERVER_PROTOCOL" => &mut known.protocol,
@@ -232,9 +240,15 @@ pub(crate) fn https_is_on(value: &[u8]) -> bool {
         .any(|on| value.eq_ignore_ascii_case(on))
 }
 
-fn authority(known: &Known<'_>, scheme: &Scheme) -> Result<Authority, RequestError> {
-    if let Some(host) = non_empty(known.host) {
-        return Authority::try_from(host).map_err(|_| malformed("HTTP_HOST", "not a host[:port]"));
+/// The value at `at`, sharing the environ's bytes where it holds received ones.
+fn shared_value(env: &Environ, at: usize) -> bytes::Bytes {
+    env.value_bytes_at(at).unwrap_or_default()
+}
+
+fn authority(env: &Environ, known: &Known<'_>, scheme: &Scheme) -> Result<Authority, RequestError> {
+    if non_empty(known.host).is_some() {
+        return Authority::from_maybe_shared(shared_value(env, known.host_at))
+            .map_err(|_| malformed("HTTP_HOST", "not a host[:port]"));
     }
     let name = non_empty(known.server_name).ok_or(RequestError::Missing("SERVER_NAME"))?;
     let port = non_empty(known.server_port);
@@ -254,9 +268,9 @@ fn authority(known: &Known<'_>, scheme: &Scheme) -> Result<Authority, RequestErr
     Authority::try_from(text.as_slice()).map_err(|_| malformed("SERVER_NAME", "not a host name"))
 }
 
-fn path_and_query(known: &Known<'_>) -> Result<PathAndQuery, RequestError> {
-    if let Some(target) = non_empty(known.request_uri) {
-        return PathAndQuery::try_from(target)
+fn path_and_query(env: &Environ, known: &Known<'_>) -> Result<PathAndQuery, RequestError> {
+    if non_empty(known.request_uri).is_some() {
+        return PathAndQuery::from_maybe_shared(shared_value(env, known.request_uri_at))
             .ok()
             .filter(|p| p.as_str().starts_with('/'))
             .ok_or(malformed(
