@@ -885,6 +885,47 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_caller_gone_after_the_connection_began_its_request_leaves_the_slot_to_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let _accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = ClientConfig::fastcgi()
+            .with_multiplexing(false)
+            .with_max_connections(1);
+        let pool = Pool::new(Backend::new(&address), Arc::new(config));
+        let first = pool.acquire(begin().0).await.unwrap();
+        let conn_id = first.lease.conn_id;
+        first.lease.handed_over();
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.acquire(begin().0).await.map(|a| a.begin.is_none()) }
+        });
+        while pool.lock().waiters.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // The first request ends: the connection is handed the waiting one to begin.
+        let released = pool.release(conn_id);
+        assert!(released.keep);
+        assert!(
+            released.next.is_some(),
+            "the waiting request comes to the connection"
+        );
+        // Its caller goes away before it ran again: the slot stays the connection's,
+        // which ends the request it began.
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(pool.stats().in_flight, 1);
+        let released = pool.release(conn_id);
+        assert!(released.keep && released.next.is_none());
+        assert_eq!(pool.stats().in_flight, 0);
+    }
+
     #[test]
     fn the_connection_that_frees_a_slot_begins_the_next_request_itself() {
         let home = Home(1);
