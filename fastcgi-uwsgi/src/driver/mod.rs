@@ -18,6 +18,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -123,7 +124,9 @@ impl Inbox for NoMessages {
 
 /// One kind of connection, as the driver runs it. The driver calls [`Side::queue`] first
 /// in every turn, then [`Side::closing`], [`Side::deadline`], and waits for whichever of
-/// the socket, the inbox, the side's own work and the deadline is ready first.
+/// the socket, the inbox, the side's own work and the deadline is ready first; having
+/// acted on it, it polls the side's work once more (see
+/// [`Side::work_completes_at_once`]) and writes what is queued, if the socket takes it.
 pub(crate) trait Side: Send {
     type Message: Send;
     type Error: Send;
@@ -183,6 +186,13 @@ pub(crate) trait Side: Send {
     /// Whether the side waits on work of its own now (request futures, a caller making
     /// room for a response).
     fn working(&self, queued: u64) -> bool;
+
+    /// Whether the side's work is worth polling again at once after a read or a wake-up,
+    /// because it mostly completes without waiting (a server's request futures); not when
+    /// it mostly waits on a caller, where each poll only registers a waker again.
+    fn work_completes_at_once(&self) -> bool {
+        false
+    }
 
     /// The side's own work, polled beside the socket.
     fn work(&mut self, queued: u64) -> impl Future<Output = Self::Woke> + Send + '_;
@@ -291,13 +301,8 @@ where
                 }
             }
             written = output.write_some(&mut writer), if writing => {
-                match written {
-                    Ok(_) => write_since = Some(Instant::now()),
-                    Err(error) => {
-                        if let Err(outcome) = side.write_failed(&mut output, error) {
-                            return outcome;
-                        }
-                    }
+                if let Err(outcome) = wrote(side, &mut output, &mut write_since, written) {
+                    return outcome;
                 }
             }
             () = deadline.expired(timer.as_mut()) => {
@@ -313,6 +318,70 @@ where
             // without one, which leaves its connections serving.
             () = stopped.wait(), if stopped.is_pending() => {}
         }
+        let mut turn = Turn {
+            output: &mut output,
+            input: &mut receive.input,
+        };
+        let now = answer_now(side, &mut turn, &mut writer, &mut write_since, read_open);
+        if let Err(outcome) = now.await {
+            return outcome;
+        }
+    }
+}
+
+/// What a read or a wake-up made ready is most often answered at once: the side's work is
+/// polled (when [`Side::work_completes_at_once`]) and what is queued written in the same
+/// turn of the driver, not in one more turn each. Nothing is written for a side that
+/// closes without writing what it queued: the next turn closes it.
+async fn answer_now<S: Side, W: AsyncWrite + Unpin>(
+    side: &mut S,
+    turn: &mut Turn<'_>,
+    writer: &mut W,
+    write_since: &mut Option<Instant>,
+    read_open: bool,
+) -> Result<(), Outcome<S::Error>> {
+    if side.work_completes_at_once()
+        && side.working(turn.output.queued_len())
+        && let Some(woke) = poll_once(side.work(turn.output.queued_len())).await
+    {
+        side.woke(turn, woke).map_err(Outcome::Protocol)?;
+    }
+    side.queue(turn.output);
+    if !turn.output.is_empty()
+        && side
+            .closing(true, read_open, !turn.input.is_empty())
+            .is_none()
+        && let Some(written) = poll_once(turn.output.write_some(writer)).await
+    {
+        wrote(side, turn.output, write_since, written)?;
+    }
+    Ok(())
+}
+
+/// Polls `future` once: its output if it is ready.
+async fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// Acts on a write's result: progress restarts the write timeout; a failure ends the
+/// connection unless its side goes on without writing.
+fn wrote<S: Side>(
+    side: &mut S,
+    output: &mut Output,
+    write_since: &mut Option<Instant>,
+    written: std::io::Result<usize>,
+) -> Result<(), Outcome<S::Error>> {
+    match written {
+        Ok(_) => {
+            *write_since = Some(Instant::now());
+            Ok(())
+        }
+        Err(error) => side.write_failed(output, error),
     }
 }
 

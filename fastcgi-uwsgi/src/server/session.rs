@@ -234,6 +234,11 @@ impl<P: Session> Side for ServerSide<P> {
         match message {}
     }
 
+    fn work_completes_at_once(&self) -> bool {
+        // A request's service mostly answers in the poll that starts it.
+        true
+    }
+
     fn working(&self, _queued: u64) -> bool {
         !self.parts.requests.is_empty() || self.parts.answers.any()
     }
