@@ -120,7 +120,9 @@ pub(crate) async fn call(
         first_byte_deadline: None,
         done: false,
     };
-    tokio::spawn(exchange.run(connection));
+    // Boxed: the task then holds a pointer, not the exchange's state (some kilobytes),
+    // which the runtime would otherwise copy on spawning and again at its end.
+    tokio::spawn(Box::pin(exchange.run(connection)));
     let guard = AbortOnDrop::new(move |_| {
         let _ = cancel.send(());
     });

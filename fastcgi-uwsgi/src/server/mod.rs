@@ -262,10 +262,13 @@ where
             Ok((stream, peer)) => {
                 delay = None;
                 let (shared, service) = (shared.clone(), service.clone());
-                tasks.spawn(async move {
+                // Boxed: the task then holds a pointer, not the connection's state (some
+                // kilobytes), which the runtime would otherwise copy on spawning and again
+                // on reading the task's end.
+                tasks.spawn(Box::pin(async move {
                     drive(protocol, stream, peer, service, shared).await;
                     drop(permit);
-                });
+                }));
             }
             Err(error) => match AcceptError::classify(&error) {
                 AcceptError::Connection => {}
