@@ -146,9 +146,6 @@ struct Known<'a> {
     server_name: Option<&'a [u8]>,
     server_port: Option<&'a [u8]>,
     request_uri: Option<&'a [u8]>,
-    /// Where HTTP_HOST and REQUEST_URI are, for URI parts that share the environ's bytes.
-    host_at: usize,
-    request_uri_at: usize,
     script_name: Option<&'a [u8]>,
     path_info: Option<&'a [u8]>,
     query_string: Option<&'a [u8]>,
@@ -158,6 +155,9 @@ struct Known<'a> {
     remote_port: Option<&'a [u8]>,
     /// Whether any HTTP_ variable is present.
     headers: bool,
+    /// Where HTTP_HOST and REQUEST_URI are, for URI parts that share the environ's bytes.
+    host_at: usize,
+    request_uri_at: usize,
 }
 
 impl<'a> Known<'a> {

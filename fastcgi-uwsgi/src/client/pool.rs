@@ -848,8 +848,9 @@ mod tests {
         assert!(late.try_recv().is_err());
     }
 
-    #[tokio::test]
-    async fn a_lease_dropped_before_its_request_was_handed_over_gives_its_slot_back() {
+    /// A pool of at most one connection, not multiplexed, to a backend that accepts
+    /// connections and never answers.
+    async fn one_connection_pool(connect_timeout: Duration) -> Arc<Pool> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let _accepting = tokio::spawn(async move {
@@ -861,8 +862,13 @@ mod tests {
         let config = ClientConfig::fastcgi()
             .with_multiplexing(false)
             .with_max_connections(1)
-            .with_connect_timeout(Duration::from_millis(500));
-        let pool = Pool::new(Backend::new(&address), Arc::new(config));
+            .with_connect_timeout(connect_timeout);
+        Pool::new(Backend::new(&address), Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn a_lease_dropped_before_its_request_was_handed_over_gives_its_slot_back() {
+        let pool = one_connection_pool(Duration::from_millis(500)).await;
         let acquired = pool.acquire(begin().0).await.unwrap();
         assert!(
             acquired.begin.is_some(),
@@ -887,18 +893,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_gone_after_the_connection_began_its_request_leaves_the_slot_to_it() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let _accepting = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                held.push(stream);
-            }
-        });
-        let config = ClientConfig::fastcgi()
-            .with_multiplexing(false)
-            .with_max_connections(1);
-        let pool = Pool::new(Backend::new(&address), Arc::new(config));
+        let pool = one_connection_pool(Duration::from_secs(5)).await;
         let first = pool.acquire(begin().0).await.unwrap();
         let conn_id = first.lease.conn_id;
         first.lease.handed_over();
