@@ -233,7 +233,7 @@ impl<P: Session> Side for ServerSide<P> {
         match message {}
     }
 
-    fn work_completes_at_once(&self) -> bool {
+    fn answers_at_once(&self) -> bool {
         // A request's service mostly answers in the poll that starts it.
         true
     }
