@@ -561,6 +561,42 @@ async fn requests_queued_for_one_connection_each_get_their_own_answer() {
     assert_eq!(stats.in_flight, 0, "every slot came back: {stats:?}");
 }
 
+/// Bodies too large to be sent with the params are streamed after the request begins:
+/// also for requests that queued and were begun by the connection that freed its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_bodies_of_queued_requests_each_reach_their_own_request() {
+    let address = start(Server::fastcgi(), service_fn(echo)).await;
+    let config = ClientConfig::fastcgi()
+        .with_multiplexing(false)
+        .with_max_connections(1);
+    let client = FastCgiClient::new(address.as_str(), config);
+    let calls: Vec<_> = (0..8u8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                // Above what is gathered and sent whole (64 KiB).
+                let body = Bytes::from(vec![b'a' + i; 100_000]);
+                let request = Request::post("/echo")
+                    .body(Full::new(body.clone()))
+                    .unwrap();
+                let response = client.send(request).await.unwrap();
+                let echoed = response.into_body().collect().await.unwrap().to_bytes();
+                (body, echoed)
+            })
+        })
+        .collect();
+    for call in calls {
+        let (body, echoed) = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("every queued upload is answered")
+            .unwrap();
+        assert!(echoed == body, "an upload came back as another's or cut");
+    }
+    let stats = client.stats()[0].1;
+    assert_eq!(stats.opened, 1, "{stats:?}");
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+}
+
 #[tokio::test]
 async fn a_uwsgi_answer_after_an_interim_head_in_the_same_read_is_delivered_at_once() {
     // A backend that writes a 100 head, then the final head and part of the body, and
