@@ -531,15 +531,21 @@ async fn requests_wait_for_a_connection_the_backend_took_not_one_in_its_listen_q
     );
 }
 
+/// A FastCGI client of at most one connection, not multiplexed: requests beyond the first
+/// queue for it.
+fn one_connection_client(address: &str) -> FastCgiClient {
+    let config = ClientConfig::fastcgi()
+        .with_multiplexing(false)
+        .with_max_connections(1);
+    FastCgiClient::new(address, config)
+}
+
 /// Requests that queue for the one connection are begun by it as each ends: every one is
 /// answered, each with its own answer, and the connection is the only one opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_queued_for_one_connection_each_get_their_own_answer() {
     let address = start(Server::fastcgi(), service_fn(describe)).await;
-    let config = ClientConfig::fastcgi()
-        .with_multiplexing(false)
-        .with_max_connections(1);
-    let client = FastCgiClient::new(address.as_str(), config);
+    let client = one_connection_client(&address);
     let calls: Vec<_> = (0..40)
         .map(|i| {
             let client = client.clone();
@@ -566,10 +572,7 @@ async fn requests_queued_for_one_connection_each_get_their_own_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_bodies_of_queued_requests_each_reach_their_own_request() {
     let address = start(Server::fastcgi(), service_fn(echo)).await;
-    let config = ClientConfig::fastcgi()
-        .with_multiplexing(false)
-        .with_max_connections(1);
-    let client = FastCgiClient::new(address.as_str(), config);
+    let client = one_connection_client(&address);
     let calls: Vec<_> = (0..8u8)
         .map(|i| {
             let client = client.clone();
