@@ -280,7 +280,7 @@ pub(crate) struct Acquired {
     pub(crate) begin: Option<Box<Begin>>,
 }
 
-/// Why a connection's request ended, as the pool answers it.
+/// The pool's answer when a request on a connection ended.
 #[derive(Debug)]
 pub(crate) struct Released {
     /// False when the connection should close now (idle past the pool's idle limit, or
