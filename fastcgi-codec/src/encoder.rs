@@ -146,6 +146,11 @@ impl OutputQueue {
     /// queued next: a connection that queues a few small records at a time reuses one
     /// allocation for many takes.
     pub(crate) fn take_queued(&mut self) -> OutputQueue {
+        // Nothing to take: callers take after every step, most often with nothing queued,
+        // and a split costs two atomic operations on the shared buffer.
+        if self.is_empty() {
+            return OutputQueue::default();
+        }
         // Splitting makes the buffer shared, an allocation of its own: worth it from the
         // second take on, when the buffer's room serves many.
         let tail = if std::mem::replace(&mut self.taken_before, true) {
