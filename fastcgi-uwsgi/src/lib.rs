@@ -78,6 +78,7 @@ mod config;
 mod driver;
 #[cfg(feature = "hyper")]
 mod hyper_service;
+mod id_map;
 mod limit;
 mod listener;
 mod output;

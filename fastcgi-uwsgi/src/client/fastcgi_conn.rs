@@ -2,7 +2,6 @@
 //! [`GatewayConnection`] that takes requests from their callers, queues their records,
 //! and hands each caller its response as it arrives.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +24,7 @@ use super::stderr::{LineSplitter, Source, StderrLog, escape};
 use crate::budget::Budgets;
 use crate::driver::receive::Block;
 use crate::driver::{self, Closing, Outcome, Side, Turn};
+use crate::id_map::IdMap;
 use crate::listener::Stream;
 use crate::output::Output;
 
@@ -122,7 +122,7 @@ pub(crate) fn spawn(
         probing: ask,
         accepted: false,
         conn,
-        requests: HashMap::new(),
+        requests: IdMap::default(),
         delivery_check: None,
         pool,
         conn_id,
@@ -143,7 +143,7 @@ pub(crate) fn spawn(
 /// One pooled connection, as the driver runs it.
 struct PooledConnection {
     conn: GatewayConnection,
-    requests: HashMap<RequestId, Active>,
+    requests: IdMap<Active>,
     /// When to look for callers that left data waiting past the delivery timeout: the
     /// earliest such deadline, or `None` while no data waits.
     delivery_check: Option<Instant>,

@@ -10,7 +10,6 @@
 //! that stops sending the body (nginx, once it has the head) nor behind one that sends the
 //! whole body before reading (Apache), within that budget.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use crate::budget::Reservation;
 use crate::config::ServeConfig;
 use crate::driver::receive::Block;
 use crate::driver::{Closing, Outcome, Wait};
+use crate::id_map::IdMap;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
 use crate::server::session::{self, Parts, Session};
@@ -56,7 +56,7 @@ type RequestFuture = Abortable<session::RequestFuture>;
 pub(crate) struct FastCgiSession<S, B> {
     service: S,
     conn: ApplicationConnection,
-    slots: HashMap<RequestId, Slot>,
+    slots: IdMap<Slot>,
     /// Request-level protocol errors seen, and the first, for the one log line at the end.
     request_errors: usize,
     first_request_error: Option<fastcgi_codec::ProtocolError>,
@@ -195,7 +195,7 @@ where
         FastCgiSession {
             service,
             conn: ApplicationConnection::new(application),
-            slots: HashMap::new(),
+            slots: IdMap::default(),
             request_errors: 0,
             first_request_error: None,
             connection: crate::request::next_connection(),
