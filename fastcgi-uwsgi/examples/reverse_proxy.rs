@@ -169,9 +169,8 @@ async fn serve(listener: TcpListener, upstream: Upstream, index: Option<String>)
             continue;
         };
         let (upstream, index) = (upstream.clone(), index.clone());
-        let service = service_fn(move |request| {
-            proxy(upstream.clone(), index.clone(), remote, local, request)
-        });
+        let service =
+            service_fn(move |request| proxy(&upstream, index.as_deref(), remote, local, request));
         tokio::spawn(
             http1::Builder::new()
                 .serve_connection(Io(stream, vec![0; 8192].into_boxed_slice()), service),
@@ -180,14 +179,15 @@ async fn serve(listener: TcpListener, upstream: Upstream, index: Option<String>)
 }
 
 /// One request: its connection facts in, the backend's response (or the error's status)
-/// out.
-async fn proxy(
-    upstream: Upstream,
-    index: Option<String>,
+/// out. The call is made before the future is first polled: the client copies what it
+/// needs from the head and drops it, so hyper reads the next request into the same buffer.
+fn proxy(
+    upstream: &Upstream,
+    index: Option<&str>,
     remote: SocketAddr,
     local: SocketAddr,
     mut request: Request<Incoming>,
-) -> Result<Response<Either<CutShort, Full<Bytes>>>, Infallible> {
+) -> impl Future<Output = Result<Response<Either<CutShort, Full<Bytes>>>, Infallible>> + use<> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -201,16 +201,18 @@ async fn proxy(
         .extensions_mut()
         .insert(ConnectionInfo::new(remote, local, server_name));
     if let Some(index) = index {
-        add_index(&mut request, &index);
+        add_index(&mut request, index);
     }
     let sent = match upstream {
         Upstream::FastCgi(client) => client.send(request),
         Upstream::Uwsgi(client) => client.send(request),
     };
-    Ok(match sent.await {
-        Ok(response) => response.map(|body| Either::Left(CutShort(body))),
-        Err(error) => failure(&error),
-    })
+    async move {
+        Ok(match sent.await {
+            Ok(response) => response.map(|body| Either::Left(CutShort(body))),
+            Err(error) => failure(&error),
+        })
+    }
 }
 
 /// A short text answer for a failed call, with the status nginx would give.

@@ -634,3 +634,26 @@ async fn a_uwsgi_answer_after_an_interim_head_in_the_same_read_is_delivered_at_o
     assert_eq!(frame.into_data().unwrap(), "hello");
     backend.abort();
 }
+
+/// The head's bytes may be the buffer the caller's server reads the next request into
+/// (hyper reads ahead once it has a request's head): `send` lets go of them before the
+/// call is first polled, so that buffer is free to be reused.
+#[test]
+fn send_lets_go_of_the_request_head_before_the_call_is_polled() {
+    let head_bytes = Bytes::from(b"example.org".to_vec());
+    let request = || {
+        let mut request = get("/x");
+        request.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_maybe_shared(head_bytes.clone()).unwrap(),
+        );
+        request
+    };
+    let backend = "127.0.0.1:1";
+    let fastcgi = FastCgiClient::new(backend, ClientConfig::fastcgi());
+    let uwsgi = UwsgiClient::new(backend, ClientConfig::uwsgi());
+    let calls = [fastcgi.send(request()), uwsgi.send(request())];
+    // Nothing but `head_bytes` itself still holds them.
+    assert!(head_bytes.is_unique());
+    drop(calls);
+}

@@ -21,7 +21,7 @@ use super::call::CallError;
 use super::config::ClientConfig;
 use super::error::ClientError;
 use super::pool::{Pool, PoolStats};
-use super::prepare::{Prepared, prepare};
+use super::prepare::{Prepared, prepare_body, prepare_head};
 use super::target::{Health, Member, Target, Unreached};
 use super::uwsgi_call::UwsgiTarget;
 use crate::BoxError;
@@ -97,12 +97,29 @@ impl Client {
         }
     }
 
-    async fn send<B>(self, request: Request<B>) -> Result<Response<BackendBody>, ClientError>
+    /// Builds the environ at once and drops the request's head before the call is first
+    /// polled: a server reading ahead on the request's connection (hyper does, for the
+    /// next request or the close) then reuses the buffer the head was read into instead
+    /// of allocating another.
+    fn send<B>(
+        self,
+        request: Request<B>,
+    ) -> impl Future<Output = Result<Response<BackendBody>, ClientError>> + Send + 'static
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let mut prepared = prepare(request, &self.config).await?;
+        let (parts, body) = request.into_parts();
+        let head = prepare_head(&parts, &self.config);
+        drop(parts);
+        async move {
+            let prepared = prepare_body(head?, body, &self.config).await?;
+            self.call(prepared).await
+        }
+    }
+
+    /// Sends `prepared` to its backend, or to the next balanced one that is reachable.
+    async fn call(self, mut prepared: Prepared) -> Result<Response<BackendBody>, ClientError> {
         let (mut balancer, backends) = match self.route {
             Route::One(target) => {
                 return target.call(prepared).await.map_err(CallError::into_error);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use cgi_env::{ConnectionInfo, Environ};
-use http::{Method, Request};
+use http::Method;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -45,11 +45,49 @@ pub(crate) struct Prepared {
     pub(crate) head_request: bool,
 }
 
+/// What a request's head says for the backend, built before its body is looked at.
+pub(crate) struct PreparedHead {
+    env: Environ,
+    idempotent: bool,
+    head_request: bool,
+}
+
 /// Builds the environ with the config's gateway (and the request's own
-/// [`ConnectionInfo`], if it carries one), and settles the body's length: an exact size
-/// hint streams; an unknown length is buffered up to the config's limit.
-pub(crate) async fn prepare<B>(
-    request: Request<B>,
+/// [`ConnectionInfo`], if it carries one). It copies what it needs: the head can be
+/// dropped after, and with it the bytes its connection read it into.
+pub(crate) fn prepare_head(
+    parts: &http::request::Parts,
+    config: &ClientConfig,
+) -> Result<PreparedHead, ClientError> {
+    let info = parts
+        .extensions
+        .get::<ConnectionInfo>()
+        .unwrap_or(config.connection_info());
+    let mut env = config.gateway().build(parts, info)?;
+    if let Some(EnvironOverrides(vars)) = parts.extensions.get::<EnvironOverrides>() {
+        for (name, value) in vars {
+            env.insert(name, value);
+        }
+    }
+    Ok(PreparedHead {
+        env,
+        idempotent: matches!(
+            parts.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        ),
+        head_request: parts.method == Method::HEAD,
+    })
+}
+
+/// [`prepare_head`], then [`prepare_body`].
+#[cfg(test)]
+async fn prepare<B>(
+    request: http::Request<B>,
     config: &ClientConfig,
 ) -> Result<Prepared, ClientError>
 where
@@ -57,21 +95,25 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let info = parts
-        .extensions
-        .get::<ConnectionInfo>()
-        .unwrap_or(config.connection_info());
-    let mut env = config.gateway().build(&parts, info)?;
-    if let Some(EnvironOverrides(vars)) = parts.extensions.get::<EnvironOverrides>() {
-        for (name, value) in vars {
-            env.insert(name, value);
-        }
-    }
-    let idempotent = matches!(
-        parts.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    );
-    let head_request = parts.method == Method::HEAD;
+    prepare_body(prepare_head(&parts, config)?, body, config).await
+}
+
+/// Settles the body's length: an exact size hint streams; an unknown length is buffered
+/// up to the config's limit.
+pub(crate) async fn prepare_body<B>(
+    head: PreparedHead,
+    body: B,
+    config: &ClientConfig,
+) -> Result<Prepared, ClientError>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let PreparedHead {
+        mut env,
+        idempotent,
+        head_request,
+    } = head;
     let body = if body.is_end_stream() {
         Outgoing::Whole(Bytes::new())
     } else if let Some(length) = body.size_hint().exact() {
@@ -142,6 +184,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Request;
     use http_body_util::{Full, StreamBody};
 
     fn chunked(
