@@ -79,6 +79,12 @@ P_PROXY_UWSGI=$(free_port)
 
 start ours-fcgi "$EXAMPLES/e2e_fastcgi_uwsgi" fastcgi "127.0.0.1:$P_OURS_FCGI"
 start ours-uwsgi "$EXAMPLES/e2e_fastcgi_uwsgi" uwsgi "127.0.0.1:$P_OURS_UWSGI"
+# The same server on one thread (ServeConfig::with_threads(1)): with nginx and wrk on the
+# same cores, one thread is woken less often per request than one per core.
+P_OURS1_FCGI=$(free_port)
+P_OURS1_UWSGI=$(free_port)
+start ours1-fcgi "$EXAMPLES/e2e_fastcgi_uwsgi" fastcgi "127.0.0.1:$P_OURS1_FCGI" 1
+start ours1-uwsgi "$EXAMPLES/e2e_fastcgi_uwsgi" uwsgi "127.0.0.1:$P_OURS1_UWSGI" 1
 P_FLOOR_FCGI=$(free_port)
 P_FLOOR_UWSGI=$(free_port)
 start floor-fcgi "$EXAMPLES/e2e_floor" fastcgi "127.0.0.1:$P_FLOOR_FCGI"
@@ -161,6 +167,10 @@ PHP_EXTRA="fastcgi_param SCRIPT_FILENAME $TMP/hello.php; fastcgi_param SCRIPT_NA
 add_row "fastcgi-uwsgi, FastCGI, keep-conn" fastcgi "$P_OURS_FCGI" yes "" ours-fcgi
 add_row "fastcgi-uwsgi, FastCGI, new connection per request" fastcgi "$P_OURS_FCGI" no "" ours-fcgi
 add_row "fastcgi-uwsgi, uwsgi" uwsgi "$P_OURS_UWSGI" no "" ours-uwsgi
+add_row "fastcgi-uwsgi, one thread, FastCGI, keep-conn" fastcgi "$P_OURS1_FCGI" yes "" ours1-fcgi
+add_row "fastcgi-uwsgi, one thread, FastCGI, new connection per request" fastcgi \
+    "$P_OURS1_FCGI" no "" ours1-fcgi
+add_row "fastcgi-uwsgi, one thread, uwsgi" uwsgi "$P_OURS1_UWSGI" no "" ours1-uwsgi
 # The least a server can spend per request here (e2e/floor.rs: one epoll loop answering
 # every read with fixed bytes, nothing parsed): what the rows above spend beyond it is
 # their own work.
