@@ -51,6 +51,7 @@ mod call;
 #[allow(clippy::module_inception)]
 mod client;
 mod config;
+mod connections;
 mod delivery;
 mod error;
 mod fastcgi_call;

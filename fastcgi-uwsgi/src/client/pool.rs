@@ -12,82 +12,10 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::backend::Backend;
 use super::config::ClientConfig;
+pub(crate) use super::connections::QUEUED_AFTER;
+use super::connections::{Connections, Entry, Home, Taken};
 use super::error::{ClientError, TimeoutKind};
 use super::fastcgi_conn::{self, Begin, Command};
-
-/// A connection's place in the pool.
-#[derive(Debug)]
-struct Entry {
-    id: u64,
-    commands: mpsc::Sender<Command>,
-    in_flight: usize,
-    /// Requests it may carry at once: 1 until the backend says it multiplexes.
-    capacity: usize,
-    /// False once it must take no new request (closing, timed out, past the idle limit).
-    usable: bool,
-    /// Requests it was given so far.
-    served: u64,
-    /// GET_VALUES was asked and not answered yet: until it is, requests wait for its
-    /// answer rather than open connections it may make needless.
-    probing: bool,
-    /// Whether a worker took it.
-    taken: Taken,
-    opened_at: Instant,
-    idle_since: Instant,
-    /// The thread whose runtime runs the connection's task.
-    home: Home,
-}
-
-/// A thread, as the pool tells them apart: a request handed to a connection whose task
-/// runs on the caller's own thread (a runtime per thread, as thread-per-core serving has
-/// it) reaches it, and its response comes back, without waking another thread: no
-/// system call and no cache lines moving between cores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Home(u64);
-
-impl Home {
-    /// The calling thread's.
-    fn here() -> Home {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        thread_local! {
-            static HOME: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-        }
-        Home(HOME.with(|home| *home))
-    }
-}
-
-/// Whether the backend took a connection off its listen queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Taken {
-    /// Opened with a request, no byte back yet: it may be waiting in the listen queue.
-    Unknown,
-    /// Opened with GET_VALUES alone, not answered yet: it takes no request until it is.
-    Pending,
-    /// A byte came from the backend on it: a worker took it.
-    Yes,
-}
-
-/// How long a connection may go without a byte from the backend before it is taken to be
-/// waiting in the backend's listen queue (a free php-fpm worker accepts within
-/// microseconds; closing connections any sooner would churn them under steady load).
-pub(crate) const QUEUED_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
-
-impl Entry {
-    fn queued(&self) -> bool {
-        self.taken == Taken::Unknown
-            && self.in_flight > 0
-            && self.opened_at.elapsed() >= QUEUED_AFTER
-    }
-
-    fn has_room(&self) -> bool {
-        self.usable && self.taken != Taken::Pending && self.in_flight < self.capacity
-    }
-
-    /// Opened with GET_VALUES alone and not answered yet: likely in the listen queue.
-    fn pending(&self) -> bool {
-        self.usable && self.taken == Taken::Pending
-    }
-}
 
 /// Connections opened with GET_VALUES alone that may wait unanswered at once: a backend
 /// whose workers are all taken leaves them in its listen queue, where they cost nothing
@@ -123,7 +51,7 @@ struct Waiter {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: Vec<Entry>,
+    entries: Connections,
     connecting: usize,
     next_id: u64,
     /// What the backend answered to GET_VALUES (FCGI_MPXS_CONNS), once it has: later
@@ -139,21 +67,9 @@ struct State {
 }
 
 impl State {
-    /// The connection a request from `home` should take: the least loaded, one run by
-    /// `home` first, the most recently used first (its worker's caches are warm, and the
-    /// others may reach the idle limit and close).
-    fn best(&mut self, home: Home) -> Option<&mut Entry> {
-        let at = self.best_index(home)?;
-        self.entries.get_mut(at)
-    }
-
-    fn best_index(&self, home: Home) -> Option<usize> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.has_room())
-            .min_by_key(|(_, e)| (e.in_flight, e.home != home, std::cmp::Reverse(e.idle_since)))
-            .map(|(at, _)| at)
+    /// The connection a request from `home` should take (see [`Connections::best`]).
+    fn best(&self, home: Home) -> Option<u64> {
+        self.entries.best(home)
     }
 
     /// Gives free slots to waiting requests, oldest first; a slot goes to a request from
@@ -161,41 +77,41 @@ impl State {
     /// ([`SAME_THREAD_WINDOW`]).
     fn hand_off(&mut self) {
         while let Some(home) = self.waiters.front().map(|oldest| oldest.home) {
-            let Some(at) = self.best_index(home) else {
+            let Some(id) = self.best(home) else {
                 return;
             };
-            self.give(at, false);
+            self.give(id, false);
         }
     }
 
-    /// Gives the slots the connection at `at` just freed to waiting requests, as
+    /// Gives the slots the connection `id` just freed to waiting requests, as
     /// [`State::hand_off`] would, and returns the first of their requests for that
     /// connection to begin at once: the backend's worker gets its next request without
     /// the caller's task and the connection's passing it between them. Every other
     /// connection is as the last hand-off left it: with no room while requests wait. So
     /// no other needs looking at, where a pool in front of many workers holds hundreds.
-    fn hand_off_freed(&mut self, at: usize) -> Option<Box<Begin>> {
+    fn hand_off_freed(&mut self, id: u64) -> Option<Box<Begin>> {
         let mut next = None;
-        while !self.waiters.is_empty() && self.entries.get(at).is_some_and(Entry::has_room) {
-            let begin = self.give(at, next.is_none());
+        while !self.waiters.is_empty() && self.entries.get(id).is_some_and(Entry::has_room) {
+            let begin = self.give(id, next.is_none());
             next = next.or(begin);
         }
         next
     }
 
-    /// Gives a slot of the connection at `at` (which has room) to the oldest waiting
+    /// Gives a slot of the connection `id` (which has room) to the oldest waiting
     /// request, or to a request of the connection's thread that queued within
     /// [`SAME_THREAD_WINDOW`] of it. With `begin_here` the request is returned for the
     /// connection to begin; else its caller gets it back with the slot. A request that
     /// left meanwhile gives the slot back.
-    fn give(&mut self, at: usize, begin_here: bool) -> Option<Box<Begin>> {
+    fn give(&mut self, id: u64, begin_here: bool) -> Option<Box<Begin>> {
         let since = self.waiters.front().map(|oldest| oldest.since)?;
-        let entry = self.entries.get_mut(at)?;
-        let commands = entry.commands.clone();
-        let conn_id = entry.id;
-        entry.in_flight += 1;
-        entry.served += 1;
-        let entry_home = entry.home;
+        let (commands, entry_home) = self.entries.update(id, |entry| {
+            entry.in_flight += 1;
+            entry.served += 1;
+            (entry.commands.clone(), entry.home)
+        })?;
+        let conn_id = id;
         let index = self
             .waiters
             .iter()
@@ -215,17 +131,17 @@ impl State {
         };
         if waiter.grant.send(grant).is_err() {
             // It left meanwhile: the slot goes to the next.
-            if let Some(entry) = self.entries.get_mut(at) {
+            self.entries.update(id, |entry| {
                 entry.in_flight -= 1;
                 entry.served -= 1;
-            }
+            });
             return None;
         }
         here
     }
 
     fn pending(&self) -> usize {
-        self.entries.iter().filter(|e| e.pending()).count() + self.connecting
+        self.entries.pending() + self.connecting
     }
 }
 
@@ -362,9 +278,9 @@ impl Drop for Queued<'_> {
             if let Some(grant) = self.leave(&mut state)
                 && grant.begin.is_some()
             {
-                if let Some(entry) = state.entries.iter_mut().find(|e| e.id == grant.conn_id) {
+                state.entries.update(grant.conn_id, |entry| {
                     entry.in_flight = entry.in_flight.saturating_sub(1);
-                }
+                });
                 state.hand_off();
             }
         }
@@ -426,13 +342,16 @@ impl Pool {
                 let mut state = self.lock();
                 if queued.waiter.is_none()
                     && state.waiters.is_empty()
-                    && let Some(entry) = state.best(Home::here())
+                    && let Some(id) = state.best(Home::here())
+                    && let Some(commands) = state.entries.update(id, |entry| {
+                        entry.in_flight += 1;
+                        entry.served += 1;
+                        entry.commands.clone()
+                    })
                 {
-                    entry.in_flight += 1;
-                    entry.served += 1;
                     let lease = Lease {
-                        commands: entry.commands.clone(),
-                        conn_id: entry.id,
+                        commands,
+                        conn_id: id,
                         pool: Some(self.clone()),
                     };
                     return Ok(Acquired {
@@ -603,52 +522,44 @@ impl Pool {
     /// for it to begin.
     pub(crate) fn release(&self, conn_id: u64) -> Released {
         let mut state = self.lock();
-        // One pass over the connections (a pool in front of many workers holds hundreds):
-        // the idle ones, whether another waits in the backend's queue, and this one.
-        let (mut idle, mut queued_elsewhere, mut index) = (0, false, None);
-        for (at, e) in state.entries.iter().enumerate() {
-            if e.id == conn_id {
-                index = Some(at);
-            } else if !queued_elsewhere && e.queued() {
-                queued_elsewhere = true;
-            }
-            if e.usable && e.taken != Taken::Pending && e.in_flight == 0 {
-                idle += 1;
-            }
-        }
+        let idle = state.entries.idle();
+        let queued_elsewhere = state.entries.queued_other_than(conn_id);
         let max_idle = self.config.max_idle();
-        let Some(entry) = index.and_then(|at| state.entries.get_mut(at)) else {
+        let keep = state.entries.update(conn_id, |entry| {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            entry.idle_since = Instant::now();
+            let keep = if entry.in_flight > 0 {
+                true
+            } else {
+                // Closing frees this connection's worker for a connection the backend
+                // has not taken yet.
+                entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
+            };
+            if !keep {
+                entry.usable = false;
+            }
+            keep
+        });
+        let Some(keep) = keep else {
             return Released {
                 keep: false,
                 next: None,
             };
         };
-        entry.in_flight = entry.in_flight.saturating_sub(1);
-        entry.idle_since = Instant::now();
-        let keep = if entry.in_flight > 0 {
-            true
+        let next = if keep {
+            state.hand_off_freed(conn_id)
         } else {
-            // Closing frees this connection's worker for a connection the backend has
-            // not taken yet.
-            entry.usable && idle < max_idle && !(queued_elsewhere && entry.capacity == 1)
+            None
         };
-        let mut next = None;
-        if keep {
-            if let Some(at) = index {
-                next = state.hand_off_freed(at);
-            }
-        } else {
-            entry.usable = false;
-        }
         Released { keep, next }
     }
 
     /// A request that was leased never reached the connection.
     pub(crate) fn unlease(&self, conn_id: u64) {
         let mut state = self.lock();
-        if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
+        state.entries.update(conn_id, |entry| {
             entry.in_flight = entry.in_flight.saturating_sub(1);
-        }
+        });
         state.hand_off();
         drop(state);
         self.changed.notify_waiters();
@@ -664,9 +575,9 @@ impl Pool {
         } else {
             1
         };
-        if let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) {
-            entry.capacity = capacity;
-        }
+        state
+            .entries
+            .update(conn_id, |entry| entry.capacity = capacity);
         state.hand_off();
         drop(state);
         self.changed.notify_waiters();
@@ -674,9 +585,9 @@ impl Pool {
 
     /// What `conn_id`'s backend multiplexes is known, or will not be learnt from it.
     pub(crate) fn probed(&self, conn_id: u64) {
-        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
-            entry.probing = false;
-        }
+        self.lock()
+            .entries
+            .update(conn_id, |entry| entry.probing = false);
         self.changed.notify_waiters();
     }
 
@@ -684,10 +595,10 @@ impl Pool {
     /// requests from now on.
     pub(crate) fn accepted(&self, conn_id: u64) {
         let mut state = self.lock();
-        let Some(entry) = state.entries.iter_mut().find(|e| e.id == conn_id) else {
-            return;
-        };
-        if std::mem::replace(&mut entry.taken, Taken::Yes) == Taken::Pending {
+        let was = state.entries.update(conn_id, |entry| {
+            std::mem::replace(&mut entry.taken, Taken::Yes)
+        });
+        if was == Some(Taken::Pending) {
             state.hand_off();
             drop(state);
             // One fewer connection waits to be taken: another may be opened.
@@ -701,16 +612,19 @@ impl Pool {
     pub(crate) fn relieve(&self, conn_id: u64) {
         let idle = {
             let mut state = self.lock();
-            let idle = state.entries.iter_mut().find(|e| {
+            let idle = state.entries.iter().find(|e| {
                 e.id != conn_id
                     && e.usable
                     && e.taken == Taken::Yes
                     && e.in_flight == 0
                     && e.capacity == 1
             });
-            idle.map(|entry| {
-                entry.usable = false;
-                entry.commands.clone()
+            let idle = idle.map(|entry| entry.id);
+            idle.and_then(|id| {
+                state.entries.update(id, |entry| {
+                    entry.usable = false;
+                    entry.commands.clone()
+                })
             })
         };
         if let Some(commands) = idle {
@@ -720,28 +634,25 @@ impl Pool {
 
     /// `conn_id` takes no new request.
     pub(crate) fn retire(&self, conn_id: u64) {
-        if let Some(entry) = self.lock().entries.iter_mut().find(|e| e.id == conn_id) {
-            entry.usable = false;
-        }
+        self.lock()
+            .entries
+            .update(conn_id, |entry| entry.usable = false);
     }
 
     /// Removes an idle connection after the idle timeout: false when a request was leased
     /// on it meanwhile (it stays).
     pub(crate) fn remove_if_idle(&self, conn_id: u64) -> bool {
         let mut state = self.lock();
-        let idle = state
-            .entries
-            .iter()
-            .any(|e| e.id == conn_id && e.in_flight == 0);
+        let idle = state.entries.get(conn_id).is_some_and(|e| e.in_flight == 0);
         if idle {
-            state.entries.retain(|e| e.id != conn_id);
+            state.entries.remove(conn_id);
         }
         idle
     }
 
     /// The connection closed.
     pub(crate) fn remove(&self, conn_id: u64) {
-        self.lock().entries.retain(|e| e.id != conn_id);
+        self.lock().entries.remove(conn_id);
         self.changed.notify_waiters();
     }
 
@@ -815,11 +726,11 @@ mod tests {
         state
             .entries
             .push(entry(2, there, start + Duration::from_millis(5)));
-        assert_eq!(state.best(here).map(|e| e.id), Some(1));
-        assert_eq!(state.best(there).map(|e| e.id), Some(2));
+        assert_eq!(state.best(here), Some(1));
+        assert_eq!(state.best(there), Some(2));
         // Busy connections of the caller's thread are passed over for an idle one.
-        state.entries[0].in_flight = 1;
-        assert_eq!(state.best(here).map(|e| e.id), Some(2));
+        state.entries.update(1, |e| e.in_flight = 1);
+        assert_eq!(state.best(here), Some(2));
     }
 
     #[test]
@@ -828,10 +739,10 @@ mod tests {
         let start = Instant::now();
         let mut state = State::default();
         state.entries.push(entry(7, near, start));
-        state.entries[0].in_flight = 1;
+        state.entries.update(7, |e| e.in_flight = 1);
         let mut oldest = waiter(&mut state, far, start);
         let mut soon_after = waiter(&mut state, near, start + SAME_THREAD_WINDOW / 2);
-        state.entries[0].in_flight = 0;
+        state.entries.update(7, |e| e.in_flight = 0);
         state.hand_off();
         assert_eq!(soon_after.try_recv().map(|g| g.conn_id).ok(), Some(7));
         assert!(
@@ -841,7 +752,7 @@ mod tests {
 
         // One from the connection's thread that queued well after the oldest does not
         // go first.
-        state.entries[0].in_flight = 0;
+        state.entries.update(7, |e| e.in_flight = 0);
         let mut late = waiter(&mut state, near, start + SAME_THREAD_WINDOW * 3);
         state.hand_off();
         assert_eq!(oldest.try_recv().map(|g| g.conn_id).ok(), Some(7));
@@ -927,7 +838,7 @@ mod tests {
         let start = Instant::now();
         let mut state = State::default();
         state.entries.push(entry(3, home, start));
-        state.entries[0].in_flight = 1;
+        state.entries.update(3, |e| e.in_flight = 1);
         let (first, mut first_started) = begin();
         let mut first_grant = {
             let (grant, receiver) = oneshot::channel();
@@ -944,19 +855,19 @@ mod tests {
 
         // The request ends: the oldest waiter's request comes back to the connection,
         // and its caller hears that it was begun (no request to send).
-        state.entries[0].in_flight = 0;
-        let next = state.hand_off_freed(0).expect("a request to begin");
+        state.entries.update(3, |e| e.in_flight = 0);
+        let next = state.hand_off_freed(3).expect("a request to begin");
         let grant = first_grant.try_recv().expect("the caller is told");
         assert_eq!(grant.conn_id, 3);
         assert!(grant.begin.is_none(), "the connection has it");
-        assert_eq!(state.entries[0].in_flight, 1);
+        assert_eq!(state.entries.get(3).map(|e| e.in_flight), Some(1));
         let _ = next.started.send(fastcgi_codec::RequestId::new(1));
         assert!(first_started.try_recv().is_ok());
         assert!(second_grant.try_recv().is_err(), "no room for the second");
 
         // A slot freed elsewhere than by its connection goes back to the caller with its
         // request, for the caller to send.
-        state.entries[0].in_flight = 0;
+        state.entries.update(3, |e| e.in_flight = 0);
         state.hand_off();
         let grant = second_grant.try_recv().expect("the second gets the slot");
         assert!(grant.begin.is_some());
