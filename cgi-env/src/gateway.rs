@@ -202,12 +202,14 @@ impl Gateway {
             .sum();
         let uri = request.uri.path_and_query().map_or(0, |p| p.as_str().len());
         env.reserve_bytes(header_bytes + params.len() * PARAM_BYTES + uri * 3);
-        let mut value = Vec::with_capacity(256);
+        // One buffer for every value written before it is copied in (params and joined
+        // headers alike).
+        let mut scratch = Vec::with_capacity(256);
         for param in params {
-            value.clear();
-            facts.write_value(&param.value, &mut value);
-            if !(param.if_not_empty && value.is_empty()) {
-                env.append(param.name.as_bytes(), &value);
+            scratch.clear();
+            facts.write_value(&param.value, &mut scratch);
+            if !(param.if_not_empty && scratch.is_empty()) {
+                env.append(param.name.as_bytes(), &scratch);
             }
         }
         let configured: Vec<&[u8]> = params
@@ -224,7 +226,7 @@ impl Gateway {
         }) {
             env.append("HTTP_HOST", authority.as_str());
         }
-        rules.append_headers(&request.headers, &configured, &mut env)?;
+        rules.append_headers(&request.headers, &configured, &mut env, &mut scratch)?;
         Ok(env)
     }
 }

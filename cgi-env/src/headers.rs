@@ -108,38 +108,50 @@ impl HeaderRules {
         headers: &HeaderMap,
         configured: &[&[u8]],
         env: &mut Environ,
+        scratch: &mut Vec<u8>,
     ) -> Result<(), GatewayError> {
-        let mut name_buf = Vec::with_capacity(64);
-        let mut value_buf = Vec::with_capacity(256);
         for name in headers.keys() {
             if !self.passes(name) {
                 continue;
             }
-            http_var_name_into(name.as_str(), &mut name_buf);
-            if configured.contains(&&name_buf[..]) {
+            // The variable's name, then (for a header sent more than once) its joined
+            // value, in the caller's one scratch buffer: no allocation per request here.
+            http_var_name_into(name.as_str(), scratch);
+            let name_len = scratch.len();
+            if configured.contains(&&scratch[..]) {
                 continue;
             }
             let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
-            value_buf.clear();
-            for (index, value) in headers.get_all(name).iter().enumerate() {
-                if value
-                    .as_bytes()
-                    .iter()
-                    .any(|b| matches!(b, 0 | b'\r' | b'\n'))
-                {
-                    return Err(GatewayError::ControlByteInHeader {
-                        name: name.as_str().to_owned(),
-                    });
-                }
-                if index > 0 {
-                    value_buf.extend_from_slice(separator);
-                }
-                value_buf.extend_from_slice(value.as_bytes());
+            let mut values = headers.get_all(name).iter();
+            let first = values.next().map_or(&b""[..], http::HeaderValue::as_bytes);
+            let mut more = values.peekable();
+            if more.peek().is_none() {
+                check_value(name, first)?;
+                env.append(&scratch[..], first);
+                continue;
             }
-            env.append(&name_buf, &value_buf);
+            check_value(name, first)?;
+            scratch.extend_from_slice(first);
+            for value in more {
+                check_value(name, value.as_bytes())?;
+                scratch.extend_from_slice(separator);
+                scratch.extend_from_slice(value.as_bytes());
+            }
+            let (var, value) = scratch.split_at(name_len);
+            env.append(var, value);
         }
         Ok(())
     }
+}
+
+/// Refuses a header value holding a byte no CGI variable may carry.
+fn check_value(name: &http::HeaderName, value: &[u8]) -> Result<(), GatewayError> {
+    if value.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')) {
+        return Err(GatewayError::ControlByteInHeader {
+            name: name.as_str().to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The CGI variable name for a header: `HTTP_` + the name upper-cased with `-` → `_`.
@@ -195,7 +207,9 @@ mod tests {
             );
         }
         let mut env = Environ::new();
-        rules.append_headers(&headers, &[], &mut env).unwrap();
+        rules
+            .append_headers(&headers, &[], &mut env, &mut Vec::new())
+            .unwrap();
         env.iter()
             .map(|(n, v)| {
                 (
@@ -308,7 +322,7 @@ mod tests {
         headers.insert("x-b", HeaderValue::from_static("b"));
         let mut env = Environ::new();
         HeaderRules::nginx()
-            .append_headers(&headers, &[b"HTTP_HOST"], &mut env)
+            .append_headers(&headers, &[b"HTTP_HOST"], &mut env, &mut Vec::new())
             .unwrap();
         assert_eq!(env.len(), 1);
         assert_eq!(env.get("HTTP_X_B"), Some(&b"b"[..]));

@@ -75,7 +75,7 @@ impl ScriptMapping {
         raw_path: &str,
         encoded_slash: EncodedSlash,
     ) -> Result<ScriptPath, GatewayError> {
-        let uri = normalise(&decode_path(raw_path, encoded_slash)?)?;
+        let uri = normalise_owned(decode_path(raw_path, encoded_slash)?)?;
         let (script_name, path_info) = match self {
             ScriptMapping::WholePath => (uri.clone(), Vec::new()),
             ScriptMapping::Mount(mount) => split_at_mount(&uri, mount)?,
@@ -156,6 +156,34 @@ pub fn normalise(path: &[u8]) -> Result<Vec<u8>, GatewayError> {
     Ok(normalised)
 }
 
+/// As [`normalise`], returning `path` itself when it is normal already (most are): no
+/// second allocation.
+fn normalise_owned(path: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+    if is_normal(&path) {
+        Ok(path)
+    } else {
+        normalise(&path)
+    }
+}
+
+/// Whether `path` is what [`normalise`] makes of it: absolute, with no empty, `.` or `..`
+/// segment but for an empty last one (a trailing slash).
+fn is_normal(path: &[u8]) -> bool {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return false;
+    };
+    let mut segments = rest.split(|&b| b == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            b"." | b".." => return false,
+            b"" if !last => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
 fn split_at_mount(uri: &[u8], mount: &str) -> Result<(Vec<u8>, Vec<u8>), GatewayError> {
     let prefix = mount.trim_end_matches('/').as_bytes();
     let rest = uri
@@ -190,6 +218,19 @@ fn split_at_extension(uri: &[u8], extension: &[u8]) -> (Vec<u8>, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A path normal already is returned as it is, and any other is normalised.
+        #[test]
+        fn normalising_an_owned_path_agrees_with_normalise(
+            tail in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'.'), Just(b'a')], 0..12)
+        ) {
+            let mut path = vec![b'/'];
+            path.extend(tail);
+            prop_assert_eq!(normalise_owned(path.clone()), normalise(&path));
+        }
+    }
 
     fn split(path: &str) -> (String, String) {
         let mapped = ScriptMapping::SplitAtExtension(".php".into())
