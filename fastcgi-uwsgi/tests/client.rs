@@ -635,6 +635,60 @@ async fn a_uwsgi_answer_after_an_interim_head_in_the_same_read_is_delivered_at_o
     backend.abort();
 }
 
+/// A uwsgi backend that reads the request, writes `answer`, and then tells how long its
+/// connection stayed open (until the client closed it).
+async fn uwsgi_backend_holding_open(
+    answer: &'static [u8],
+) -> (String, tokio::sync::oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (closed, closed_seen) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0; 4096];
+        let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+        tokio::io::AsyncWriteExt::write_all(&mut socket, answer)
+            .await
+            .unwrap();
+        // The client closing its side ends this read (EOF or reset).
+        let mut rest = vec![0; 4096];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(&mut socket, &mut rest).await {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = closed.send(());
+    });
+    (address, closed_seen)
+}
+
+#[tokio::test]
+async fn a_uwsgi_caller_that_drops_the_body_closes_the_backend_connection() {
+    let (address, closed) =
+        uwsgi_backend_holding_open(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello").await;
+    let client = UwsgiClient::new(address.as_str(), ClientConfig::uwsgi());
+    let response = client.send(get("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response);
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("the connection was closed once the caller was gone")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_uwsgi_caller_that_gives_up_before_the_head_closes_the_backend_connection() {
+    // Nothing but the start of a head: the call waits for the rest.
+    let (address, closed) = uwsgi_backend_holding_open(b"HTTP/1.1 200").await;
+    let client = UwsgiClient::new(address.as_str(), ClientConfig::uwsgi());
+    let call = tokio::time::timeout(Duration::from_millis(300), client.send(get("/"))).await;
+    assert!(call.is_err(), "no head came");
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("the connection was closed once the caller was gone")
+        .unwrap();
+}
+
 /// The head's bytes may be the buffer the caller's server reads the next request into
 /// (hyper reads ahead once it has a request's head): `send` lets go of them before the
 /// call is first polled, so that buffer is free to be reused.

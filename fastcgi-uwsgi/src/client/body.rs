@@ -27,6 +27,12 @@ impl AbortOnDrop {
         }
     }
 
+    /// A guard with nothing to do: the connection learns that its caller is gone from
+    /// their channel ([`super::delivery::DeliverySender::gone`]).
+    pub(crate) fn none() -> Self {
+        AbortOnDrop { abort: None }
+    }
+
     pub(crate) fn fire(&mut self, close: bool) {
         if let Some(abort) = self.abort.take() {
             abort(close);

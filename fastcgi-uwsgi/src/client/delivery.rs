@@ -158,6 +158,21 @@ impl DeliverySender {
         state.capacity.saturating_sub(state.queue.len())
     }
 
+    /// Resolves once the caller is gone (its end dropped). While a delivery waits for
+    /// room, wait with [`DeliverySender::room`] alone: both are woken through the same
+    /// notification, which only one of them would get.
+    pub(crate) async fn gone(&self) {
+        loop {
+            let taken = self.0.taken.notified();
+            let mut taken = std::pin::pin!(taken);
+            taken.as_mut().enable();
+            if !self.0.lock().receiving {
+                return;
+            }
+            taken.await;
+        }
+    }
+
     /// Waits until the window has room (true) or the caller is gone (false).
     pub(crate) async fn room(&self) -> bool {
         loop {

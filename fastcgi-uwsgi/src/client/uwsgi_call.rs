@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http::Response;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uwsgi_codec::{Limits, RequestEncoder, ResponseDecoder, ResponseEvent};
 
@@ -97,7 +97,6 @@ pub(crate) async fn call(
         Outgoing::Stream { body, .. } => (None, Some(body)),
     };
     let (deliveries, receiver) = delivery::channel(WINDOW);
-    let (cancel, cancelled) = oneshot::channel::<()>();
     let limits = Limits::default().with_response_head(config.response_head());
     let mut decoder = ResponseDecoder::new(limits);
     if prepared.head_request {
@@ -109,7 +108,6 @@ pub(crate) async fn call(
         whole_body,
         body,
         deliveries,
-        cancelled,
         name: target.name.clone(),
         config: config.clone(),
         decoder,
@@ -123,9 +121,8 @@ pub(crate) async fn call(
     // Boxed: the task then holds a pointer, not the exchange's state (some kilobytes),
     // which the runtime would otherwise copy on spawning and again at its end.
     tokio::spawn(Box::pin(exchange.run(connection)));
-    let guard = AbortOnDrop::new(move |_| {
-        let _ = cancel.send(());
-    });
+    // A caller that gives up drops its end of the channel: the exchange sees it gone.
+    let guard = AbortOnDrop::none();
     // The exchange keeps the first-byte timeout, from when its connection is made.
     await_head(
         receiver,
@@ -176,7 +173,6 @@ struct Exchange {
     body: Option<UnsyncBoxBody<Bytes, BoxError>>,
     /// Where the response goes, and a delivery timeout is told.
     deliveries: DeliverySender,
-    cancelled: oneshot::Receiver<()>,
     name: Arc<str>,
     config: Arc<ClientConfig>,
     decoder: ResponseDecoder,
@@ -295,7 +291,7 @@ impl Side for Exchange {
         let reading_body = self.body.is_some() && queued < HIGH_WATER;
         async move {
             tokio::select! {
-                _ = &mut self.cancelled => Woke::Gone,
+                () = self.deliveries.gone(), if !waiting => Woke::Gone,
                 room = self.deliveries.room(), if waiting => if room {
                     // Nothing else sends on the channel: the room stays.
                     Woke::Room
@@ -375,7 +371,7 @@ impl Exchange {
                         }
                     },
                     // The caller gave up: nothing is sent.
-                    _ = &mut self.cancelled => return,
+                    () = self.deliveries.gone() => return,
                 }
             }
         };
