@@ -1,8 +1,9 @@
-//! Maps keyed by FastCGI request id, hashed by one multiplication.
+//! Maps keyed by FastCGI request id (or by a pool's connection number), hashed by one
+//! multiplication.
 //!
-//! A connection holds at most its request limit of ids, each a `u16` the peer chose:
-//! SipHash's resistance to chosen keys buys nothing for so few, and costs more than the
-//! rest of a lookup.
+//! A connection holds at most its request limit of ids, each a `u16` the peer chose, and a
+//! pool numbers its connections itself: SipHash's resistance to chosen keys buys nothing
+//! for so few, and costs more than the rest of a lookup.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +34,10 @@ impl Hasher for IdHasher {
     fn write_u16(&mut self, id: u16) {
         self.0 = (self.0 ^ u64::from(id)).wrapping_mul(GOLDEN);
     }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0 ^ id).wrapping_mul(GOLDEN);
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +53,9 @@ mod tests {
             .map(|id| build.hash_one(RequestId::new(id)))
             .collect();
         assert_eq!(hashes.len(), usize::from(u16::MAX));
+        let connections: std::collections::HashSet<u64> =
+            (0..1u64 << 16).map(|id| build.hash_one(id)).collect();
+        assert_eq!(connections.len(), 1 << 16, "connection numbers too");
         let mut map = IdMap::default();
         for id in [1, 2, 300, u16::MAX] {
             map.insert(RequestId::new(id), id);

@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    pub(crate) fn entry(id: u64, home: Home, idle_since: Instant) -> Entry {
+    fn entry(id: u64, home: Home, idle_since: Instant) -> Entry {
         Entry {
             id,
             commands: mpsc::channel(1).0,
