@@ -103,6 +103,26 @@ impl Entry {
     }
 }
 
+#[cfg(test)]
+impl Entry {
+    /// An idle connection a worker took.
+    pub(super) fn idle_for_test(id: u64, home: Home, idle_since: Instant) -> Entry {
+        Entry {
+            id,
+            commands: mpsc::channel(1).0,
+            in_flight: 0,
+            capacity: 1,
+            usable: true,
+            served: 0,
+            probing: false,
+            taken: Taken::Yes,
+            opened_at: idle_since,
+            idle_since,
+            home,
+        }
+    }
+}
+
 /// What the counts and the idle stacks keep of an entry: a set of these bits.
 type Marks = u8;
 const IDLE: Marks = 1;
@@ -246,31 +266,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn entry(id: u64, home: Home, idle_since: Instant) -> Entry {
-        Entry {
-            id,
-            commands: mpsc::channel(1).0,
-            in_flight: 0,
-            capacity: 1,
-            usable: true,
-            served: 0,
-            probing: false,
-            taken: Taken::Yes,
-            opened_at: idle_since,
-            idle_since,
-            home,
-        }
-    }
-
     #[test]
     fn the_most_recently_idle_of_the_callers_thread_is_best() {
         let (here, there) = (Home(1), Home(2));
         let start = Instant::now();
         let mut connections = Connections::default();
         for id in 1..=3 {
-            connections.push(entry(id, here, start));
+            connections.push(Entry::idle_for_test(id, here, start));
         }
-        connections.push(entry(4, there, start));
+        connections.push(Entry::idle_for_test(4, there, start));
         assert_eq!(connections.best(here), Some(3));
         connections.update(3, |e| e.in_flight = 1);
         assert_eq!(connections.best(here), Some(2));
@@ -341,7 +345,7 @@ mod tests {
                 };
                 match change {
                     Change::Push { home } => {
-                        let mut pushed = entry(next_id, Home(home), now);
+                        let mut pushed = Entry::idle_for_test(next_id, Home(home), now);
                         // Every other one opened long enough ago to count as queued once
                         // it carries a request no byte has come for.
                         if next_id % 2 == 0 {

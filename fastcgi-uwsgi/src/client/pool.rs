@@ -672,22 +672,6 @@ impl Pool {
 mod tests {
     use super::*;
 
-    fn entry(id: u64, home: Home, idle_since: Instant) -> Entry {
-        Entry {
-            id,
-            commands: mpsc::channel(1).0,
-            in_flight: 0,
-            capacity: 1,
-            usable: true,
-            served: 0,
-            probing: false,
-            taken: Taken::Yes,
-            opened_at: idle_since,
-            idle_since,
-            home,
-        }
-    }
-
     /// A request to begin, and where its request id is told.
     fn begin() -> (Box<Begin>, oneshot::Receiver<fastcgi_codec::RequestId>) {
         let (started, told) = oneshot::channel();
@@ -721,11 +705,13 @@ mod tests {
         let (here, there) = (Home(1), Home(2));
         let start = Instant::now();
         let mut state = State::default();
-        state.entries.push(entry(1, here, start));
+        state.entries.push(Entry::idle_for_test(1, here, start));
         // More recently used, but run by another thread.
-        state
-            .entries
-            .push(entry(2, there, start + Duration::from_millis(5)));
+        state.entries.push(Entry::idle_for_test(
+            2,
+            there,
+            start + Duration::from_millis(5),
+        ));
         assert_eq!(state.best(here), Some(1));
         assert_eq!(state.best(there), Some(2));
         // Busy connections of the caller's thread are passed over for an idle one.
@@ -738,7 +724,7 @@ mod tests {
         let (near, far) = (Home(1), Home(2));
         let start = Instant::now();
         let mut state = State::default();
-        state.entries.push(entry(7, near, start));
+        state.entries.push(Entry::idle_for_test(7, near, start));
         state.entries.update(7, |e| e.in_flight = 1);
         let mut oldest = waiter(&mut state, far, start);
         let mut soon_after = waiter(&mut state, near, start + SAME_THREAD_WINDOW / 2);
@@ -837,7 +823,7 @@ mod tests {
         let home = Home(1);
         let start = Instant::now();
         let mut state = State::default();
-        state.entries.push(entry(3, home, start));
+        state.entries.push(Entry::idle_for_test(3, home, start));
         state.entries.update(3, |e| e.in_flight = 1);
         let (first, mut first_started) = begin();
         let mut first_grant = {
