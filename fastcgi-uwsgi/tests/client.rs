@@ -540,6 +540,20 @@ fn one_connection_client(address: &str) -> FastCgiClient {
     FastCgiClient::new(address, config)
 }
 
+/// The pool's counters once its slots are back, or after a second: a connection gives a
+/// request's slot back after handing over the response's end, so a caller that has read
+/// the whole body may see its slot still taken for a moment.
+async fn settled(client: &FastCgiClient) -> fastcgi_uwsgi::client::PoolStats {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let stats = client.stats()[0].1;
+        if stats.in_flight == 0 || tokio::time::Instant::now() >= deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Requests that queue for the one connection are begun by it as each ends: every one is
 /// answered, each with its own answer, and the connection is the only one opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -562,7 +576,7 @@ async fn requests_queued_for_one_connection_each_get_their_own_answer() {
             .unwrap();
         assert_eq!(answer, format!("GET /q{i} t1 ct=None len=0"));
     }
-    let stats = client.stats()[0].1;
+    let stats = settled(&client).await;
     assert_eq!(stats.opened, 1, "{stats:?}");
     assert_eq!(stats.in_flight, 0, "every slot came back: {stats:?}");
 }
@@ -595,7 +609,7 @@ async fn streamed_bodies_of_queued_requests_each_reach_their_own_request() {
             .unwrap();
         assert!(echoed == body, "an upload came back as another's or cut");
     }
-    let stats = client.stats()[0].1;
+    let stats = settled(&client).await;
     assert_eq!(stats.opened, 1, "{stats:?}");
     assert_eq!(stats.in_flight, 0, "{stats:?}");
 }

@@ -288,13 +288,35 @@ impl Drop for Queued<'_> {
 }
 
 /// Counts a connection being opened; uncounted on drop, also when the caller is dropped
-/// while it connects.
-struct Connecting<'a>(&'a Pool);
+/// while it connects, or with [`Connecting::made`] once the connection is in the pool.
+struct Connecting<'a> {
+    pool: &'a Pool,
+    counted: bool,
+}
+
+impl<'a> Connecting<'a> {
+    fn new(pool: &'a Pool) -> Self {
+        Connecting {
+            pool,
+            counted: true,
+        }
+    }
+
+    /// The connection is made and entered in `state`: it stops being counted as opening
+    /// in the same lock, so that no request sees it as neither (and opens one more than
+    /// the limit).
+    fn made(mut self, state: &mut State) {
+        state.connecting -= 1;
+        self.counted = false;
+    }
+}
 
 impl Drop for Connecting<'_> {
     fn drop(&mut self) {
-        self.0.lock().connecting -= 1;
-        self.0.changed.notify_waiters();
+        if self.counted {
+            self.pool.lock().connecting -= 1;
+        }
+        self.pool.changed.notify_waiters();
     }
 }
 
@@ -444,12 +466,11 @@ impl Pool {
     }
 
     async fn open(self: &Arc<Self>) -> Result<Lease, ClientError> {
-        let connecting = Connecting(self);
+        let connecting = Connecting::new(self);
         let stream = self
             .backend
             .connect(self.config.connect_timeout(), true)
             .await?;
-        drop(connecting);
         let mut state = self.lock();
         self.opened.fetch_add(1, Ordering::Relaxed);
         let id = state.next_id;
@@ -475,6 +496,7 @@ impl Pool {
             idle_since: Instant::now(),
             home: Home::here(),
         });
+        connecting.made(&mut state);
         state.hand_off();
         Ok(Lease {
             commands,
@@ -485,12 +507,11 @@ impl Pool {
 
     /// Opens a connection that asks GET_VALUES and takes requests once answered.
     async fn open_pending(self: &Arc<Self>) -> Result<(), ClientError> {
-        let connecting = Connecting(self);
+        let connecting = Connecting::new(self);
         let stream = self
             .backend
             .connect(self.config.connect_timeout(), true)
             .await?;
-        drop(connecting);
         let mut state = self.lock();
         self.opened.fetch_add(1, Ordering::Relaxed);
         let id = state.next_id;
@@ -515,6 +536,7 @@ impl Pool {
             idle_since: Instant::now(),
             home: Home::here(),
         });
+        connecting.made(&mut state);
         Ok(())
     }
 
