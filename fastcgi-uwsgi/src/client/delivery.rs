@@ -96,7 +96,16 @@ impl Flow {
         (state.unread, began)
     }
 
+    /// Whether the caller has `window` body bytes or more not taken, or room for fewer
+    /// than `spare` pieces: both read under one lock, as a connection asks after each
+    /// turn.
+    pub(crate) fn full(&self, window: usize, spare: usize) -> bool {
+        let state = self.lock();
+        state.unread >= window || state.capacity.saturating_sub(state.queue.len()) < spare
+    }
+
     /// Body bytes handed over and not taken.
+    #[cfg(test)]
     pub(crate) fn unread(&self) -> usize {
         self.lock().unread
     }
@@ -150,12 +159,6 @@ impl DeliverySender {
             waker.wake();
         }
         Ok(())
-    }
-
-    /// Pieces the window has room for now.
-    pub(crate) fn capacity(&self) -> usize {
-        let state = self.0.lock();
-        state.capacity.saturating_sub(state.queue.len())
     }
 
     /// Resolves once the caller is gone (its end dropped). While a delivery waits for
@@ -300,7 +303,12 @@ mod tests {
         sender.flow().handed(2);
         sender.try_send(data(b"ab")).unwrap();
         sender.try_send(Delivery::End).unwrap();
-        assert_eq!(sender.capacity(), 0);
+        assert!(sender.flow().full(usize::MAX, 1), "no room for a piece");
+        assert!(!sender.flow().full(usize::MAX, 0));
+        assert!(
+            sender.flow().full(2, 0),
+            "two bytes unread fill a window of two"
+        );
         assert!(matches!(
             sender.try_send(Delivery::End),
             Err(TrySendError::Full(_))

@@ -458,8 +458,8 @@ impl PooledConnection {
             return None;
         }
         let active = self.requests.values().next()?;
-        let deliveries = active.deliveries.as_ref()?;
-        let full = active.flow.unread() >= self.window() || deliveries.capacity() < SPARE_PIECES;
+        active.deliveries.as_ref()?;
+        let full = active.flow.full(self.window(), SPARE_PIECES);
         full.then_some(&active.flow)
     }
 
