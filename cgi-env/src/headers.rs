@@ -124,13 +124,12 @@ impl HeaderRules {
             let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
             let mut values = headers.get_all(name).iter();
             let first = values.next().map_or(&b""[..], http::HeaderValue::as_bytes);
+            check_value(name, first)?;
             let mut more = values.peekable();
             if more.peek().is_none() {
-                check_value(name, first)?;
                 env.append(&scratch[..], first);
                 continue;
             }
-            check_value(name, first)?;
             scratch.extend_from_slice(first);
             for value in more {
                 check_value(name, value.as_bytes())?;
