@@ -317,7 +317,9 @@ fn add_headers(
     }
     let has_type = non_empty(known.content_type).is_some();
     let has_length = non_empty(known.content_length).is_some();
-    let mut name_buf = Vec::with_capacity(64);
+    // Header names are short: lowered in a buffer on the stack, never allocated.
+    let mut name_buf = [0u8; 64];
+    let mut long_name = Vec::new();
     for index in 0..env.len() {
         let Some((name, _)) = env.get_index(index) else {
             continue;
@@ -331,15 +333,27 @@ fn add_headers(
         let invalid = || RequestError::InvalidHeader {
             name: String::from_utf8_lossy(name).into_owned(),
         };
-        name_buf.clear();
-        name_buf.extend(header.iter().map(|&b| {
-            if b == b'_' {
+        let lowered = |b: &u8| {
+            if *b == b'_' {
                 b'-'
             } else {
                 b.to_ascii_lowercase()
             }
-        }));
-        let header_name = HeaderName::from_bytes(&name_buf).map_err(|_| invalid())?;
+        };
+        let lowered_name: &[u8] = match name_buf.get_mut(..header.len()) {
+            Some(short) => {
+                for (to, from) in short.iter_mut().zip(header) {
+                    *to = lowered(from);
+                }
+                short
+            }
+            None => {
+                long_name.clear();
+                long_name.extend(header.iter().map(lowered));
+                &long_name
+            }
+        };
+        let header_name = HeaderName::from_bytes(lowered_name).map_err(|_| invalid())?;
         // Shares the received buffer the value was decoded from: no copy per header.
         let value = env.value_bytes_at(index).unwrap_or_default();
         let header_value = HeaderValue::from_maybe_shared(value).map_err(|_| invalid())?;
@@ -367,6 +381,18 @@ mod tests {
         let mut e = env(&BASE);
         e.extend(extra.iter().copied());
         e
+    }
+
+    #[test]
+    fn header_names_of_any_length_are_lowered_and_dashed() {
+        for length in [1, 63, 64, 65, 200] {
+            let suffix = "X_".repeat(length / 2) + &"Y".repeat(length % 2);
+            let variable = format!("HTTP_{suffix}");
+            let request = CgiRequest::from_environ(&with(&[(&variable, "v")])).unwrap();
+            let expected = suffix.replace('_', "-").to_ascii_lowercase();
+            assert_eq!(request.parts.headers.len(), 1, "{variable}");
+            assert_eq!(request.parts.headers[expected.as_str()], "v", "{variable}");
+        }
     }
 
     #[test]

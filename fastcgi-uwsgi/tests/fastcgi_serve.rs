@@ -428,3 +428,111 @@ async fn refused_params_are_answered_with_a_status_head() {
     assert!(text.starts_with("Status: 400 Bad Request\r\n"), "{text:?}");
     assert!(status.is_some(), "the request is ended");
 }
+
+/// BEGIN_REQUEST (responder, no keep-conn) and complete params for request 1.
+fn begin_and_params(method: &str) -> Vec<u8> {
+    let mut wire = raw_record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    let mut params = fastcgi_codec::OutputQueue::new();
+    fastcgi_codec::wire::encode_params(
+        &environ(method, "/body", None),
+        fastcgi_codec::RequestId::new(1),
+        &mut fastcgi_codec::RecordEncoder::default(),
+        &mut params,
+    )
+    .unwrap();
+    wire.extend_from_slice(&params.to_bytes_mut());
+    wire
+}
+
+/// A service that tells, once it is called, whether its body was known to be empty, and
+/// then what the body held.
+async fn describe_body(
+    request: http::Request<fastcgi_uwsgi::Body>,
+    called: std::sync::Arc<tokio::sync::Notify>,
+) -> Result<http::Response<String>, std::convert::Infallible> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    called.notify_one();
+    let body = request.into_body();
+    let known_empty = body.is_end_stream() && body.size_hint().exact() == Some(0);
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let text = format!(
+        "known empty {known_empty}, {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(http::Response::new(text))
+}
+
+/// Writes each part of `wire` in turn (the service called in between, with `wait`) and
+/// returns request 1's response body.
+async fn body_exchange(parts: &[&[u8]], wait: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let called = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (mut near, far) = tokio::io::duplex(256 << 10);
+    let service_called = called.clone();
+    tokio::spawn(async move {
+        let service = service_fn(move |request| describe_body(request, service_called.clone()));
+        Server::fastcgi().serve_connection(far, None, service).await
+    });
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 && wait {
+            tokio::time::timeout(Duration::from_secs(10), called.notified())
+                .await
+                .expect("the service is called before its body arrives");
+        }
+        near.write_all(part).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), near.read_to_end(&mut answer))
+        .await
+        .expect("the connection closes")
+        .unwrap();
+    let mut input = bytes::BytesMut::from(&answer[..]);
+    let mut decoder = fastcgi_codec::RecordDecoder::new();
+    let mut stdout = Vec::new();
+    while let Some(record) = decoder.decode(&mut input).unwrap() {
+        if record.record_type() == fastcgi_codec::RecordType::Stdout {
+            stdout.extend_from_slice(&record.content);
+        }
+    }
+    let text = String::from_utf8(stdout).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn a_body_that_ends_in_the_read_of_its_params_is_known_empty() {
+    let mut wire = begin_and_params("GET");
+    wire.extend(raw_record(5, 1, b""));
+    assert_eq!(
+        body_exchange(&[&wire], false).await,
+        "known empty true, \"\""
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_comes_with_its_params_reaches_the_service() {
+    let mut wire = begin_and_params("POST");
+    wire.extend(raw_record(5, 1, b"abc"));
+    wire.extend(raw_record(5, 1, b"de"));
+    wire.extend(raw_record(5, 1, b""));
+    assert_eq!(
+        body_exchange(&[&wire], false).await,
+        "known empty false, \"abcde\""
+    );
+}
+
+#[tokio::test]
+async fn a_service_is_called_before_its_body_arrives() {
+    let head = begin_and_params("POST");
+    let mut body = raw_record(5, 1, b"later");
+    body.extend(raw_record(5, 1, b""));
+    assert_eq!(
+        body_exchange(&[&head, &body], true).await,
+        "known empty false, \"later\""
+    );
+    // An empty body sent later is not known empty when the service is called.
+    assert_eq!(
+        body_exchange(&[&head, &raw_record(5, 1, b"")], true).await,
+        "known empty false, \"\""
+    );
+}

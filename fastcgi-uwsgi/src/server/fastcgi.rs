@@ -47,6 +47,11 @@ struct Slot {
     /// The params bytes received while they arrive (the codec copies a pair split
     /// across records).
     params_bytes: Option<Reservation>,
+    /// The complete params, until the request starts: at its first body bytes, at the end
+    /// of its body, or at the end of the read they came in, whichever is first. A request
+    /// whose body ended in the same read (every GET from nginx) starts with an empty body
+    /// and no channel to feed it.
+    environ: Option<cgi_env::Environ>,
 }
 
 /// A request's future (service call and response streaming), which its connection can
@@ -231,6 +236,17 @@ where
                 Ok(None) | Err(_) => break,
             }
         }
+        // Requests whose body goes on past this read start now, with a body to stream.
+        let waiting: Vec<RequestId> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.environ.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for request_id in waiting {
+            self.start(parts, request_id, true);
+        }
+        output.push_buf(self.conn.take_output());
         // Params still arriving hold their bytes, and may point into this read's
         // allocation.
         for (&request_id, slot) in &mut self.slots {
@@ -271,9 +287,12 @@ where
                 );
             }
             ApplicationEvent::Params { request_id, params } => {
-                self.start(parts, request_id, params);
+                if let Some(slot) = self.slots.get_mut(&request_id) {
+                    slot.environ = Some(params);
+                }
             }
             ApplicationEvent::Stdin { request_id, chunk } => {
+                self.start(parts, request_id, true);
                 let Some(slot) = self.slots.get_mut(&request_id) else {
                     return;
                 };
@@ -293,6 +312,7 @@ where
                     slot.body = None;
                     slot.stdin_ended = true;
                 }
+                self.start(parts, request_id, false);
             }
             ApplicationEvent::Abort { request_id } => {
                 self.drop_request(request_id, BodyError::Aborted);
@@ -303,14 +323,27 @@ where
         }
     }
 
-    /// Starts a request's task once its params are complete.
+    /// Starts the request's task if its params are complete and it has not started; with
+    /// `body_open` its body streams from a channel the connection feeds, else it is empty.
     fn start(
         &mut self,
         parts: &mut Parts<FuturesUnordered<RequestFuture>>,
         request_id: RequestId,
-        params: cgi_env::Environ,
+        body_open: bool,
     ) {
-        let (sender, body) = Body::channel(None);
+        let Some(params) = self
+            .slots
+            .get_mut(&request_id)
+            .and_then(|slot| slot.environ.take())
+        else {
+            return;
+        };
+        let (sender, body) = if body_open {
+            let (sender, body) = Body::channel(None);
+            (Some(sender), body)
+        } else {
+            (None, Body::empty())
+        };
         let request = match crate::request::build(
             params,
             body,
@@ -332,7 +365,7 @@ where
         let Some(slot) = self.slots.get_mut(&request_id) else {
             return;
         };
-        slot.body = Some(sender);
+        slot.body = sender;
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
         let permit = parts.shared.requests.clone().acquire();
         let future: session::RequestFuture = Box::pin(respond::run(
