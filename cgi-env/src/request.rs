@@ -340,18 +340,15 @@ fn add_headers(
                 b.to_ascii_lowercase()
             }
         };
-        let lowered_name: &[u8] = match name_buf.get_mut(..header.len()) {
-            Some(short) => {
-                for (to, from) in short.iter_mut().zip(header) {
-                    *to = lowered(from);
-                }
-                short
+        let lowered_name: &[u8] = if let Some(short) = name_buf.get_mut(..header.len()) {
+            for (to, from) in short.iter_mut().zip(header) {
+                *to = lowered(from);
             }
-            None => {
-                long_name.clear();
-                long_name.extend(header.iter().map(lowered));
-                &long_name
-            }
+            short
+        } else {
+            long_name.clear();
+            long_name.extend(header.iter().map(lowered));
+            &long_name
         };
         let header_name = HeaderName::from_bytes(lowered_name).map_err(|_| invalid())?;
         // Shares the received buffer the value was decoded from: no copy per header.
