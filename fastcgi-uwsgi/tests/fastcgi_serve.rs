@@ -472,7 +472,7 @@ async fn body_exchange(parts: &[&[u8]], wait: bool) -> String {
     let service_called = called.clone();
     tokio::spawn(async move {
         let service = service_fn(move |request| describe_body(request, service_called.clone()));
-        Server::fastcgi().serve_connection(far, None, service).await
+        Server::fastcgi().serve_connection(far, None, service).await;
     });
     for (index, part) in parts.iter().enumerate() {
         if index > 0 && wait {
