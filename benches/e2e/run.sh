@@ -74,6 +74,7 @@ P_CEGLA=$(free_port)
 P_UWSGI_PY=$(free_port)
 P_PHP=$(free_port)
 P_PHP_KEEP=$(free_port)
+P_PHP_KEEP_PROXY=$(free_port)
 P_PROXY_PHP=$(free_port)
 P_PROXY_UWSGI=$(free_port)
 
@@ -117,9 +118,19 @@ pm.max_requests = 0
 ; For the kept-connection rows (nginx keep-conn and reverse_proxy, both pooling): a child
 ; serves one connection until it closes, so there is a child for every connection either
 ; proxy can keep open (nginx: up to the requests in flight plus its idle cache per worker).
+; One pool for each: the connections nginx keeps idle after its row would otherwise hold
+; children through the reverse_proxy row.
 [kept]
 $php_user
 listen = 127.0.0.1:$P_PHP_KEEP
+listen.backlog = 1024
+pm = static
+pm.max_children = $((CONNECTIONS * 2))
+pm.max_requests = 0
+
+[kept-proxy]
+$php_user
+listen = 127.0.0.1:$P_PHP_KEEP_PROXY
 listen.backlog = 1024
 pm = static
 pm.max_children = $((CONNECTIONS * 2))
@@ -192,7 +203,7 @@ add_row "php-fpm static $PHP_KEEP children, keep-conn: nginx" fastcgi "$P_PHP_KE
     "fastcgi_param SCRIPT_FILENAME $TMP\$fastcgi_script_name;" nginx
 ROWS[-1]+="|/hello.php"
 start proxy-php "$EXAMPLES/reverse_proxy" --listen "127.0.0.1:$P_PROXY_PHP" \
-    --fastcgi "127.0.0.1:$P_PHP_KEEP" --document-root "$TMP"
+    --fastcgi "127.0.0.1:$P_PHP_KEEP_PROXY" --document-root "$TMP"
 ROWS+=("php-fpm static $PHP_KEEP children, keep-conn: reverse_proxy|$P_PROXY_PHP|/hello.php")
 MEASURED["php-fpm static $PHP_KEEP children, keep-conn: reverse_proxy"]=proxy-php
 add_row "uWSGI $CORES processes + Python WSGI: nginx" uwsgi "$P_UWSGI_PY" no "" nginx
