@@ -11,7 +11,7 @@ use crate::environ::Environ;
 use crate::error::GatewayError;
 use crate::grammar::parse_decimal;
 use crate::preset::{Preset, Var};
-use crate::script::{EncodedSlash, ScriptMapping, ScriptPath};
+use crate::script::{EncodedSlash, ScriptMapping, SplitPath};
 
 /// What the gateway knows about the connection a request arrived on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,9 @@ impl Gateway {
     /// decoded, climbs above the root or lies outside a mount point, and for a
     /// Content-Length that is not a number or disagrees with another.
     pub fn build(&self, request: &Parts, conn: &ConnectionInfo) -> Result<Environ, GatewayError> {
-        let script = self.mapping.map(request.uri.path(), self.encoded_slash)?;
+        let script = self
+            .mapping
+            .map_split(request.uri.path(), self.encoded_slash)?;
         let content_length = content_length(&request.headers)?;
         let facts = Facts {
             request,
@@ -202,14 +204,20 @@ impl Gateway {
             .sum();
         let uri = request.uri.path_and_query().map_or(0, |p| p.as_str().len());
         env.reserve_bytes(header_bytes + params.len() * PARAM_BYTES + uri * 3);
-        // One buffer for every value written before it is copied in (params and joined
-        // headers alike).
-        let mut scratch = Vec::with_capacity(256);
+        // Each value is written where the environ keeps it: no buffer, no second copy.
         for param in params {
-            scratch.clear();
-            facts.write_value(&param.value, &mut scratch);
-            if !(param.if_not_empty && scratch.is_empty()) {
-                env.append(param.name.as_bytes(), &scratch);
+            let built = env.append_built(|out| {
+                let start = out.len();
+                out.extend_from_slice(param.name.as_bytes());
+                let name_len = param.name.len();
+                facts.write_value(&param.value, out);
+                let empty = out.len() == start + name_len;
+                Ok::<_, std::convert::Infallible>(
+                    (!(param.if_not_empty && empty)).then_some(name_len),
+                )
+            });
+            if let Err(never) = built {
+                match never {}
             }
         }
         let configured: Vec<&[u8]> = params
@@ -226,7 +234,7 @@ impl Gateway {
         }) {
             env.append("HTTP_HOST", authority.as_str());
         }
-        rules.append_headers(&request.headers, &configured, &mut env, &mut scratch)?;
+        rules.append_headers(&request.headers, &configured, &mut env)?;
         Ok(env)
     }
 }
@@ -240,7 +248,7 @@ struct Facts<'a> {
     request: &'a Parts,
     conn: &'a ConnectionInfo,
     gateway: &'a Gateway,
-    script: &'a ScriptPath,
+    script: &'a SplitPath,
     content_length: Option<u64>,
 }
 
@@ -264,16 +272,16 @@ impl Facts<'_> {
                 Some(length) => write!(out, "{length}"),
                 None => Ok(()),
             },
-            Var::ScriptName => out.write_all(&self.script.script_name),
-            Var::PathInfo => out.write_all(&self.script.path_info),
+            Var::ScriptName => out.write_all(self.script.script_name()),
+            Var::PathInfo => out.write_all(self.script.path_info()),
             Var::PathTranslated => {
-                if !root.is_empty() && !self.script.path_info.is_empty() {
-                    join_root(root, &self.script.path_info, out);
+                if !root.is_empty() && !self.script.path_info().is_empty() {
+                    join_root(root, self.script.path_info(), out);
                 }
                 Ok(())
             }
             Var::ScriptFilename => {
-                join_root(root, &self.script.script_name, out);
+                join_root(root, self.script.script_name(), out);
                 Ok(())
             }
             Var::RequestUri => out.write_all(

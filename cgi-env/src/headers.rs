@@ -108,36 +108,34 @@ impl HeaderRules {
         headers: &HeaderMap,
         configured: &[&[u8]],
         env: &mut Environ,
-        scratch: &mut Vec<u8>,
     ) -> Result<(), GatewayError> {
         for name in headers.keys() {
             if !self.passes(name) {
                 continue;
             }
-            // The variable's name, then (for a header sent more than once) its joined
-            // value, in the caller's one scratch buffer: no allocation per request here.
-            http_var_name_into(name.as_str(), scratch);
-            let name_len = scratch.len();
-            if configured.contains(&&scratch[..]) {
-                continue;
-            }
-            let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
-            let mut values = headers.get_all(name).iter();
-            let first = values.next().map_or(&b""[..], http::HeaderValue::as_bytes);
-            check_value(name, first)?;
-            let mut more = values.peekable();
-            if more.peek().is_none() {
-                env.append(&scratch[..], first);
-                continue;
-            }
-            scratch.extend_from_slice(first);
-            for value in more {
-                check_value(name, value.as_bytes())?;
-                scratch.extend_from_slice(separator);
-                scratch.extend_from_slice(value.as_bytes());
-            }
-            let (var, value) = scratch.split_at(name_len);
-            env.append(var, value);
+            // The variable's name, then its value (a header sent more than once: joined),
+            // written where the environ keeps them: no allocation per request here.
+            env.append_built(|out| {
+                let start = out.len();
+                out.extend_from_slice(b"HTTP_");
+                out.extend(name.as_str().bytes().map(http_var_byte));
+                let name_len = out.len() - start;
+                if out
+                    .get(start..)
+                    .is_some_and(|var| configured.contains(&var))
+                {
+                    return Ok(None);
+                }
+                let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
+                for (index, value) in headers.get_all(name).iter().enumerate() {
+                    check_value(name, value.as_bytes())?;
+                    if index > 0 {
+                        out.extend_from_slice(separator);
+                    }
+                    out.extend_from_slice(value.as_bytes());
+                }
+                Ok(Some(name_len))
+            })?;
         }
         Ok(())
     }
@@ -168,13 +166,16 @@ pub fn http_var_name(header: &str) -> String {
 fn http_var_name_into(header: &str, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(b"HTTP_");
-    out.extend(header.bytes().map(|b| {
-        if b == b'-' {
-            b'_'
-        } else {
-            b.to_ascii_uppercase()
-        }
-    }));
+    out.extend(header.bytes().map(http_var_byte));
+}
+
+/// A header name's byte in its `HTTP_*` variable: upper case, `-` as `_`.
+fn http_var_byte(byte: u8) -> u8 {
+    if byte == b'-' {
+        b'_'
+    } else {
+        byte.to_ascii_uppercase()
+    }
 }
 
 /// Names that steer a backend (PHP-FPM's INI overrides, uWSGI's magic variables, the
@@ -206,9 +207,7 @@ mod tests {
             );
         }
         let mut env = Environ::new();
-        rules
-            .append_headers(&headers, &[], &mut env, &mut Vec::new())
-            .unwrap();
+        rules.append_headers(&headers, &[], &mut env).unwrap();
         env.iter()
             .map(|(n, v)| {
                 (
@@ -321,7 +320,7 @@ mod tests {
         headers.insert("x-b", HeaderValue::from_static("b"));
         let mut env = Environ::new();
         HeaderRules::nginx()
-            .append_headers(&headers, &[b"HTTP_HOST"], &mut env, &mut Vec::new())
+            .append_headers(&headers, &[b"HTTP_HOST"], &mut env)
             .unwrap();
         assert_eq!(env.len(), 1);
         assert_eq!(env.get("HTTP_X_B"), Some(&b"b"[..]));

@@ -75,19 +75,48 @@ impl ScriptMapping {
         raw_path: &str,
         encoded_slash: EncodedSlash,
     ) -> Result<ScriptPath, GatewayError> {
+        let mapped = self.map_split(raw_path, encoded_slash)?;
+        Ok(ScriptPath {
+            script_name: mapped.script_name().to_vec(),
+            path_info: mapped.path_info().to_vec(),
+            uri: mapped.uri,
+        })
+    }
+
+    /// As [`ScriptMapping::map`], with SCRIPT_NAME and PATH_INFO left in place in the
+    /// path: every mapping splits the path in two.
+    pub(crate) fn map_split(
+        &self,
+        raw_path: &str,
+        encoded_slash: EncodedSlash,
+    ) -> Result<SplitPath, GatewayError> {
         let uri = normalise_owned(decode_path(raw_path, encoded_slash)?)?;
-        let (script_name, path_info) = match self {
-            ScriptMapping::WholePath => (uri.clone(), Vec::new()),
+        let split = match self {
+            ScriptMapping::WholePath => uri.len(),
             ScriptMapping::Mount(mount) => split_at_mount(&uri, mount)?,
             ScriptMapping::SplitAtExtension(extension) => {
                 split_at_extension(&uri, extension.as_bytes())
             }
         };
-        Ok(ScriptPath {
-            uri,
-            script_name,
-            path_info,
-        })
+        Ok(SplitPath { uri, split })
+    }
+}
+
+/// A mapped path: the decoded, normalised path, SCRIPT_NAME before `split` and PATH_INFO
+/// from it.
+#[derive(Debug)]
+pub(crate) struct SplitPath {
+    pub(crate) uri: Vec<u8>,
+    split: usize,
+}
+
+impl SplitPath {
+    pub(crate) fn script_name(&self) -> &[u8] {
+        self.uri.get(..self.split).unwrap_or_default()
+    }
+
+    pub(crate) fn path_info(&self) -> &[u8] {
+        self.uri.get(self.split..).unwrap_or_default()
     }
 }
 
@@ -184,21 +213,22 @@ fn is_normal(path: &[u8]) -> bool {
     true
 }
 
-fn split_at_mount(uri: &[u8], mount: &str) -> Result<(Vec<u8>, Vec<u8>), GatewayError> {
+/// Where SCRIPT_NAME (the mount point, without a trailing slash) ends in `uri`.
+fn split_at_mount(uri: &[u8], mount: &str) -> Result<usize, GatewayError> {
     let prefix = mount.trim_end_matches('/').as_bytes();
-    let rest = uri
-        .strip_prefix(prefix)
+    uri.strip_prefix(prefix)
         .filter(|rest| rest.is_empty() || rest.first() == Some(&b'/'))
+        .map(|_| prefix.len())
         .ok_or_else(|| GatewayError::OutsideMount {
             mount: mount.to_owned(),
-        })?;
-    Ok((prefix.to_vec(), rest.to_vec()))
+        })
 }
 
-fn split_at_extension(uri: &[u8], extension: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Where SCRIPT_NAME ends in `uri`: after the first segment ending in `extension` that a
+/// `/` follows, else at the end.
+fn split_at_extension(uri: &[u8], extension: &[u8]) -> usize {
     // Segment boundaries: each '/' after the leading one ends a segment.
-    let split = uri
-        .iter()
+    uri.iter()
         .enumerate()
         .skip(1)
         .filter(|&(_, &b)| b == b'/')
@@ -208,11 +238,8 @@ fn split_at_extension(uri: &[u8], extension: &[u8]) -> (Vec<u8>, Vec<u8>) {
                 // The segment must have a name before its extension, as `.+?\.php` needs.
                 script.len() > extension.len() && script.ends_with(extension)
             })
-        });
-    match split.and_then(|end| Some((uri.get(..end)?, uri.get(end..)?))) {
-        Some((script, info)) => (script.to_vec(), info.to_vec()),
-        None => (uri.to_vec(), Vec::new()),
-    }
+        })
+        .unwrap_or(uri.len())
 }
 
 #[cfg(test)]
