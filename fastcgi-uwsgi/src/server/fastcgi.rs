@@ -19,8 +19,6 @@ use fastcgi_codec::{
     ApplicationConfig, ApplicationConnection, ApplicationEvent, ErrorScope,
     FAILED_REQUEST_APP_STATUS, RecordEncoder, RecordType, RequestId, Violation,
 };
-use futures_util::future::{AbortHandle, Abortable};
-use futures_util::stream::FuturesUnordered;
 
 use crate::body::{Body, BodyError, BodySender};
 use crate::budget::Reservation;
@@ -30,6 +28,7 @@ use crate::driver::{Closing, Outcome, Wait};
 use crate::id_map::IdMap;
 use crate::output::Output;
 use crate::respond::{self, CgiService, Outbound, ResponseBody};
+use crate::server::fastcgi_requests::{FastCgiRequests, Started};
 use crate::server::session::{self, Parts, Session};
 
 /// One request on the connection, as the driver tracks it.
@@ -37,8 +36,8 @@ use crate::server::session::{self, Parts, Session};
 struct Slot {
     /// Present until the body ends (or the service stops reading it).
     body: Option<BodySender>,
-    /// Stops the request's future, once its params arrived.
-    task: Option<AbortHandle>,
+    /// How to stop the request's future, once it started.
+    task: Option<Started>,
     /// Whether the peer has sent the end of the request's body.
     stdin_ended: bool,
     /// The receive buffer allocations the request's params may point into, held until
@@ -53,10 +52,6 @@ struct Slot {
     /// and no channel to feed it.
     environ: Option<cgi_env::Environ>,
 }
-
-/// A request's future (service call and response streaming), which its connection can
-/// stop.
-type RequestFuture = Abortable<session::RequestFuture>;
 
 pub(crate) struct FastCgiSession<S, B> {
     service: S,
@@ -78,7 +73,7 @@ where
     S: CgiService<B>,
     B: ResponseBody,
 {
-    type Requests = FuturesUnordered<RequestFuture>;
+    type Requests = FastCgiRequests;
     type Error = fastcgi_codec::ProtocolError;
 
     const NAME: &'static str = "FastCGI";
@@ -161,13 +156,13 @@ where
 
     fn end(
         &mut self,
-        _parts: &mut Parts<Self::Requests>,
+        parts: &mut Parts<Self::Requests>,
         outcome: &Outcome<fastcgi_codec::ProtocolError>,
         peer: Option<SocketAddr>,
     ) {
-        for (_, slot) in self.slots.drain() {
+        for (request_id, slot) in self.slots.drain() {
             if let Some(task) = slot.task {
-                task.abort();
+                parts.requests.stop(request_id, task);
             }
             if let Some(body) = slot.body {
                 body.fail(BodyError::ConnectionLost);
@@ -212,7 +207,7 @@ where
     /// Feeds what arrived to the connection and acts on every event.
     fn records(
         &mut self,
-        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        parts: &mut Parts<FastCgiRequests>,
         output: &mut Output,
         input: &mut BytesMut,
         block: Option<&Block>,
@@ -228,7 +223,11 @@ where
                     self.request_errors += 1;
                     if let Some(request_id) = error.request_id {
                         self.refuse(output, request_id, &error.violation);
-                        self.drop_request(request_id, BodyError::ConnectionLost);
+                        self.drop_request(
+                            &mut parts.requests,
+                            request_id,
+                            BodyError::ConnectionLost,
+                        );
                     }
                     self.first_request_error.get_or_insert(error);
                 }
@@ -271,7 +270,7 @@ where
 
     fn event(
         &mut self,
-        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        parts: &mut Parts<FastCgiRequests>,
         event: ApplicationEvent,
         block: Option<&Block>,
     ) {
@@ -315,7 +314,7 @@ where
                 self.start(parts, request_id, false);
             }
             ApplicationEvent::Abort { request_id } => {
-                self.drop_request(request_id, BodyError::Aborted);
+                self.drop_request(&mut parts.requests, request_id, BodyError::Aborted);
                 let _ = self.conn.end_request(request_id, FAILED_REQUEST_APP_STATUS);
             }
             // The FILTER role's second stream: this server serves responders.
@@ -327,7 +326,7 @@ where
     /// `body_open` its body streams from a channel the connection feeds, else it is empty.
     fn start(
         &mut self,
-        parts: &mut Parts<FuturesUnordered<RequestFuture>>,
+        parts: &mut Parts<FastCgiRequests>,
         request_id: RequestId,
         body_open: bool,
     ) {
@@ -381,9 +380,7 @@ where
                 permit
             },
         ));
-        let (abort, registration) = AbortHandle::new_pair();
-        parts.requests.push(Abortable::new(future, registration));
-        slot.task = Some(abort);
+        slot.task = Some(parts.requests.start(request_id, future));
     }
 
     /// Applies what a request's future sent.
@@ -457,10 +454,15 @@ where
     }
 
     /// Forgets a request: its task is dropped and its body, if still open, fails.
-    fn drop_request(&mut self, request_id: RequestId, why: BodyError) {
+    fn drop_request(
+        &mut self,
+        requests: &mut FastCgiRequests,
+        request_id: RequestId,
+        why: BodyError,
+    ) {
         if let Some(slot) = self.forget(request_id) {
             if let Some(task) = slot.task {
-                task.abort();
+                requests.stop(request_id, task);
             }
             if let Some(body) = slot.body {
                 body.fail(why);

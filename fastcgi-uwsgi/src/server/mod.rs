@@ -3,6 +3,7 @@
 
 pub(crate) mod answers;
 pub(crate) mod fastcgi;
+pub(crate) mod fastcgi_requests;
 pub(crate) mod per_core;
 pub(crate) mod session;
 pub(crate) mod uwsgi;

@@ -11,8 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 use crate::budget::Budgets;
@@ -67,19 +65,6 @@ impl Requests for OneRequest {
         }
         self.0 = None;
         Poll::Ready(())
-    }
-}
-
-impl<F> Requests for FuturesUnordered<F>
-where
-    F: Future + Send,
-{
-    fn is_empty(&self) -> bool {
-        FuturesUnordered::is_empty(self)
-    }
-
-    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_next_unpin(cx).map(|_| ())
     }
 }
 
