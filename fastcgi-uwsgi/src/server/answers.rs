@@ -13,7 +13,7 @@ use crate::respond::Outbound;
 
 /// What the request futures queued, each message tagged with its request's key (the
 /// FastCGI request id; 0 over uwsgi).
-type Queue = VecDeque<(u16, Outbound)>;
+pub(crate) type Queue = VecDeque<(u16, Outbound)>;
 
 /// The connection's end: it takes the messages in the order they were sent.
 #[derive(Debug, Default)]
@@ -40,9 +40,15 @@ impl Answers {
         !self.lock().is_empty()
     }
 
-    /// The oldest message, if any.
-    pub(crate) fn take(&self) -> Option<(u16, Outbound)> {
-        self.lock().pop_front()
+    /// Every message waiting, oldest first, moved to the end of `into` under one lock.
+    /// Into an empty queue the two trade their room, so neither allocates again.
+    pub(crate) fn take_all(&self, into: &mut Queue) {
+        let mut queue = self.lock();
+        if into.is_empty() {
+            std::mem::swap(&mut *queue, into);
+        } else {
+            into.append(&mut queue);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -74,7 +80,10 @@ mod tests {
         second.send(2, Outbound::End { complete: false });
         first.send(1, Outbound::End { complete: false });
         assert!(answers.any());
-        let taken: Vec<_> = std::iter::from_fn(|| answers.take())
+        let mut queue = Queue::new();
+        answers.take_all(&mut queue);
+        let taken: Vec<_> = queue
+            .into_iter()
             .map(|(key, message)| match message {
                 Outbound::End { complete } => (key, complete),
                 other => panic!("unexpected {other:?}"),

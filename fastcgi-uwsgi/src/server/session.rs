@@ -21,7 +21,7 @@ use crate::driver::{self, Closing, NoMessages, Outcome, Side, Turn, Wait};
 use crate::output::Output;
 use crate::respond::Outbound;
 use crate::server::Shared;
-use crate::server::answers::Answers;
+use crate::server::answers::{Answers, Queue};
 
 /// How long a server connection may wait for each thing, from [`ServeConfig`].
 fn timeout(wait: Wait, config: &ServeConfig) -> Duration {
@@ -143,6 +143,8 @@ pub(crate) struct ServerSide<P: Session> {
     /// What the connection waits for now, and since when.
     waiting: Option<Wait>,
     since: Instant,
+    /// The answers being applied: kept between turns for its room.
+    taken: Queue,
 }
 
 impl<P: Session> Side for ServerSide<P> {
@@ -241,7 +243,8 @@ impl<P: Session> Side for ServerSide<P> {
 
     fn woke(&mut self, turn: &mut Turn<'_>, (): ()) -> Result<(), P::Error> {
         // A head, its body and its end, taken together: one write.
-        while let Some((key, message)) = self.parts.answers.take() {
+        self.parts.answers.take_all(&mut self.taken);
+        while let Some((key, message)) = self.taken.pop_front() {
             self.session
                 .apply(&mut self.parts, turn.output, key, message)?;
         }
@@ -266,6 +269,7 @@ where
         },
         waiting: None,
         since: Instant::now(),
+        taken: Queue::new(),
     };
     let outcome = driver::drive(
         io,
