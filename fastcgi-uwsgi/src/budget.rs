@@ -187,6 +187,12 @@ impl Budgets {
         if let Some(reservation) = self.try_reserve_for(bytes, purpose) {
             return reservation;
         }
+        // Boxed: the wait's state (two `Notified`) is allocated only when the budgets are
+        // full, not held inside every future that reserves.
+        Box::pin(self.wait_to_reserve(bytes, purpose)).await
+    }
+
+    async fn wait_to_reserve(&self, bytes: usize, purpose: Use) -> Reservation {
         let _waiting = Waiting::new(self);
         loop {
             let connection = self.connection.freed.notified();
@@ -212,6 +218,11 @@ impl Budgets {
         if self.is_within(own, purpose) {
             return;
         }
+        // Boxed, as in `reserve_for`.
+        Box::pin(self.wait_within(own, purpose)).await;
+    }
+
+    async fn wait_within(&self, own: usize, purpose: Use) {
         let _waiting = Waiting::new(self);
         loop {
             let connection = self.connection.freed.notified();

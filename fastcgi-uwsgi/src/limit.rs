@@ -23,6 +23,23 @@ pub(crate) struct Limit {
 #[derive(Debug)]
 pub(crate) struct Permit(Arc<Limit>);
 
+/// A permit taken at once, or the wait for one: what a request's future starts with. The
+/// wait is boxed, so that a future that did not wait holds two words, not the wait.
+pub(crate) enum Admission {
+    Granted(Permit),
+    Waiting(std::pin::Pin<Box<dyn Future<Output = Permit> + Send>>),
+}
+
+impl Admission {
+    /// The permit, once there is one.
+    pub(crate) async fn permit(self) -> Permit {
+        match self {
+            Admission::Granted(permit) => permit,
+            Admission::Waiting(wait) => wait.await,
+        }
+    }
+}
+
 impl Limit {
     pub(crate) fn new(limit: usize) -> Arc<Limit> {
         Arc::new(Limit {
@@ -52,11 +69,32 @@ impl Limit {
         }
     }
 
+    /// A permit now if one is free, else the wait for one, which holds `hold` until it
+    /// ends (what must be kept until the permit's holder can use it).
+    pub(crate) fn admit(self: &Arc<Self>, hold: impl Send + 'static) -> Admission {
+        if let Some(permit) = self.try_acquire() {
+            drop(hold);
+            return Admission::Granted(permit);
+        }
+        let limit = self.clone();
+        Admission::Waiting(Box::pin(async move {
+            let permit = limit.wait().await;
+            drop(hold);
+            permit
+        }))
+    }
+
     /// A permit, once one is free.
     pub(crate) async fn acquire(self: Arc<Self>) -> Permit {
         if let Some(permit) = self.try_acquire() {
             return permit;
         }
+        // Boxed: the wait's state (a `Notified`) is allocated only by a task that waits,
+        // not held inside every request's future.
+        Box::pin(self.wait()).await
+    }
+
+    async fn wait(self: Arc<Self>) -> Permit {
         // SeqCst with `Permit::drop`: either the retry below sees the permit given back,
         // or the giver sees this waiter and wakes it.
         self.waiters.fetch_add(1, Ordering::SeqCst);

@@ -85,12 +85,12 @@ pub(crate) async fn run<S, B>(
     key: u16,
     out: AnswerSender,
     budgets: Budgets,
-    permit: impl Future<Output = crate::limit::Permit>,
+    admission: crate::limit::Admission,
 ) where
     S: CgiService<B>,
     B: ResponseBody,
 {
-    let _permit = permit.await;
+    let _permit = admission.permit().await;
     let response = AssertUnwindSafe(async {
         poll_fn(|cx| service.poll_ready(cx))
             .await

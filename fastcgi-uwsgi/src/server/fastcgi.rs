@@ -365,20 +365,17 @@ where
             return;
         };
         slot.body = sender;
+        // The params' memory counts as the connection's until the service has them, at
+        // its permit; from then on it is the service's.
         let params = (std::mem::take(&mut slot.params), slot.params_bytes.take());
-        let permit = parts.shared.requests.clone().acquire();
+        let admission = parts.shared.requests.admit(params);
         let future: session::RequestFuture = Box::pin(respond::run(
             self.service.clone(),
             request,
             request_id.get(),
             parts.answers.sender(),
             parts.budgets.clone(),
-            async move {
-                let permit = permit.await;
-                // The service has its environ now: its memory is the service's.
-                drop(params);
-                permit
-            },
+            admission,
         ));
         slot.task = Some(parts.requests.start(request_id, future));
     }

@@ -289,14 +289,14 @@ where
                     Ok(request) => {
                         self.body = sender;
                         self.stage = Stage::Serving;
-                        let permit = parts.shared.requests.clone().acquire();
+                        let admission = parts.shared.requests.admit(());
                         parts.requests.start(Box::pin(respond::run(
                             self.service.clone(),
                             request,
                             0,
                             parts.answers.sender(),
                             parts.budgets.clone(),
-                            permit,
+                            admission,
                         )));
                     }
                     Err(error) => {
