@@ -9,8 +9,10 @@
 #   php-fpm pm=static with 128 children, keep-conn;
 #   uWSGI 2 processes (--master), uwsgi protocol, a new connection per request.
 #
-# Each row runs TAIL_RUNS times (wrk -t2 -c200 -d10s --latency after a 2 s warm-up); the
-# table gives the median requests/s, p50 and p99 of the runs and the errors summed.
+# Each row runs TAIL_RUNS times (wrk -t2 -c200 -d10s --latency after a 2 s warm-up), in
+# rounds: every row once, then every row again, so that a slower minute of the machine
+# falls on nginx's rows and the proxy's alike. The table gives the median requests/s, p50
+# and p99 of the runs and the errors summed.
 #
 #   benches/e2e/tail.sh
 #   TAIL_RUNS=5 TAIL_CONNECTIONS=200 TAIL_DURATION=10s TAIL_ONLY='uWSGI' benches/e2e/tail.sh
@@ -152,26 +154,35 @@ print("%.0f | %.2f | %.2f | %d | %s" % (med(0), med(1), med(2), sum(int(r[3]) fo
       "; ".join("%s/%s/%s" % (r[0], r[1], r[2]) for r in runs)))
 '
 
-TABLE="| Row | Requests/s | p50 (ms) | p99 (ms) | Errors | Runs (req/s / p50 / p99) |
-|---|---:|---:|---:|---:|---|"
+SELECTED=()
 for row in "${ROWS[@]}"; do
     label=${row%%|*}
     [[ -n ${TAIL_ONLY:-} && ! $label =~ $TAIL_ONLY ]] && continue
-    url=$(row_url "$row")
-    runs=""
-    for run in $(seq "$RUNS"); do
+    SELECTED+=("$row")
+done
+declare -A RUNS_OF
+for run in $(seq "$RUNS"); do
+    for row in "${SELECTED[@]}"; do
+        label=${row%%|*}
+        url=$(row_url "$row")
         log "run $run/$RUNS: $label"
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
         parsed=$(python3 -c "$WRK_PARSE" <<<"$out" 2>/dev/null || echo "0 0 0 0 0")
         log "  $parsed"
-        runs+="$parsed"$'\n'
+        RUNS_OF[$label]+="$parsed"$'\n'
     done
+done
+
+TABLE="| Row | Requests/s | p50 (ms) | p99 (ms) | Errors | Runs (req/s / p50 / p99) |
+|---|---:|---:|---:|---:|---|"
+for row in "${SELECTED[@]}"; do
+    label=${row%%|*}
     TABLE+="
-| $label | $(python3 -c "$MEDIAN" <<<"$runs") |"
+| $label | $(python3 -c "$MEDIAN" <<<"${RUNS_OF[$label]}") |"
 done
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (each after a $WARMUP warm-up), median of $RUNS runs, nginx $(nproc) workers, $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (each after a $WARMUP warm-up), median of $RUNS runs in rounds, nginx $(nproc) workers, $(nproc) cores"
 echo
 echo "$TABLE"
