@@ -369,10 +369,16 @@ fn raw_record(record_type: u8, id: u16, content: &[u8]) -> Vec<u8> {
 
 /// Writes `wire`, reads to the close, and returns request 1's STDOUT and app status.
 async fn raw_exchange(server: Server, wire: &[u8]) -> (Vec<u8>, Option<u32>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (mut near, far) = tokio::io::duplex(256 << 10);
     tokio::spawn(async move { server.serve_connection(far, None, service_fn(hello)).await });
     near.write_all(wire).await.unwrap();
+    read_to_close(&mut near).await
+}
+
+/// Reads the server's records to the close: the STDOUT and the app status.
+async fn read_to_close(near: &mut tokio::io::DuplexStream) -> (Vec<u8>, Option<u32>) {
+    use tokio::io::AsyncReadExt;
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), near.read_to_end(&mut answer))
         .await
@@ -466,7 +472,7 @@ async fn describe_body(
 /// Writes each part of `wire` in turn (the service called in between, with `wait`) and
 /// returns request 1's response body.
 async fn body_exchange(parts: &[&[u8]], wait: bool) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let called = std::sync::Arc::new(tokio::sync::Notify::new());
     let (mut near, far) = tokio::io::duplex(256 << 10);
     let service_called = called.clone();
@@ -482,19 +488,7 @@ async fn body_exchange(parts: &[&[u8]], wait: bool) -> String {
         }
         near.write_all(part).await.unwrap();
     }
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), near.read_to_end(&mut answer))
-        .await
-        .expect("the connection closes")
-        .unwrap();
-    let mut input = bytes::BytesMut::from(&answer[..]);
-    let mut decoder = fastcgi_codec::RecordDecoder::new();
-    let mut stdout = Vec::new();
-    while let Some(record) = decoder.decode(&mut input).unwrap() {
-        if record.record_type() == fastcgi_codec::RecordType::Stdout {
-            stdout.extend_from_slice(&record.content);
-        }
-    }
+    let (stdout, _) = read_to_close(&mut near).await;
     let text = String::from_utf8(stdout).unwrap();
     text.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
