@@ -101,6 +101,11 @@ php_user=""
 if [[ $(id -u) == 0 ]]; then
     php_user=$'user = nobody\ngroup = nogroup'
 fi
+kept_pool() { # kept_pool NAME PORT: a pool with a child for every connection kept open
+    printf '[%s]\n%s\nlisten = 127.0.0.1:%s\nlisten.backlog = 1024\npm = static\n' \
+        "$1" "$php_user" "$2"
+    printf 'pm.max_children = %s\npm.max_requests = 0\n' $((CONNECTIONS * 2))
+}
 cat >"$TMP/php-fpm.conf" <<EOF
 [global]
 pid = $TMP/php-fpm.pid
@@ -120,21 +125,9 @@ pm.max_requests = 0
 ; proxy can keep open (nginx: up to the requests in flight plus its idle cache per worker).
 ; One pool for each: the connections nginx keeps idle after its row would otherwise hold
 ; children through the reverse_proxy row.
-[kept]
-$php_user
-listen = 127.0.0.1:$P_PHP_KEEP
-listen.backlog = 1024
-pm = static
-pm.max_children = $((CONNECTIONS * 2))
-pm.max_requests = 0
+$(kept_pool kept "$P_PHP_KEEP")
 
-[kept-proxy]
-$php_user
-listen = 127.0.0.1:$P_PHP_KEEP_PROXY
-listen.backlog = 1024
-pm = static
-pm.max_children = $((CONNECTIONS * 2))
-pm.max_requests = 0
+$(kept_pool kept-proxy "$P_PHP_KEEP_PROXY")
 EOF
 start php-fpm "$PHP_FPM" --nodaemonize --fpm-config "$TMP/php-fpm.conf"
 

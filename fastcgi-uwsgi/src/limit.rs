@@ -70,7 +70,8 @@ impl Limit {
     }
 
     /// A permit now if one is free, else the wait for one, which holds `hold` until it
-    /// ends (what must be kept until the permit's holder can use it).
+    /// ends (what must be kept until the permit's holder can use it). The wait's state (a
+    /// `Notified`) is boxed: allocated only by a task that waits.
     pub(crate) fn admit(self: &Arc<Self>, hold: impl Send + 'static) -> Admission {
         if let Some(permit) = self.try_acquire() {
             drop(hold);
@@ -86,12 +87,7 @@ impl Limit {
 
     /// A permit, once one is free.
     pub(crate) async fn acquire(self: Arc<Self>) -> Permit {
-        if let Some(permit) = self.try_acquire() {
-            return permit;
-        }
-        // Boxed: the wait's state (a `Notified`) is allocated only by a task that waits,
-        // not held inside every request's future.
-        Box::pin(self.wait()).await
+        self.admit(()).permit().await
     }
 
     async fn wait(self: Arc<Self>) -> Permit {
